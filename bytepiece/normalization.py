@@ -42,6 +42,8 @@ def normalize(text: str, form: Normalization) -> str:
     >>> normalize("e\\u0301", "none") == "e\\u0301"
     True
     """
+    if not isinstance(text, str):
+        raise TypeError(f"expected str, got {type(text).__name__}; decode bytes to str first")
     if form == "nfc":
         # is_normalized is a fast scan; most real text is already NFC.
         if not unicodedata.is_normalized("NFC", text):
