@@ -8,8 +8,22 @@ This module is the public API; everything else is an implementation detail.
 'hello'
 """
 
+from .healing import Healing, PrefixIndex
+from .lattice import Segmentation
 from .model_file import Model, ModelFormatError, load_model, save_model
+from .streaming import StreamDecoder, decode_stream
 from .tokenizer import Tokenizer
 
-__all__ = ["Tokenizer", "Model", "ModelFormatError", "load_model", "save_model"]
+__all__ = [
+    "Tokenizer",
+    "Model",
+    "ModelFormatError",
+    "load_model",
+    "save_model",
+    "Segmentation",
+    "StreamDecoder",
+    "decode_stream",
+    "Healing",
+    "PrefixIndex",
+]
 __version__ = "0.1.0"

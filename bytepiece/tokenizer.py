@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from typing import (
+    TYPE_CHECKING,
     AbstractSet,
     Any,
     Collection,
@@ -34,6 +35,11 @@ from .model_file import Model, PathLike, dumps_model, load_model, loads_model, s
 from .normalization import normalize, split_chunks, to_utf8
 from .sampling import sample_path
 from .viterbi import best_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .healing import Healing, PrefixIndex
+    from .lattice import Segmentation
+    from .streaming import StreamDecoder
 
 Seed = Union[None, int, Sequence[int], np.random.SeedSequence, np.random.Generator]
 Ids = List[int]
@@ -313,6 +319,54 @@ class Tokenizer:
     def save(self, path: PathLike) -> None:
         """Save the model in the current format (atomic write)."""
         save_model(self._model, path)
+
+    # ------------------------------------------------------------------ lattice and generation
+    # Thin entry points; the work is in lattice.py, streaming.py and healing.py.
+    def nbest(self, text: str, n: int) -> "List[Segmentation]":
+        """The ``n`` most probable segmentations, best first (``.ids``, ``.logp``).
+
+        >>> [s.ids for s in tok.nbest("hello", 2)]          # doctest: +SKIP
+        [[...], [...]]     # the first is tok.encode("hello")
+        """
+        from .lattice import nbest
+
+        return nbest(self, text, n)
+
+    def score(self, text: str, pieces: Sequence[Union[int, bytes, str]]) -> float:
+        """Log-probability of the segmentation ``pieces`` (ids or piece bytes/strings) of ``text``."""
+        from .lattice import score
+
+        return score(self, text, pieces)
+
+    def entropy(self, text: str, *, alpha: float = 1.0) -> float:
+        """Entropy (nats) of the segmentation distribution p ∝ p(segmentation)^alpha."""
+        from .lattice import entropy
+
+        return entropy(self, text, alpha)
+
+    def stream_decoder(self, *, errors: str = "replace", skip_special_tokens: bool = False) -> "StreamDecoder":
+        """An incremental decoder: ``feed(id)`` returns text once it is complete UTF-8."""
+        from .streaming import StreamDecoder
+
+        return StreamDecoder(self, errors=errors, skip_special_tokens=skip_special_tokens)
+
+    def heal(self, prompt: Union[str, Sequence[int]], *, back_off: int = 1) -> "Healing":
+        """Token healing: back off the prompt's last token(s); see ``healing.Healing``."""
+        from .healing import heal
+
+        return heal(self, self._get_prefix_index(), prompt, back_off)
+
+    def complete_prefix(self, prefix: Union[str, bytes]) -> np.ndarray:
+        """Ids of all pieces whose bytes start with ``prefix`` (a prefix index, no scan)."""
+        raw = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
+        return self._get_prefix_index().starting_with(raw)
+
+    def _get_prefix_index(self) -> "PrefixIndex":
+        if getattr(self, "_prefix_index", None) is None:
+            from .healing import PrefixIndex
+
+            self._prefix_index = PrefixIndex.from_model(self._model)
+        return self._prefix_index
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
