@@ -271,6 +271,10 @@ class Tokenizer:
         parts.append(self.decode_bytes(run).decode("utf-8", errors))
         return "".join(parts)
 
+    def decode_batch(self, batch: Iterable[Iterable[int]], **options: Any) -> List[str]:
+        """Decode each id sequence of ``batch`` (same options as :meth:`decode`)."""
+        return [self.decode(ids, **options) for ids in batch]
+
     def decode_bytes(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> bytes:
         """Concatenated bytes of the pieces; special tokens contribute nothing when skipped,
         their UTF-8 names otherwise."""

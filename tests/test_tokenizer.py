@@ -124,6 +124,15 @@ def test_iterator_and_batch_variants_agree(tok80k):
     assert list(tok80k.tokenize_iter(texts)) == [tok80k.tokenize(t) for t in texts]
 
 
+def test_decode_accepts_numpy_ids_and_batches(tok80k):
+    import numpy as np
+
+    texts = ["numpy ids 数组\n", "second"]
+    batch = tok80k.encode_batch(texts, add_eos=True)
+    assert tok80k.decode(np.array(batch[0], dtype=np.uint32), skip_special_tokens=True) == texts[0]
+    assert tok80k.decode_batch(batch, skip_special_tokens=True) == texts
+
+
 def test_pickle_ships_the_model_not_the_automaton(tok80k):
     tok80k.encode("warm the automaton")
     data = pickle.dumps(tok80k)
