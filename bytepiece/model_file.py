@@ -125,7 +125,7 @@ def _validate(model: Model) -> None:
     bad = next((c for c in model.counts if c <= 0), None)
     if bad is not None:
         raise ModelFormatError(f"piece counts must be positive integers, found {bad}")
-    for token, token_id in model.special_tokens.items():
+    for token in model.special_tokens:
         if not isinstance(token, str) or not token:
             raise ModelFormatError(f"special tokens must be non-empty strings, got {token!r}")
     all_ids = list(model.ids) + list(model.special_tokens.values())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bytepiece import Model, ModelFormatError, load_model, save_model
 from bytepiece.model_file import dumps_model, escape_piece, loads_model, unescape_piece
 
-from conftest import LEGACY_MODELS, legacy_zip, tiny_model
+from conftest import LEGACY_MODELS, tiny_model
 
 
 @given(st.binary(min_size=1, max_size=40))

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"model:           {args.model} ({info['origin']})")
     print(f"vocab size:      {info['vocab_size']} ({info['pieces']} pieces + {len(info['special_tokens'])} special tokens)")
-    print(f"special tokens:  " + ", ".join(f"{t}={i}" for t, i in info["special_tokens"].items()))
+    print("special tokens:  " + ", ".join(f"{t}={i}" for t, i in info["special_tokens"].items()))
     for key in ("normalization", "isolate_digits", "ensure_unicode"):
         value = info[key]
         print(f"{key + ':':<17}{'unknown (not recorded)' if value is None else value}")
