@@ -1,0 +1,139 @@
+"""The reduce side of training: add up sorted count shards under a memory budget.
+
+Shards are ``(sorted uint64 keys, int64 counts)`` pairs, one stream per table name (an
+n-gram length, or packed pieces). Adding is commutative, so the result does not depend on
+the order shards arrive in, nor on how many workers produced them.
+
+Memory: shards wait in a small buffer and are merged into a running total once the buffer
+holds as many entries as the total (so each entry is merged O(log n) times). When the
+entries held exceed ``memory_budget`` bytes, every total is written to ``spill_dir`` as a
+sorted run and memory starts empty again. :meth:`CountStore.result` merges the runs one
+key range at a time, dropping keys below ``min_count`` as it goes, so the peak stays
+within the budget plus what survives.
+
+Deliberately left out: what the keys mean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .ngram_counting import merge_sorted_counts
+
+Run = Tuple[np.ndarray, np.ndarray]
+_ENTRY_BYTES = 16  # one uint64 key + one int64 count
+
+
+class CountStore:
+    """Accumulates count shards per table name; see the module docstring.
+
+    >>> store = CountStore()
+    >>> store.add("t", np.array([1, 2], np.uint64), np.array([1, 1]))
+    >>> store.add("t", np.array([2], np.uint64), np.array([5]))
+    >>> [a.tolist() for a in store.result("t", min_count=2)]
+    [[2], [6]]
+    """
+
+    def __init__(self, memory_budget: Optional[int] = None, spill_dir: Optional[str] = None) -> None:
+        self.memory_budget = memory_budget
+        self._spill_parent = spill_dir
+        self._spill_dir: Optional[str] = None
+        self._total: Dict[str, Run] = {}
+        self._pending: Dict[str, List[Run]] = {}
+        self._spilled: Dict[str, List[str]] = {}
+        self.spills = 0
+
+    # ------------------------------------------------------------------ adding
+    def add(self, name: str, keys: np.ndarray, counts: np.ndarray) -> None:
+        if not len(keys):
+            return
+        pending = self._pending.setdefault(name, [])
+        pending.append((keys, counts))
+        total = self._total.get(name)
+        if sum(len(k) for k, _ in pending) >= (len(total[0]) if total else 0):
+            self._total[name] = merge_sorted_counts(([total] if total else []) + pending)
+            pending.clear()
+        if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
+            self.spill()
+
+    def held_bytes(self) -> int:
+        """Bytes of counts held in memory now."""
+        entries = sum(len(k) for k, _ in self._total.values())
+        entries += sum(len(k) for runs in self._pending.values() for k, _ in runs)
+        return entries * _ENTRY_BYTES
+
+    def spill(self) -> None:
+        """Write every table's counts to disk as a sorted run and free the memory."""
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="bytepiece-counts-", dir=self._spill_parent)
+        for name in sorted(set(self._total) | set(self._pending)):
+            keys, counts = self._collect(name)
+            if not len(keys):
+                continue
+            path = os.path.join(self._spill_dir, f"{name}-{self.spills}")
+            np.save(path + ".keys.npy", keys)
+            np.save(path + ".counts.npy", counts)
+            self._spilled.setdefault(name, []).append(path)
+        self.spills += 1
+
+    def _collect(self, name: str) -> Run:
+        total = self._total.pop(name, None)
+        pending = self._pending.pop(name, [])
+        return merge_sorted_counts(([total] if total else []) + pending)
+
+    # ------------------------------------------------------------------ results
+    def result(self, name: str, min_count: int = 1) -> Run:
+        """All counts of ``name`` added up, keeping keys with ``count >= min_count``."""
+        in_memory = self._collect(name)
+        paths = self._spilled.pop(name, [])
+        if not paths:
+            return _at_least(in_memory, min_count)
+        runs = [in_memory] + [
+            (np.load(p + ".keys.npy", mmap_mode="r"), np.load(p + ".counts.npy", mmap_mode="r")) for p in paths
+        ]
+        return _merge_by_ranges(runs, min_count, self.memory_budget)
+
+    def close(self) -> None:
+        """Delete spilled runs."""
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
+
+    def __enter__(self) -> "CountStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _at_least(run: Run, min_count: int) -> Run:
+    if min_count <= 1:
+        return run
+    keep = run[1] >= min_count
+    return run[0][keep], run[1][keep]
+
+
+def _merge_by_ranges(runs: List[Run], min_count: int, budget: Optional[int]) -> Run:
+    """Merge sorted runs one key range at a time (runs may be memory-mapped)."""
+    entries = sum(len(k) for k, _ in runs)
+    per_range = max(1, (budget or entries * _ENTRY_BYTES) // (4 * _ENTRY_BYTES))
+    ranges = max(1, -(-entries // per_range))
+    largest = max(runs, key=lambda r: len(r[0]))[0]
+    cuts = np.unique(np.asarray(largest[np.linspace(0, len(largest) - 1, ranges + 1).astype(np.int64)[1:-1]]))
+    bounds = [None, *cuts.tolist(), None]
+    kept_keys, kept_counts = [], []
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        parts = []
+        for keys, counts in runs:
+            a = 0 if low is None else int(np.searchsorted(keys, np.uint64(low)))
+            b = len(keys) if high is None else int(np.searchsorted(keys, np.uint64(high)))
+            parts.append((np.asarray(keys[a:b]), np.asarray(counts[a:b])))
+        keys, counts = _at_least(merge_sorted_counts(parts), min_count)
+        kept_keys.append(keys)
+        kept_counts.append(counts)
+    return np.concatenate(kept_keys).astype(np.uint64), np.concatenate(kept_counts).astype(np.int64)

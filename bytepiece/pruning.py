@@ -1,0 +1,125 @@
+"""Pruning the counted pieces into vocabularies (``docs/algorithm.md``, "Pruning").
+
+1. every missing single byte is added with count 1;
+2. single bytes and pieces with ``len <= max_piece_length`` and ``count >= min_count`` are
+   kept; every other piece is re-segmented by a unigram tokenizer of the kept set and its
+   count goes to the pieces of its segmentation;
+3. "wasted" pieces: every piece is segmented by a tokenizer of the whole set (itself
+   included) and the set is rebuilt from those segmentations, weighted by counts, until
+   its size stops changing;
+4. for each vocabulary size, largest first: keep the first ``size - specials`` pieces in
+   :func:`rank_key` order, re-segment the rest into them, and repeat step 3. Smaller sizes
+   start from the larger result, so the vocabularies are nested.
+
+Segmenting uses the same Viterbi as inference (``viterbi.py``): score
+``log count - log total``, ties to the longer piece.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .tokenizer import build_automaton
+from .viterbi import best_path
+
+Counts = Dict[bytes, int]
+Progress = Callable[[Iterable, str, int], Iterable]
+
+
+def _no_progress(items: Iterable, desc: str, total: int) -> Iterable:
+    return items
+
+
+class _Segmenter:
+    """Unigram Viterbi segmentation of byte strings by a piece -> count vocabulary."""
+
+    def __init__(self, counts: Counts) -> None:
+        pieces = list(counts)
+        self._pieces = pieces
+        self._lengths = [len(p) for p in pieces]
+        vocab = SimpleNamespace(pieces=pieces, counts=[counts[p] for p in pieces], ids=range(len(pieces)))
+        self._automaton = build_automaton(vocab)
+
+    def __call__(self, data: bytes) -> List[bytes]:
+        pieces = self._pieces
+        return [pieces[i] for i in best_path(self._automaton, data.decode("latin-1"), self._lengths)]
+
+
+def rank_key(item: Tuple[bytes, int]) -> tuple:
+    """Order of step 4: single bytes first, then count descending, longer first, bytes.
+
+    >>> sorted([(b"ab", 5), (b"z", 1), (b"abc", 5), (b"b", 9)], key=rank_key)
+    [(b'b', 9), (b'z', 1), (b'abc', 5), (b'ab', 5)]
+    """
+    piece, count = item
+    return (len(piece) > 1, -count, -len(piece), piece)
+
+
+def split_into(keep: Counts, drop: Iterable[Tuple[bytes, int]], progress: Progress = _no_progress, total: int = 0) -> Counts:
+    """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
+
+    >>> base = {bytes([b]): 1 for b in range(256)}
+    >>> out = split_into({**base, b"ab": 10}, [(b"abab", 3)])
+    >>> out[b"ab"], out[b"a"]
+    (16, 1)
+    """
+    segment = _Segmenter(keep)
+    result = Counter(keep)
+    for piece, count in progress(drop, "splitting pieces", total):
+        for part in segment(piece):
+            result[part] += count
+    return dict(result)
+
+
+def remove_wasted(counts: Counts, progress: Progress = _no_progress) -> Counts:
+    """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
+    while True:
+        size = len(counts)
+        segment = _Segmenter(counts)
+        rebuilt: Counter = Counter()
+        for piece, count in progress(counts.items(), "removing wasted pieces", size):
+            for part in segment(piece):
+                rebuilt[part] += count
+        counts = dict(rebuilt)
+        if len(counts) == size:
+            return counts
+
+
+def prune(
+    counts: Counts,
+    *,
+    vocab_sizes: Sequence[int],
+    min_count: int,
+    max_piece_length: int,
+    reserved: int = 3,
+    progress: Progress = _no_progress,
+) -> Dict[int, Counts]:
+    """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size."""
+    counts = dict(counts)
+    for b in range(256):  # step 1
+        counts.setdefault(bytes([b]), 1)
+    keep = {p: c for p, c in counts.items() if len(p) == 1 or (len(p) <= max_piece_length and c >= min_count)}
+    drop = [(p, c) for p, c in counts.items() if p not in keep]
+    counts = remove_wasted(split_into(keep, drop, progress, len(drop)), progress)  # steps 2, 3
+    result: Dict[int, Counts] = {}
+    for size in sorted(set(vocab_sizes), reverse=True):  # step 4
+        target = size - reserved
+        if len(counts) > target:
+            ranked = sorted(counts.items(), key=rank_key)
+            keep = dict(ranked[:target])
+            counts = remove_wasted(split_into(keep, ranked[target:], progress, len(ranked) - target), progress)
+        result[size] = dict(counts)
+    return result
+
+
+def check_vocab_sizes(sizes: Sequence[int], reserved: int = 3) -> List[int]:
+    """Validate requested sizes: each must leave room for the 256 single bytes."""
+    checked = sorted({int(s) for s in sizes}, reverse=True)
+    if not checked:
+        raise ValueError("give at least one vocab_size")
+    smallest = 256 + reserved
+    if checked[-1] < smallest:
+        raise ValueError(f"vocab_size must be at least {smallest} (256 single bytes + {reserved} special tokens), got {checked[-1]}")
+    return checked

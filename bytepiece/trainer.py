@@ -1,0 +1,258 @@
+"""The Trainer: corpus -> n-gram counts -> segmentation -> piece counts -> vocabularies.
+
+Orchestration only; each stage lives in its own module (``corpus.py``,
+``ngram_counting.py``, ``ngram_segmentation.py``, ``piece_counting.py``, ``pruning.py``).
+The two passes over the corpus are map/reduce: the corpus is cut into batches of texts,
+each batch is mapped to count shards (in worker processes when ``workers > 1``), and the
+shards are added up in a :class:`~bytepiece.count_store.CountStore`. Counts are integers
+and addition commutes, so the model is byte-identical for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections import Counter, deque
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import __version__
+from .corpus import CorpusReader, Source
+from .count_store import CountStore
+from .model_file import DEFAULT_SPECIAL_TOKENS, Model, PathLike, save_model
+from .ngram_counting import NgramCounts, NgramModel, build_model, check_order, count_ngrams, merge_sorted_counts
+from .ngram_segmentation import token_starts
+from .normalization import check_normalization, normalize, training_chunks
+from .piece_counting import count_pieces, unpack_pieces
+from .pruning import check_vocab_sizes, prune
+
+_BATCH_CHARS = 2_000_000  # characters of text per map task
+_GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
+
+
+class Trainer:
+    """Train byte-level unigram vocabularies by n-gram new-word discovery.
+
+    >>> from bytepiece import Trainer, Tokenizer
+    >>> trainer = Trainer(vocab_size=[32000, 8000], min_count=4)          # doctest: +SKIP
+    >>> models = trainer.train("demo-corpus", "demo.model", workers=2)    # doctest: +SKIP
+    >>> Tokenizer("demo.model.8000").tokenize("hello world")              # doctest: +SKIP
+
+    ``vocab_size`` is one size or a list; several sizes give nested vocabularies from one
+    run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
+    those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
+    in memory, spilling sorted runs to disk beyond it.
+    """
+
+    def __init__(
+        self,
+        *,
+        order: int = 6,
+        vocab_size: Union[int, Sequence[int]] = 32000,
+        min_count: int = 2,
+        max_piece_length: int = 36,
+        isolate_digits: bool = False,
+        ensure_unicode: bool = True,
+        normalization: str = "nfc",
+        special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+        jsonl_field: str = "text",
+        on_error: str = "skip",
+        memory_budget: Optional[int] = None,
+        progress: bool = True,
+    ) -> None:
+        self.order = check_order(order)
+        sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+        self.vocab_sizes = check_vocab_sizes(sizes, len(special_tokens))
+        if min_count < 1 or max_piece_length < 1:
+            raise ValueError("min_count and max_piece_length must be positive")
+        self.min_count = int(min_count)
+        self.max_piece_length = int(max_piece_length)
+        self.isolate_digits = bool(isolate_digits)
+        self.ensure_unicode = bool(ensure_unicode)
+        self.normalization = check_normalization(normalization)
+        self.special_tokens = tuple(special_tokens)
+        self.jsonl_field = jsonl_field
+        self.on_error = on_error
+        self.memory_budget = memory_budget
+        self.progress = progress
+
+    # ------------------------------------------------------------------ public
+    def train(self, source: Source, output: Optional[PathLike] = None, *, workers: int = 1) -> Dict[int, Model]:
+        """Train on ``source`` (a directory, a file, a list of ``Path``, or a re-iterable of
+        ``str``) and return ``{vocab_size: Model}``; with ``output``, also save them (one
+        size: ``output``; several: ``output.<size>``)."""
+        workers = max(1, int(workers))
+        reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
+        with CountStore(self.memory_budget) as store:
+            ngrams, chunk_count = self._count_ngrams(reader, store, workers)
+            model = build_model(ngrams, self.min_count)
+            del ngrams
+            pieces = self._count_pieces(reader, model, store, workers)
+        del model
+        vocabularies = prune(
+            pieces,
+            vocab_sizes=self.vocab_sizes,
+            min_count=self.min_count,
+            max_piece_length=self.max_piece_length,
+            reserved=len(self.special_tokens),
+            progress=self._bar_over,
+        )
+        stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": len(pieces)}
+        models = {size: self._model(counts, stats) for size, counts in vocabularies.items()}
+        if output is not None:
+            for size, trained in models.items():
+                save_model(trained, output if len(models) == 1 else f"{os.fspath(output)}.{size}")
+        return models
+
+    def config(self) -> Dict[str, Any]:
+        """The training settings, as recorded in the model file."""
+        return {
+            "order": self.order,
+            "vocab_sizes": self.vocab_sizes,
+            "min_count": self.min_count,
+            "max_piece_length": self.max_piece_length,
+            "isolate_digits": self.isolate_digits,
+            "ensure_unicode": self.ensure_unicode,
+            "normalization": self.normalization,
+            "jsonl_field": self.jsonl_field,
+            "on_error": self.on_error,
+        }
+
+    # ------------------------------------------------------------------ passes
+    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: int) -> Tuple[NgramCounts, int]:
+        total = chunks = 0
+        with self._bar("counting n-grams") as bar:
+            for shard, size, n_chunks in _map(_count_task, self._batches(reader), workers, self._task_config()):
+                for n in range(1, self.order + 1):
+                    store.add(str(n), shard.keys[n], shard.counts[n])
+                total += shard.total
+                chunks += n_chunks
+                bar.update(size)
+        keys, counts = {}, {}
+        for n in range(1, self.order + 1):
+            keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
+        return NgramCounts(self.order, total, keys, counts), chunks
+
+    def _count_pieces(self, reader: CorpusReader, model: NgramModel, store: CountStore, workers: int) -> Dict[bytes, int]:
+        long_pieces: Counter = Counter()
+        with self._bar("segmenting") as bar:
+            config = {**self._task_config(), "model": model}
+            for (keys, counts, long), size in _map(_segment_task, self._batches(reader), workers, config):
+                store.add("pieces", keys, counts)
+                long_pieces.update(long)
+                bar.update(size)
+        keys, counts = store.result("pieces")
+        pieces = dict(zip(unpack_pieces(keys), counts.tolist()))
+        pieces.update(long_pieces)
+        return pieces
+
+    def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
+        return _batched(reader, _BATCH_CHARS)
+
+    def _task_config(self) -> Dict[str, Any]:
+        return {
+            "order": self.order,
+            "normalization": self.normalization,
+            "isolate_digits": self.isolate_digits,
+            "ensure_unicode": self.ensure_unicode,
+        }
+
+    def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
+        training = {"trainer": f"bytepiece {__version__}", **self.config(), "corpus": stats}
+        return Model.from_counts(
+            counts,
+            special_tokens=self.special_tokens,
+            normalization=self.normalization,
+            isolate_digits=self.isolate_digits,
+            ensure_unicode=self.ensure_unicode,
+            training=training,
+        )
+
+    # ------------------------------------------------------------------ progress
+    def _bar(self, desc: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(desc=desc, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+    def _bar_over(self, items: Iterable, desc: str, total: int) -> Iterable:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, total=total, unit=" pieces", disable=not self.progress or total < 1000, file=sys.stderr, leave=False)
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"bytepiece train: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- map tasks
+_CONFIG: Dict[str, Any] = {}
+
+
+def _init_worker(config: Dict[str, Any]) -> None:
+    _CONFIG.clear()
+    _CONFIG.update(config)
+
+
+def _chunks(texts: List[str], config: Dict[str, Any]) -> Tuple[List[bytes], int]:
+    chunks: List[bytes] = []
+    size = 0
+    for text in texts:
+        size += len(text)
+        text = normalize(text, config["normalization"])
+        chunks.extend(c.encode("utf-8", "surrogatepass") for c in training_chunks(text, isolate_digits=config["isolate_digits"]))
+    return chunks, size
+
+
+def _count_task(texts: List[str]) -> Tuple[NgramCounts, int, int]:
+    chunks, size = _chunks(texts, _CONFIG)
+    return count_ngrams(chunks, _CONFIG["order"]), size, len(chunks)
+
+
+def _segment_task(texts: List[str]) -> Tuple[Tuple[np.ndarray, np.ndarray, Dict[bytes, int]], int]:
+    chunks, size = _chunks(texts, _CONFIG)
+    chunks.sort(key=len, reverse=True)  # similar lengths together: fewer Viterbi steps
+    shards: List[Tuple[np.ndarray, np.ndarray]] = []
+    long: Counter = Counter()
+    for group in _batched(chunks, _GROUP_BYTES):
+        buf, starts = token_starts(group, _CONFIG["model"], _CONFIG["ensure_unicode"])
+        keys, counts, group_long = count_pieces(buf, starts)
+        shards.append((keys, counts))
+        long.update(group_long)
+    keys, counts = merge_sorted_counts(shards)
+    return (keys, counts, dict(long)), size
+
+
+def _batched(items: Iterable[Any], limit: int) -> Iterator[List[Any]]:
+    """Consecutive items in lists whose total ``len`` just reaches ``limit``."""
+    batch: List[Any] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += len(item)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _map(task: Callable, batches: Iterable[Any], workers: int, config: Dict[str, Any]) -> Iterator[Any]:
+    """``map(task, batches)`` in order, in ``workers`` processes with bounded read-ahead."""
+    if workers == 1:
+        _init_worker(config)
+        for batch in batches:
+            yield task(batch)
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with context.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.apply_async(task, (batch,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
