@@ -13,9 +13,11 @@ from .lattice import Segmentation
 from .model_file import Model, ModelFormatError, load_model, save_model
 from .streaming import StreamDecoder, decode_stream
 from .tokenizer import Tokenizer
+from .trainer import Trainer
 
 __all__ = [
     "Tokenizer",
+    "Trainer",
     "Model",
     "ModelFormatError",
     "load_model",

@@ -18,7 +18,6 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from . import __version__
 from .corpus import CorpusReader, Source
 from .count_store import CountStore
 from .model_file import DEFAULT_SPECIAL_TOKENS, Model, PathLike, save_model
@@ -88,8 +87,9 @@ class Trainer:
         with CountStore(self.memory_budget) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
             model = build_model(ngrams, self.min_count)
+            total = ngrams.total
             del ngrams
-            pieces = self._count_pieces(reader, model, store, workers)
+            pieces = self._count_pieces(reader, model, store, workers, total)
         del model
         vocabularies = prune(
             pieces,
@@ -135,9 +135,9 @@ class Trainer:
             keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: NgramModel, store: CountStore, workers: int) -> Dict[bytes, int]:
+    def _count_pieces(self, reader: CorpusReader, model: NgramModel, store: CountStore, workers: int, total: int) -> Dict[bytes, int]:
         long_pieces: Counter = Counter()
-        with self._bar("segmenting") as bar:
+        with self._bar("segmenting", total) as bar:
             config = {**self._task_config(), "model": model}
             for (keys, counts, long), size in _map(_segment_task, self._batches(reader), workers, config):
                 store.add("pieces", keys, counts)
@@ -160,6 +160,8 @@ class Trainer:
         }
 
     def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
+        from . import __version__  # not at the top: the package imports this module
+
         training = {"trainer": f"bytepiece {__version__}", **self.config(), "corpus": stats}
         return Model.from_counts(
             counts,
@@ -171,10 +173,10 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ progress
-    def _bar(self, desc: str) -> Any:
+    def _bar(self, desc: str, total: Optional[int] = None) -> Any:
         from tqdm import tqdm
 
-        return tqdm(desc=desc, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+        return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
 
     def _bar_over(self, items: Iterable, desc: str, total: int) -> Iterable:
         from tqdm import tqdm
@@ -201,10 +203,9 @@ def _chunks(texts: List[str], config: Dict[str, Any]) -> Tuple[List[bytes], int]
     chunks: List[bytes] = []
     size = 0
     for text in texts:
-        size += len(text)
         text = normalize(text, config["normalization"])
         chunks.extend(c.encode("utf-8", "surrogatepass") for c in training_chunks(text, isolate_digits=config["isolate_digits"]))
-    return chunks, size
+    return chunks, sum(map(len, chunks))
 
 
 def _count_task(texts: List[str]) -> Tuple[NgramCounts, int, int]:

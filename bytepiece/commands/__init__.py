@@ -1,5 +1,5 @@
 """Subcommands of the ``bytepiece`` CLI, one module each (see ``bytepiece/cli.py``)."""
 
-from . import decode, encode, inspect
+from . import decode, encode, inspect, train
 
-COMMANDS = [encode, decode, inspect]
+COMMANDS = [encode, decode, inspect, train]

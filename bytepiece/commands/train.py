@@ -1,0 +1,92 @@
+"""``bytepiece train``: train vocabularies on a corpus directory (see ``docs/training.md``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+from ..corpus import ON_ERROR
+from ..trainer import Trainer
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train vocabularies on a corpus (directory of .txt/.jsonl, maybe .gz/.bz2/.xz)",
+        description="Train byte-level unigram vocabularies by n-gram new-word discovery.",
+    )
+    parser.add_argument("corpus", nargs="+", help="corpus directories or files")
+    parser.add_argument("-o", "--output", required=True, help="model file; with several sizes, MODEL.<size>")
+    parser.add_argument("--vocab-size", type=parse_sizes, default=[32000], metavar="N[,N...]", help="vocabulary size(s), special tokens included; several (e.g. 32000,8000) give nested models MODEL.<size> (default 32000)")
+    parser.add_argument("--order", type=int, default=6, help="n-gram order (default 6)")
+    parser.add_argument("--min-count", type=int, default=2, help="minimum count of n-grams and pieces (default 2)")
+    parser.add_argument("--max-piece-length", type=int, default=36, help="longest piece in bytes (default 36)")
+    parser.add_argument("--isolate-digits", action="store_true", help="every digit is a token of its own")
+    parser.add_argument("--no-ensure-unicode", dest="ensure_unicode", action="store_false", help="allow pieces that split UTF-8 characters")
+    parser.add_argument("--normalization", choices=("nfc", "none"), default="nfc", help="Unicode normalization (default nfc)")
+    parser.add_argument("--jsonl-field", default="text", help="field holding the text in .jsonl files (default text)")
+    parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip and count them (default), or fail")
+    parser.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE", help="spill count tables to disk beyond this (e.g. 1G)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1); the model is the same for any value")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    parser.set_defaults(func=run)
+
+
+def parse_sizes(text: str) -> List[int]:
+    """``"32000,8000"`` -> ``[32000, 8000]``."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of sizes: {text!r} (example: 32000,8000)") from None
+
+
+def parse_size(text: str) -> int:
+    """``"512M"`` -> bytes.
+
+    >>> parse_size("1.5G"), parse_size("4096")
+    (1610612736, 4096)
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 800M, 2G)")
+    scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
+    return int(float(match.group(1)) * scale)
+
+
+def run(args: argparse.Namespace) -> int:
+    trainer = Trainer(
+        order=args.order,
+        vocab_size=args.vocab_size,
+        min_count=args.min_count,
+        max_piece_length=args.max_piece_length,
+        isolate_digits=args.isolate_digits,
+        ensure_unicode=args.ensure_unicode,
+        normalization=args.normalization,
+        jsonl_field=args.jsonl_field,
+        on_error=args.on_error,
+        memory_budget=args.memory_budget,
+        progress=not args.quiet,
+    )
+    source = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
+    started = time.perf_counter()
+    models = trainer.train(source, args.output, workers=args.workers)
+    if args.quiet:
+        return 0
+    corpus = next(iter(models.values())).training["corpus"]  # type: ignore[index]
+    print(
+        f"read {corpus['files']} files, {corpus['documents']} documents, {corpus['bytes'] / 1e6:.1f} MB "
+        f"({corpus['skipped_files']} files and {corpus['skipped_lines']} lines skipped) "
+        f"in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    for size, model in models.items():
+        path = args.output if len(models) == 1 else f"{os.fspath(args.output)}.{size}"
+        print(f"wrote {path}: vocab size {model.vocab_size} (asked {size})", file=sys.stderr)
+    return 0
