@@ -24,7 +24,6 @@ from typing import (
     Literal,
     Optional,
     Sequence,
-    Tuple,
     Union,
 )
 
@@ -120,15 +119,20 @@ class Tokenizer:
         if isinstance(seed, np.random.Generator):
             if worker_id is not None:
                 raise ValueError("worker_id needs an integer seed, not a Generator")
-            self._rng = seed
+            self._rng, self._rng_pid = seed, os.getpid()
             return
         if worker_id is not None:
             base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
             seed = np.random.SeedSequence(base.entropy, spawn_key=tuple(base.spawn_key) + (int(worker_id),))
         self._rng = np.random.default_rng(seed)
+        self._rng_pid = os.getpid()  # a copy in another process must not reuse the stream
 
     def _generator(self, seed: Seed) -> np.random.Generator:
         if seed is None:
+            if self._rng_pid != os.getpid():  # forked or unpickled, not reseeded: see workers.py
+                from .workers import inherited_stream
+
+                self._rng, self._rng_pid = inherited_stream(self._rng_pid), os.getpid()
             return self._rng
         if isinstance(seed, np.random.Generator):
             return seed
@@ -375,11 +379,12 @@ class Tokenizer:
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
         # Ship the compact model file, not the automaton; workers rebuild it on first use.
-        return {"model": dumps_model(self._model), "rng": self._rng.bit_generator.state}
+        return {"model": dumps_model(self._model), "rng": self._rng.bit_generator.state, "rng_pid": self._rng_pid}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(loads_model(state["model"]))  # type: ignore[misc]
         self._rng.bit_generator.state = state["rng"]
+        self._rng_pid = state.get("rng_pid", self._rng_pid)
 
 
 def build_automaton(model: Model) -> Any:
