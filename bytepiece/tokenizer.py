@@ -376,6 +376,21 @@ class Tokenizer:
             self._prefix_index = PrefixIndex.from_model(self._model)
         return self._prefix_index
 
+    # ------------------------------------------------------------------ export
+    def to_huggingface(self, path: PathLike) -> "os.PathLike[str]":
+        """Write a ``tokenizer.json`` (``path`` ending in .json) or a directory loadable by
+        ``transformers.AutoTokenizer``; same ids. Needs the ``hf`` extra."""
+        from .export.huggingface import to_huggingface
+
+        return to_huggingface(self, path)
+
+    def to_sentencepiece(self, path: PathLike) -> "os.PathLike[str]":
+        """Write a SentencePiece ``.model``; see ``export/sentencepiece.py`` for the documented
+        differences. Needs the ``sp`` extra to load it."""
+        from .export.sentencepiece import to_sentencepiece
+
+        return to_sentencepiece(self, path)
+
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
         # Ship the compact model file, not the automaton; workers rebuild it on first use.

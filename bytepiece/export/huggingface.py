@@ -1,0 +1,102 @@
+"""Export to a Hugging Face ``tokenizer.json`` (``tokenizers`` and ``transformers``).
+
+How our model is expressed in HF's pipeline, so that ids are the same:
+
+* normalizer: ``NFC`` (or none), as the model says;
+* pre-tokenizer: ``Split("\\n+", merged_with_previous)`` gives our chunks (a line plus its
+  newline run), then ``ByteLevel(use_regex=False)`` maps every byte to one printable
+  character (GPT-2's byte alphabet), so HF's Unigram lattice is our byte lattice;
+* model: ``Unigram`` whose vocabulary is our pieces, written in that byte alphabet, in id
+  order, with our log-probabilities as scores. Every single byte is a piece, so there is
+  no unknown token and no byte fallback; pieces that are not valid UTF-8 on their own
+  (``bytepiece_80k``) work like any other;
+* decoder: ``ByteLevel``; special tokens are added tokens (``special=True``).
+
+Known difference: HF treats special-token strings in the text (``"<eos>"``) as the special
+token, like our ``encode(..., allowed_special="all")``; our default encodes them as text.
+Token strings (``convert_ids_to_tokens``) are in the byte alphabet (``"Ġworld"``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List
+
+from ..model_file import PathLike, atomic_write_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..tokenizer import Tokenizer
+
+# Special tokens must never win inside the Unigram lattice (with split_special_tokens).
+_SPECIAL_SCORE = -1e9
+
+
+def byte_alphabet() -> List[str]:
+    """GPT-2's byte -> character table (what HF's ``ByteLevel`` uses): printable Latin-1
+    bytes stand for themselves, the other 68 bytes take code points from U+0100 up."""
+    printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    table: Dict[int, str] = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(0x100 + extra)
+            extra += 1
+    return [table[b] for b in range(256)]
+
+
+def build_tokenizer(tok: "Tokenizer") -> Any:
+    """The ``tokenizers.Tokenizer`` equivalent of ``tok`` (Viterbi encoding)."""
+    try:
+        from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
+        from tokenizers import Tokenizer as HFTokenizer
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError("exporting to Hugging Face needs `pip install bytepiece[hf]` (tokenizers)") from None
+    alphabet = byte_alphabet()
+    automaton = tok._get_automaton()
+    vocab: List[Any] = [None] * tok.vocab_size
+    for token, token_id in tok.special_tokens.items():
+        vocab[token_id] = (token, _SPECIAL_SCORE)
+    for piece, piece_id in zip(tok.model.pieces, tok.model.ids):
+        # The automaton holds the exact float log-probabilities Viterbi uses.
+        logp = automaton.get(piece.decode("latin-1"))[1]
+        vocab[piece_id] = ("".join(alphabet[b] for b in piece), logp)
+    hf = HFTokenizer(models.Unigram(vocab, unk_id=None, byte_fallback=False))
+    if tok.model.normalization == "nfc":
+        hf.normalizer = normalizers.NFC()
+    hf.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex("\n+"), behavior="merged_with_previous"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        ]
+    )
+    hf.decoder = decoders.ByteLevel()
+    specials = sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
+    hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, _ in specials])
+    return hf
+
+
+def to_huggingface(tok: "Tokenizer", path: PathLike) -> Path:
+    """Write ``tok`` for Hugging Face; returns the ``tokenizer.json`` path.
+
+    ``path`` ending in ``.json`` is the file itself. Otherwise it is a directory that gets
+    ``tokenizer.json`` and a ``tokenizer_config.json``, so that
+    ``transformers.AutoTokenizer.from_pretrained(path)`` loads it. Writes are atomic.
+    """
+    hf = build_tokenizer(tok)
+    target = Path(path)
+    if target.suffix == ".json":
+        atomic_write_bytes(target, hf.to_str().encode("utf-8"))
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target / "tokenizer.json", hf.to_str().encode("utf-8"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": 1_000_000_000_000_000_019_884_624_838_656,
+        "clean_up_tokenization_spaces": False,
+    }
+    for role in ("pad", "bos", "eos"):
+        if f"<{role}>" in tok.special_tokens:
+            config[f"{role}_token"] = f"<{role}>"
+    atomic_write_bytes(target / "tokenizer_config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+    return target / "tokenizer.json"

@@ -1,0 +1,78 @@
+"""Export to SentencePiece: the real sentencepiece loads it, with our ids on the golden texts
+except documented, tested divergences."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from bytepiece import Tokenizer
+from bytepiece.export.sentencepiece import build_model_proto
+
+from conftest import golden_rows, tiny_model
+
+spm = pytest.importorskip("sentencepiece")  # CI installs the sp extra
+NAME = "bytepiece.zh.id.eu.80k"
+
+
+@pytest.fixture(scope="module")
+def processor(legacy_tokenizers, tmp_path_factory):
+    path = legacy_tokenizers[NAME].to_sentencepiece(tmp_path_factory.mktemp("sp") / "zh.model")
+    return spm.SentencePieceProcessor(model_file=str(path))
+
+
+def test_golden_ids(processor, legacy_tokenizers):
+    tok = legacy_tokenizers[NAME]
+    rows = golden_rows(NAME)
+    encoded = processor.encode([unicodedata.normalize("NFC", r["text"]) for r in rows])
+    differ = [(r, ids) for r, ids in zip(rows, encoded) if ids != r["ids"]]
+    # Measured: 6634/6637. The 3 differences are exact ties (same pieces, another order,
+    # e.g. "-" "--" vs "--" "-"), broken differently with float32 scores.
+    assert len(differ) <= 3
+    for row, ids in differ:
+        assert sorted(ids) == sorted(row["ids"])
+        assert tok.score(row["text"], ids) == pytest.approx(tok.score(row["text"], row["ids"]), abs=1e-6)
+    for row in rows[::40]:
+        assert processor.decode(row["ids"]) == unicodedata.normalize("NFC", row["text"])
+
+
+def test_vocabulary_layout(processor, legacy_tokenizers):
+    tok = legacy_tokenizers[NAME]
+    assert processor.get_piece_size() == tok.vocab_size + 1 + 127  # <unk>, <0x01>..<0x7F>
+    assert (processor.pad_id(), processor.bos_id(), processor.eos_id()) == (tok.pad_id, tok.bos_id, tok.eos_id)
+    assert processor.unk_id() == tok.vocab_size
+    assert processor.id_to_piece(tok.piece_to_id(b"\xe5")) == "<0xE5>"
+    assert processor.id_to_piece(tok.piece_to_id(b"a")) == "a"
+
+
+def test_byte_fallback_and_unknown_characters(tmp_path):
+    # "字" has no piece of its own: SentencePiece falls back to bytes, which are our ids.
+    tok = Tokenizer(tiny_model({b"ab": 9, " \n".encode(): 2}, normalization="none"))
+    sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "t.model")))
+    for text in ["ab 字\n", "\x00a b", "😀", "  spaces  \t\r\n\n"]:
+        assert sp.encode(text) == tok.encode(text)
+        assert sp.decode(sp.encode(text)) == text
+
+
+def test_documented_divergence_unknown_character_score(tmp_path):
+    # "字" has no piece; its three bytes are frequent, the piece "字x" is rare. We spell
+    # "字x" with the cheap bytes + "x"; SentencePiece scores the unknown "字" at
+    # min_score - 10 and so takes the rare piece instead. Both decode to the same text.
+    counts = {b"\xe5": 1000, b"\xad": 1000, b"\x97": 1000, b"x": 1000, "字x".encode(): 1}
+    tok = Tokenizer(tiny_model(counts, normalization="none"))
+    sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "t.model")))
+    assert tok.tokenize("字x") == [b"\xe5", b"\xad", b"\x97", b"x"]
+    assert sp.encode("字x") == [tok.piece_to_id("字x".encode())]
+    assert sp.decode(sp.encode("字x")) == tok.decode(tok.encode("字x"))
+
+
+def test_non_utf8_pieces_are_refused(legacy_tokenizers, tmp_path):
+    with pytest.raises(ValueError, match="871 pieces are not valid UTF-8.*Hugging Face"):
+        legacy_tokenizers["bytepiece_80k"].to_sentencepiece(tmp_path / "x.model")
+    assert not (tmp_path / "x.model").exists()
+
+
+def test_proto_is_deterministic(legacy_tokenizers):
+    tok = legacy_tokenizers[NAME]
+    assert build_model_proto(tok) == build_model_proto(tok)
