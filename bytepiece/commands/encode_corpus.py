@@ -1,0 +1,55 @@
+"""``bytepiece encode-corpus``: a corpus directory -> a memory-mappable token file.
+
+See ``bytepiece/token_file.py`` for the format and ``docs/recipes/encode-corpus.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..token_file import SPLITS, encode_corpus
+from ..tokenizer import Tokenizer
+
+
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
+    parser = subparsers.add_parser(
+        "encode-corpus",
+        help="encode a corpus directory into a flat token file (memory-mappable) with a document index",
+        description="Encode every document of CORPUS_DIR into OUT/tokens.bin (uint16 or uint32 ids), "
+        "OUT/offsets.npy (document boundaries) and OUT/meta.json. The output is the same for any --workers.",
+    )
+    parser.add_argument("corpus", metavar="CORPUS_DIR", help="corpus directory or file (.txt/.jsonl, maybe .gz/.bz2/.xz)")
+    parser.add_argument("-m", "--model", required=True, help="model file")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (must not exist unless --overwrite)")
+    parser.add_argument("--split", choices=SPLITS, default="files", help="a .txt file is one document (files, default) or one per line (lines); a .jsonl record is always one")
+    parser.add_argument("--no-eos", dest="eos", action="store_false", help="do not end each document with <eos> (the index still marks boundaries)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
+    parser.add_argument("--seed", type=int, default=0, help="with --alpha: document i uses seed (SEED, i) (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (atomically)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    tok = Tokenizer(args.model)
+    meta = encode_corpus(
+        tok,
+        args.corpus,
+        args.output,
+        split=args.split,
+        eos=args.eos,
+        workers=args.workers,
+        alpha=args.alpha,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet and sys.stderr.isatty(),
+        warn=lambda message: print(f"bytepiece encode-corpus: {message}", file=sys.stderr),
+    )
+    if not args.quiet:
+        print(
+            f"{args.output}: {meta['documents']} documents, {meta['tokens']} tokens ({meta['dtype']})",
+            file=sys.stderr,
+        )
+    return 0
