@@ -9,6 +9,9 @@ probability proportional to its weight, so walking the back-pointers from the en
 a segmentation from the exact distribution (forward filtering, backward sampling).
 
 alpha = 0 is uniform over all segmentations; large alpha tends to the Viterbi path.
+
+Long chunks go window by window as in ``viterbi.py`` (same meeting-point argument: the
+back-pointers are final once drawn). The batch path is in ``batch.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, List, Sequence
 
 import numpy as np
 
-from .viterbi import _walk_back
+from .viterbi import WINDOW, _walk_back, windowed_path
 
 _NEG_INF = float("-inf")
 
@@ -31,23 +34,36 @@ def sample_path(
     rng: np.random.Generator,
 ) -> List[int]:
     """Ids of one random segmentation of ``chunk``, drawn exactly."""
+    relax = _reservoir(alpha, rng)
     size = len(chunk)
-    matches = list(automaton.iter(chunk))
-    # One uniform per lattice edge, drawn in a single call: far cheaper than per edge.
-    uniforms = rng.random(len(matches)).tolist()
+    if size > WINDOW:
+        return windowed_path(automaton, chunk, lengths, relax)
     total = [_NEG_INF] * (size + 1)
     total[0] = 0.0
     arrived_by = [0] * (size + 1)
-    for (end, (length, logp, piece_id)), u in zip(matches, uniforms):
-        end += 1
-        weight = total[end - length] + alpha * logp
-        current = total[end]
-        # log(exp(current) + exp(weight)), stable for -inf and for large gaps.
-        if weight > current:
-            new_total = weight + log1p(exp(current - weight))
-        else:
-            new_total = current + log1p(exp(weight - current))
-        total[end] = new_total
-        if u < exp(weight - new_total):
-            arrived_by[end] = piece_id
+    relax(automaton.iter(chunk), total, arrived_by, 0, 0, 0)
     return _walk_back(arrived_by, lengths, size)
+
+
+def _reservoir(alpha: float, rng: np.random.Generator) -> Any:
+    """The forward pass over the matches of one window (see ``viterbi.windowed_path`` for
+    the index arguments)."""
+
+    def relax(matches: Any, total: List[float], arrived_by: Any, origin: int, skip: int, shift: int) -> None:
+        matches = [m for m in matches if m[0] >= skip]  # end + 1 > skip: not done before
+        # One uniform per lattice edge, drawn in a single call: far cheaper than per edge.
+        uniforms = rng.random(len(matches)).tolist()
+        for (end, (length, logp, piece_id)), u in zip(matches, uniforms):
+            end += 1 - origin
+            weight = total[end - length] + alpha * logp
+            current = total[end]
+            # log(exp(current) + exp(weight)), stable for -inf and for large gaps.
+            if weight > current:
+                new_total = weight + log1p(exp(current - weight))
+            else:
+                new_total = current + log1p(exp(weight - current))
+            total[end] = new_total
+            if u < exp(weight - new_total):
+                arrived_by[end + shift] = piece_id
+
+    return relax

@@ -1,0 +1,410 @@
+"""Vectorised encoding of many chunks at once: Viterbi and exact sampling with numpy.
+
+Explained in ``docs/performance.md``. A *slice* of chunks (about 1 MB) is laid out in
+*lanes*: equal-width rows of one flat byte array, each holding a few whole chunks back to
+back with a separator between them. Then
+
+1. ``FlatTrie.matches`` finds every piece occurring in the slice, one trie level at a time
+   over all positions together;
+2. the matches are bucketed by end position in *step-major* order (lane offset first, lane
+   second), each bucket longest piece first, so that step ``p`` of the recurrence reads one
+   contiguous run of matches: the positions at offset ``p`` of every lane;
+3. the recurrence advances all lanes one position per step: a gather, an add and a
+   ``maximum.reduceat`` (Viterbi), or a log-sum-exp (sampling);
+4. back-pointers are chosen afterwards for all positions at once, and each chunk's path is
+   walked back.
+
+Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
+float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
+back-pointer is the *first* match in longest-first order whose candidate equals the best
+score, which is the one the scalar "replace only on strict improvement" rule keeps.
+Sampling computes the same forward sums F (log-sum-exp per position) and then picks each
+position's back-pointer with probability exp(weight - F) by an exponential race
+(argmin of E/p, E ~ Exp(1)); walking back gives an exact sample (forward filtering,
+backward sampling). It uses the random stream differently from the scalar sampler, so the
+same seed gives a different (equally distributed) segmentation.
+
+Cost. A step costs a few numpy calls whatever the number of lanes, so the slice is worth it
+only when it has many lanes: chunks are sorted by length, and those too long to share a
+slice with enough others go to the scalar decoders (``viterbi.py`` / ``sampling.py``),
+which process long chunks in bounded windows.
+
+Deliberately left out: normalisation, chunking, special tokens (``tokenizer.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .flat_trie import SEPARATOR, FlatTrie
+from .model_file import Model
+from .normalization import normalize, split_chunks, to_utf8
+from .sampling import sample_path
+from .viterbi import best_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tokenizer import Tokenizer
+
+Ids = List[int]
+
+WINDOW_BYTES = 8 << 20  # encode_batch gathers this much text (then slices it) at a time
+WORKER_MIN_BYTES = 1 << 20  # smaller batches are not worth a process pool
+SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~60 B/byte)
+MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
+MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
+LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk
+
+
+class BatchEncoder:
+    """Vectorised Viterbi / sampling over lists of chunks for one model.
+
+    Cheap to pickle (holds the model only); the trie is built on first use.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self._trie: Optional[FlatTrie] = None
+        self._logp: Optional[np.ndarray] = None
+
+    def __getstate__(self) -> dict:
+        return {"model": self._model}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["model"])  # type: ignore[misc]
+
+    def _tables(self) -> Tuple[FlatTrie, np.ndarray]:
+        if self._trie is None:
+            m = self._model
+            counts = np.asarray(m.counts, dtype=np.float64)
+            # The same arithmetic as tokenizer.build_automaton: bit-identical scores.
+            logps = np.log(counts) - np.log(float(sum(m.counts)))
+            logp = np.zeros(m.vocab_size, dtype=np.float64)
+            logp[np.asarray(m.ids)] = logps
+            self._logp = logp
+            self._trie = FlatTrie.build(m.pieces, m.ids)
+        assert self._logp is not None
+        return self._trie, self._logp
+
+    def encode_chunks(
+        self,
+        chunks: Sequence[bytes],
+        scalar: Callable[[bytes], Ids],
+        alpha: Optional[float] = None,
+        rng: Optional[np.random.Generator] = None,
+    ) -> List[Ids]:
+        """Ids of each chunk. ``scalar(chunk)`` encodes the chunks not worth a slice."""
+        out: List[Ids] = [[] for _ in chunks]
+        for group in plan_slices([len(c) for c in chunks]):
+            if isinstance(group, int):
+                out[group] = scalar(chunks[group])
+                continue
+            selected = [chunks[i] for i in group]
+            if alpha is None:
+                results = self.viterbi_slice(selected)
+            else:
+                assert rng is not None
+                results = self.sample_slice(selected, alpha, rng)
+            for i, ids in zip(group, results):
+                out[i] = ids
+        return out
+
+    def viterbi_slice(self, chunks: Sequence[bytes]) -> List[Ids]:
+        """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``."""
+        lattice = self._lattice(chunks)
+        score = lattice.forward(_viterbi_step)
+        candidate = score[lattice.start] + lattice.logp
+        return lattice.walk_back(candidate == np.repeat(score[:-1], lattice.counts))
+
+    def sample_slice(self, chunks: Sequence[bytes], alpha: float, rng: np.random.Generator) -> List[Ids]:
+        """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
+        lattice = self._lattice(chunks, alpha)
+        total = lattice.forward(_log_sum_exp_step)
+        weight = total[lattice.start] + lattice.logp
+        with np.errstate(divide="ignore", over="ignore"):
+            chance = np.exp(weight - np.repeat(total[:-1], lattice.counts))
+            race = rng.standard_exponential(chance.size) / chance
+        fastest = np.minimum.reduceat(race, lattice.offsets[:-1])
+        return lattice.walk_back(race == np.repeat(fastest, lattice.counts))
+
+    def _lattice(self, chunks: Sequence[bytes], alpha: float = 1.0) -> "_Lattice":
+        trie, logp = self._tables()
+        return _Lattice(chunks, trie, logp if alpha == 1.0 else alpha * logp)
+
+
+def encode_batch(
+    tok: "Tokenizer",
+    texts: Sequence[str],
+    *,
+    add_bos: bool = False,
+    add_eos: bool = False,
+    alpha: Optional[float] = None,
+    seed: Any = None,
+    allowed_special: Any = (),
+    workers: Optional[int] = None,
+) -> List[Ids]:
+    """``[tok.encode(t, ...) for t in texts]``, vectorised; see ``Tokenizer.encode_batch``."""
+    rng = None if alpha is None else tok._generator(seed)
+    if workers == 0:
+        workers = os.cpu_count() or 1
+    options = dict(add_bos=add_bos, add_eos=add_eos, alpha=alpha, allowed_special=allowed_special)
+    if workers is not None and workers > 1 and sum(len(t) for t in texts) >= WORKER_MIN_BYTES:
+        return _encode_in_pool(tok, texts, workers, rng, options)
+    splitter = tok._special_splitter(allowed_special)
+    head = [tok._required_special("<bos>")] if add_bos else []
+    tail = [tok._required_special("<eos>")] if add_eos else []
+    out: List[Ids] = []
+    window: List[Any] = []  # per text: a list of parts, each a special id or a list of chunks
+    chunks: List[bytes] = []
+    gathered = 0
+    for text in texts:
+        parts: List[Any] = []
+        pieces = [text] if splitter is None else splitter.split(text)
+        for index, part in enumerate(pieces):
+            if index % 2:
+                parts.append(tok._special_to_id[part])
+            elif part:
+                data = to_utf8(normalize(part, tok.model.normalization))
+                part_chunks = split_chunks(data)
+                parts.append((len(chunks), len(part_chunks)))
+                chunks.extend(part_chunks)
+                gathered += len(data)
+        window.append(parts)
+        if gathered >= WINDOW_BYTES:
+            out.extend(_assemble(window, encode_chunks(tok, chunks, alpha, rng), head, tail))
+            window, chunks, gathered = [], [], 0
+    out.extend(_assemble(window, encode_chunks(tok, chunks, alpha, rng), head, tail))
+    return out
+
+
+def encode_chunks(
+    tok: "Tokenizer", chunks: Sequence[bytes], alpha: Optional[float], rng: Optional[np.random.Generator]
+) -> List[Ids]:
+    """Ids of each chunk with ``tok``'s model: slices where they pay off, scalar otherwise."""
+    automaton = tok._get_automaton()
+    lengths = tok._lengths
+    if alpha is None:
+        scalar = lambda chunk: best_path(automaton, chunk.decode("latin-1"), lengths)  # noqa: E731
+    else:
+        alpha = float(alpha)
+        if not alpha >= 0.0:
+            raise ValueError(f"alpha must be >= 0 (or None for Viterbi decoding), got {alpha}")
+        scalar = lambda chunk: sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng)  # noqa: E731
+    return tok._get_batch_encoder().encode_chunks(chunks, scalar, alpha, rng)
+
+
+def _assemble(window: List[Any], chunk_ids: List[Ids], head: Ids, tail: Ids) -> List[Ids]:
+    out = []
+    for parts in window:
+        ids = list(head)
+        for part in parts:
+            if isinstance(part, int):
+                ids.append(part)
+            else:
+                first, count = part
+                for chunk in chunk_ids[first : first + count]:
+                    ids.extend(chunk)
+        ids.extend(tail)
+        out.append(ids)
+    return out
+
+
+_WORKER: Dict[str, Any] = {}
+
+
+def _start_worker(tok: "Tokenizer") -> None:
+    _WORKER["tok"] = tok
+
+
+def _work(job: Tuple[List[str], Any, Dict[str, Any]]) -> List[Ids]:
+    texts, seed, options = job
+    return encode_batch(_WORKER["tok"], texts, seed=seed, **options)
+
+
+def _encode_in_pool(
+    tok: "Tokenizer", texts: Sequence[str], workers: int, rng: Optional[np.random.Generator], options: Dict[str, Any]
+) -> List[Ids]:
+    """Contiguous parts of about equal size, a few per worker; results in order. Sampling
+    seeds each part from ``rng``, so a seeded call is reproducible for a given ``workers``."""
+    tok._get_batch_encoder()._tables()  # built once here; forked workers inherit it
+    tok._get_automaton()
+    total = sum(len(t) for t in texts)
+    target = max(total // (4 * workers), 1)
+    jobs, start, size = [], 0, 0
+    for end, text in enumerate(texts, 1):
+        size += len(text)
+        if size >= target or end == len(texts):
+            seed = None if rng is None else int(rng.integers(2**63))
+            jobs.append((list(texts[start:end]), seed, options))
+            start, size = end, 0
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(tok,)) as pool:
+        return [ids for part in pool.map(_work, jobs) for ids in part]
+
+
+def plan_slices(
+    lengths: Sequence[int], slice_bytes: int = SLICE_BYTES, min_slice: int = MIN_SLICE_BYTES
+) -> List[Any]:
+    """Group chunk indices into slices (lists), longest chunks first; an ``int`` is a chunk
+    for the scalar decoder: too long to get ``MIN_LANES`` lanes of its width, or too little
+    text left (under ``min_slice`` bytes) to pay for a slice's fixed cost.
+
+    >>> plan = plan_slices([5000] + [10] * 100, slice_bytes=600, min_slice=0)
+    >>> [group if isinstance(group, int) else len(group) for group in plan]
+    [0, 55, 45]
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
+    remaining = sum(lengths) + len(lengths)
+    plan: List[Any] = []
+    current: List[int] = []
+    size = 0
+    for i in order:
+        width = lengths[i] + 1
+        if not current and (width * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice):
+            plan.append(i)
+        else:
+            current.append(i)
+            size += width
+            if size >= slice_bytes:
+                plan.append(current)
+                current, size = [], 0
+        remaining -= width
+    if current:
+        plan.append(current)
+    return plan
+
+
+class _Lattice:
+    """All matches of one slice, bucketed by end position in step-major order.
+
+    The slice is ``lanes`` rows of ``width`` bytes. Position (boundary) ``p`` of lane ``j``
+    has the key ``p * lanes + j``, so the text is stored with the lanes interleaved and the
+    byte after key ``k`` is at ``k + lanes``. Key ``size`` (one past the last) holds the
+    constant 0.0 that chunk starts are computed from. Bucket ``key`` holds the matches
+    ending there, ``offsets[key] .. offsets[key + 1]``, longest first: ``start`` (key of
+    the match's start), ``logp``, ``ids``. Chunk starts and padding get one dummy match
+    (from ``size``, logp 0.0, id -1), so that every bucket is non-empty.
+    """
+
+    def __init__(self, chunks: Sequence[bytes], trie: FlatTrie, logp: np.ndarray) -> None:
+        lengths = [len(c) for c in chunks]
+        width = max(max(lengths) + 1, -(-(sum(lengths) + len(lengths)) // LANE_COUNT))
+        places = _pack(lengths, width)
+        lanes = places[-1] // width + 1
+        self.width, self.lanes, self.size = width, lanes, width * lanes
+        self.places, self.lengths = places, lengths
+        text = _lay_out(chunks, places, width, lanes)
+
+        matches = [(d, s, s + d * lanes, i) for d, s, i in trie.matches(text, stride=lanes)]
+        counts = np.bincount(np.concatenate([m[2] for m in matches]), minlength=self.size)
+        dummies = np.flatnonzero(counts == 0)
+        counts[dummies] = 1
+        offsets = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        self.start = np.empty(offsets[-1], dtype=np.int64)
+        self.ids = np.empty(offsets[-1], dtype=np.int64)
+        fill = offsets[:-1].copy()
+        for depth, start, end, ids in reversed(matches):  # longest first
+            if depth == 1:
+                slots = offsets[end + 1] - 1  # single bytes come last in their bucket
+            else:
+                slots = fill[end]
+                fill[end] += 1
+            self.start[slots] = start
+            self.ids[slots] = ids
+        slots = offsets[dummies]
+        self.start[slots] = self.size
+        self.ids[slots] = -1
+        self.logp = logp[self.ids]
+        self.logp[slots] = 0.0
+        self.counts, self.offsets = counts, offsets
+
+    def forward(self, step: Callable[..., None]) -> np.ndarray:
+        """Run the recurrence over all lanes, one offset per step; returns the per-key values."""
+        lanes = self.lanes
+        values = np.empty(self.size + 1, dtype=np.float64)
+        values[self.size] = 0.0
+        bounds = self.offsets[::lanes].tolist()
+        relative = self.offsets[:-1].reshape(self.width, lanes) - self.offsets[:-1:lanes, None]
+        counts = self.counts.reshape(self.width, lanes)
+        start, logp = self.start, self.logp
+        for p in range(self.width):
+            a, b = bounds[p], bounds[p + 1]
+            candidate = values[start[a:b]]
+            candidate += logp[a:b]
+            step(candidate, relative[p], counts[p], values[p * lanes : (p + 1) * lanes])
+        return values
+
+    def walk_back(self, kept: np.ndarray) -> List[Ids]:
+        """Each chunk's ids, following at every position the first kept match of its bucket."""
+        size, lanes = self.size, self.lanes
+        chosen = np.flatnonzero(kept)
+        if chosen.size != size:  # ties: keep the first (longest) of each bucket
+            hits_before = np.zeros(kept.size + 1, dtype=np.int64)
+            np.cumsum(kept, out=hits_before[1:])
+            chosen = chosen[hits_before[self.offsets[:-1]]]
+        ids = self.ids[chosen]
+        keys = np.arange(size)
+        # Previous position on the path: one piece back, or one byte back over chunk
+        # starts and padding (id -1), staying put at the start of a lane.
+        back = np.where(ids >= 0, (keys - self.start[chosen]), lanes)
+        previous = keys - back
+        previous[:lanes] = keys[:lanes]
+        on_path = np.zeros(size, dtype=bool)
+        position = keys[size - lanes :]
+        while position.max() >= lanes:
+            for _ in range(16):
+                on_path[position] = True
+                position = previous[position]
+        on_path &= ids >= 0
+        by_lane = (self.width, lanes)
+        on_path = on_path.reshape(by_lane).T.ravel()
+        tokens = ids.reshape(by_lane).T.ravel()[on_path].tolist()
+        before = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(on_path, out=before[1:])
+        first = before[np.asarray(self.places)].tolist()
+        last = before[np.asarray(self.places) + np.asarray(self.lengths) + 1].tolist()
+        return [tokens[a:b] for a, b in zip(first, last)]
+
+
+def _viterbi_step(candidate: np.ndarray, groups: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
+    np.maximum.reduceat(candidate, groups, out=out)
+
+
+def _log_sum_exp_step(weight: np.ndarray, groups: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
+    top = np.maximum.reduceat(weight, groups)
+    weight -= np.repeat(top, counts)
+    np.exp(weight, out=weight)
+    np.log(np.add.reduceat(weight, groups), out=out)
+    out += top
+
+
+def _pack(lengths: Sequence[int], width: int) -> List[int]:
+    """Next-fit: the start position of each chunk; a chunk and its separator stay in one lane."""
+    places = []
+    lane_start, used = 0, 0
+    for n in lengths:
+        if used + n + 1 > width:
+            lane_start += width
+            used = 0
+        places.append(lane_start + used)
+        used += n + 1
+    return places
+
+
+def _lay_out(chunks: Sequence[bytes], places: Sequence[int], width: int, lanes: int) -> np.ndarray:
+    """The slice as int64 byte values with the lanes interleaved (key order), and
+    ``SEPARATOR`` everywhere outside the chunks."""
+    size = width * lanes
+    buffer = bytearray(size)
+    edges = np.zeros(size + 1, dtype=np.int8)
+    for chunk, place in zip(chunks, places):
+        buffer[place : place + len(chunk)] = chunk
+    starts = np.asarray(places)
+    edges[starts] += 1
+    edges[starts + np.asarray([len(c) for c in chunks])] -= 1
+    text = np.frombuffer(buffer, dtype=np.uint8).astype(np.int64)
+    text[np.cumsum(edges[:size]) == 0] = SEPARATOR
+    return np.ascontiguousarray(text.reshape(lanes, width).T).ravel()

@@ -1,0 +1,135 @@
+"""The batch path (batch.py, flat_trie.py) against the scalar decoders and the golden ids.
+
+Slices are forced even for small inputs (``min_slice=0``-style settings via monkeypatch),
+so these tests exercise the vectorised code, not the scalar fallback.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+import pytest
+
+from bytepiece import Tokenizer
+from bytepiece import batch as batch_module
+from bytepiece.flat_trie import SEPARATOR, FlatTrie
+from bytepiece.normalization import split_chunks
+
+from conftest import LEGACY_MODELS, golden_rows, tiny_model
+from reference import chi_square, chi_square_critical, pieces_of, segmentation_distribution
+
+
+@pytest.fixture
+def always_slice(monkeypatch):
+    """Send every chunk through a slice, however small the batch."""
+    monkeypatch.setattr(batch_module, "MIN_SLICE_BYTES", 0)
+    monkeypatch.setattr(batch_module, "MIN_LANES", 1)
+
+
+def test_flat_trie_finds_exactly_the_automaton_matches(tok80k):
+    text = "新词发现 new words\n\tcode(x) == 42; é\n".encode("utf-8")
+    trie = FlatTrie.build(tok80k.model.pieces, tok80k.model.ids)
+    array = np.array(list(text) + [SEPARATOR], dtype=np.int64)
+    mine = {(int(s), d, int(i)) for d, starts, ids in trie.matches(array) for s, i in zip(starts, ids)}
+    expected = set()
+    for end, (length, _, piece_id) in tok80k._get_automaton().iter(text.decode("latin-1")):
+        expected.add((end - length + 1, length, piece_id))
+    assert mine == expected
+
+
+@pytest.mark.parametrize("name", LEGACY_MODELS)
+def test_encode_batch_equals_the_golden_ids(name, legacy_tokenizers):
+    rows = golden_rows(name)
+    got = legacy_tokenizers[name].encode_batch([row["text"] for row in rows])
+    assert [g == row["ids"] for g, row in zip(got, rows)] == [True] * len(rows)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a", "\n", "\n\n\n", "é", "🙂🙂", "a\nb", "a\r\nb\n\n", "x" * 3000, "ab" * 700 + "\n" + "中文" * 100],
+)
+def test_edge_cases_equal_scalar_encode(text, tok80k, always_slice):
+    assert tok80k.encode_batch([text, text[::-1]]) == [tok80k.encode(text), tok80k.encode(text[::-1])]
+
+
+def test_ties_go_to_the_longer_piece(always_slice):
+    # "aa" and "a"+"a" score the same: the scalar rule keeps the longer piece.
+    model = tiny_model({b"aa": 1, b"aaa": 1})
+    tok = Tokenizer(model)
+    texts = ["a" * n for n in range(1, 12)] + ["baaab", "aaa\naa"]
+    assert tok.encode_batch(texts) == [tok.encode(t) for t in texts]
+
+
+def test_special_tokens_bos_eos_and_workers(tok80k, always_slice):
+    texts = ["hello<eos>world", "<bos>", "plain text\nsecond line"] * 3
+    options = dict(add_bos=True, add_eos=True, allowed_special={"<eos>", "<bos>"})
+    expected = [tok80k.encode(t, **options) for t in texts]
+    assert tok80k.encode_batch(texts, **options) == expected
+    assert tok80k.tokenize_batch(["hello world"]) == [tok80k.tokenize("hello world")]
+
+
+def test_workers_give_the_same_ids(tok80k, monkeypatch):
+    monkeypatch.setattr(batch_module, "WORKER_MIN_BYTES", 0)
+    rows = golden_rows("bytepiece_80k")[:400]
+    texts = [row["text"] for row in rows]
+    assert tok80k.encode_batch(texts, workers=2) == [row["ids"] for row in rows]
+
+
+def test_long_encode_goes_through_the_batch_path_exactly(tok80k):
+    text = "".join(row["text"] for row in golden_rows("bytepiece_80k")[:3000])
+    assert len(text.encode()) > 64 << 10
+    scalar = []
+    for chunk in split_chunks(text.encode("utf-8")):
+        scalar.extend(tok80k.encode(chunk.decode("utf-8")))
+    assert tok80k.encode(text) == scalar
+
+
+def test_plan_sends_only_worthwhile_chunks_to_slices():
+    plan = batch_module.plan_slices([100_000, 5] + [50] * 10_000)
+    assert plan[0] == 0  # one long chunk alone: scalar
+    sliced = [i for group in plan if isinstance(group, list) for i in group]
+    assert sorted(sliced) == list(range(1, 10_002))
+
+
+# ---------------------------------------------------------------- sampling
+SAMPLING_MODEL = {b"ab": 6, b"bc": 4, b"abc": 2, b"ca": 3, b"cab": 1, b"a": 5, b"b": 5, b"c": 5}
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 1.0])
+def test_batched_sampling_draws_the_exact_distribution(alpha, always_slice):
+    model = tiny_model(SAMPLING_MODEL)
+    tok = Tokenizer(model, seed=1234)
+    text = "abcab"
+    expected = segmentation_distribution(text.encode(), model, alpha)
+    n = 6000
+    samples = tok.encode_batch([text] * n, alpha=alpha)
+    observed = collections.Counter(pieces_of(ids, model) for ids in samples)
+    stat, dof = chi_square(observed, expected, n)
+    assert stat < chi_square_critical(dof), (stat, dof)
+    total_variation = 0.5 * sum(abs(observed.get(k, 0) / n - p) for k, p in expected.items())
+    assert total_variation < 0.03
+
+
+def test_batched_sampling_is_seeded_and_lossless(tok80k, always_slice):
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")[:200]]
+    first = tok80k.encode_batch(texts, alpha=0.1, seed=7)
+    assert first == tok80k.encode_batch(texts, alpha=0.1, seed=7)
+    assert [tok80k.decode(ids) for ids in first] == texts
+    assert first != tok80k.encode_batch(texts, alpha=0.1, seed=8)
+
+
+def test_large_alpha_sampling_is_viterbi(tok80k, always_slice):
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")[:100]]
+    assert tok80k.encode_batch(texts, alpha=1e6, seed=0) == tok80k.encode_batch(texts)
+
+
+def test_alpha_must_be_non_negative(tok80k):
+    with pytest.raises(ValueError, match="alpha"):
+        tok80k.encode_batch(["x" * 100_000], alpha=-1.0)
+
+
+def test_exact_distribution_helper_sums_to_one():
+    model = tiny_model(SAMPLING_MODEL)
+    assert math.isclose(sum(segmentation_distribution(b"abcab", model, 0.5).values()), 1.0)
