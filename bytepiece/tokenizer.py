@@ -35,7 +35,10 @@ from .normalization import normalize, split_chunks, to_utf8
 from .sampling import sample_path
 from .viterbi import best_path
 
+BATCH_MIN_BYTES = 32 << 10  # encode() hands texts at least this long to batch.py
+
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchEncoder
     from .healing import Healing, PrefixIndex
     from .lattice import Segmentation
     from .streaming import StreamDecoder
@@ -187,9 +190,22 @@ class Tokenizer:
             ids.append(self._required_special("<eos>"))
         return ids
 
-    def encode_batch(self, texts: Iterable[str], **options: Any) -> List[Ids]:
-        """Encode each text of ``texts`` (same options as :meth:`encode`)."""
-        return [self.encode(text, **options) for text in texts]
+    def encode_batch(self, texts: Iterable[str], *, workers: Optional[int] = None, **options: Any) -> List[Ids]:
+        """Encode each text of ``texts`` (same options as :meth:`encode`), vectorised.
+
+        Viterbi ids are exactly those of :meth:`encode`; with ``alpha`` each text gets an
+        exact sample, but not the one ``encode`` would draw from the same seed.
+        ``workers=N`` (0: one per core) spreads a big batch over a process pool.
+        See ``batch.py`` and ``docs/performance.md``.
+        """
+        from .batch import encode_batch
+
+        return encode_batch(self, list(texts), workers=workers, **options)
+
+    def tokenize_batch(self, texts: Iterable[str], **options: Any) -> List[List[bytes]]:
+        """Split each text into byte pieces (options as :meth:`encode_batch`)."""
+        pieces = self._id_to_bytes
+        return [[pieces[i] for i in ids] for ids in self.encode_batch(texts, **options)]
 
     def encode_iter(self, texts: Iterable[str], **options: Any) -> Iterator[Ids]:
         """Lazily encode an iterable of texts (e.g. the lines of a big file)."""
@@ -203,6 +219,11 @@ class Tokenizer:
 
     def _encode_ordinary(self, text: str, alpha: Optional[float], seed: Seed) -> Ids:
         data = to_utf8(normalize(text, self._model.normalization))
+        if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: batch.py decides
+            from .batch import encode_chunks
+
+            rng = None if alpha is None else self._generator(seed)
+            return [i for ids in encode_chunks(self, split_chunks(data), alpha, rng) for i in ids]
         automaton = self._get_automaton()
         lengths = self._lengths
         ids: Ids = []
@@ -241,6 +262,13 @@ class Tokenizer:
         if self._automaton is None:
             self._automaton = build_automaton(self._model)
         return self._automaton
+
+    def _get_batch_encoder(self) -> "BatchEncoder":
+        if getattr(self, "_batch_encoder", None) is None:
+            from .batch import BatchEncoder
+
+            self._batch_encoder = BatchEncoder(self._model)
+        return self._batch_encoder
 
     # ------------------------------------------------------------------ decoding
     def decode(
