@@ -59,12 +59,19 @@ def _emissions(buf: np.ndarray, offset: np.ndarray, model: NgramModel, ensure_un
     if ensure_unicode:
         out[(buf & 0xC0) == 0x80, 0] = _NEG_INF  # no token starts inside a character
     grams = buf.astype(np.uint64)
+    known = np.ones(len(buf), dtype=bool)
     for j in range(1, order):
         shifted = np.zeros_like(grams)
         shifted[1:] = (grams[:-1] << np.uint64(8)) | buf[1:]
         grams = shifted
-        valid = np.flatnonzero(offset >= j)
-        out[valid, j] = model.lookup(j + 1, grams[valid])
+        # An n-gram can only be in the model if its prefix (ending one byte earlier) is.
+        prefix_known = np.zeros_like(known)
+        prefix_known[1:] = known[:-1]
+        where = np.flatnonzero(prefix_known & (offset >= j))
+        scores = model.lookup(j + 1, grams[where])
+        out[where, j] = scores
+        known = np.zeros_like(known)
+        known[where] = scores > _NEG_INF
     return out
 
 

@@ -10,25 +10,22 @@ and addition commutes, so the model is byte-identical for any number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from collections import Counter, deque
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
-
-import numpy as np
+from collections import Counter
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .corpus import CorpusReader, Source
 from .count_store import CountStore
 from .model_file import DEFAULT_SPECIAL_TOKENS, Model, PathLike, save_model
-from .ngram_counting import NgramCounts, NgramModel, build_model, check_order, count_ngrams, merge_sorted_counts
-from .ngram_segmentation import token_starts
-from .normalization import check_normalization, normalize, training_chunks
-from .piece_counting import count_pieces, unpack_pieces
+from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
+from .normalization import check_normalization
+from .piece_counting import unpack_pieces
 from .pruning import check_vocab_sizes, prune
+from .train_tasks import PieceShard, WorkerPool, batched, count_task, segment_long_task, segment_task
 
 _BATCH_CHARS = 2_000_000  # characters of text per map task
-_GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
+_LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
 
 
 class Trainer:
@@ -123,8 +120,8 @@ class Trainer:
     # ------------------------------------------------------------------ passes
     def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: int) -> Tuple[NgramCounts, int]:
         total = chunks = 0
-        with self._bar("counting n-grams") as bar:
-            for shard, size, n_chunks in _map(_count_task, self._batches(reader), workers, self._task_config()):
+        with self._bar("counting n-grams") as bar, WorkerPool(workers, self._task_config()) as pool:
+            for shard, size, n_chunks in pool.imap(count_task, self._batches(reader)):
                 for n in range(1, self.order + 1):
                     store.add(str(n), shard.keys[n], shard.counts[n])
                 total += shard.total
@@ -137,19 +134,35 @@ class Trainer:
 
     def _count_pieces(self, reader: CorpusReader, model: NgramModel, store: CountStore, workers: int, total: int) -> Dict[bytes, int]:
         long_pieces: Counter = Counter()
-        with self._bar("segmenting", total) as bar:
-            config = {**self._task_config(), "model": model}
-            for (keys, counts, long), size in _map(_segment_task, self._batches(reader), workers, config):
-                store.add("pieces", keys, counts)
-                long_pieces.update(long)
+        config = {**self._task_config(), "model": model}
+        with self._bar("segmenting", total) as bar, WorkerPool(workers, config) as pool:
+
+            def add(shard: PieceShard, size: int) -> None:
+                store.add("pieces", shard[0], shard[1])
+                long_pieces.update(shard[2])
                 bar.update(size)
+
+            def segment_long(chunks: List[bytes]) -> None:
+                chunks.sort(key=len, reverse=True)  # one task per worker, similar lengths
+                tasks = [chunks[i :: pool.workers] for i in range(pool.workers)]
+                for shard, size in pool.imap(segment_long_task, [t for t in tasks if t]):
+                    add(shard, size)
+
+            waiting: List[bytes] = []
+            for shard, size, long_chunks in pool.imap(segment_task, self._batches(reader)):
+                add(shard, size)
+                waiting.extend(long_chunks)
+                if sum(map(len, waiting)) >= _LONG_BATCH_BYTES:
+                    segment_long(waiting)
+                    waiting = []
+            segment_long(waiting)
         keys, counts = store.result("pieces")
         pieces = dict(zip(unpack_pieces(keys), counts.tolist()))
         pieces.update(long_pieces)
         return pieces
 
     def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
-        return _batched(reader, _BATCH_CHARS)
+        return batched(reader, _BATCH_CHARS)
 
     def _task_config(self) -> Dict[str, Any]:
         return {
@@ -190,70 +203,3 @@ def _warn(message: str) -> None:
     tqdm.write(f"bytepiece train: {message}", file=sys.stderr)
 
 
-# ---------------------------------------------------------------- map tasks
-_CONFIG: Dict[str, Any] = {}
-
-
-def _init_worker(config: Dict[str, Any]) -> None:
-    _CONFIG.clear()
-    _CONFIG.update(config)
-
-
-def _chunks(texts: List[str], config: Dict[str, Any]) -> Tuple[List[bytes], int]:
-    chunks: List[bytes] = []
-    size = 0
-    for text in texts:
-        text = normalize(text, config["normalization"])
-        chunks.extend(c.encode("utf-8", "surrogatepass") for c in training_chunks(text, isolate_digits=config["isolate_digits"]))
-    return chunks, sum(map(len, chunks))
-
-
-def _count_task(texts: List[str]) -> Tuple[NgramCounts, int, int]:
-    chunks, size = _chunks(texts, _CONFIG)
-    return count_ngrams(chunks, _CONFIG["order"]), size, len(chunks)
-
-
-def _segment_task(texts: List[str]) -> Tuple[Tuple[np.ndarray, np.ndarray, Dict[bytes, int]], int]:
-    chunks, size = _chunks(texts, _CONFIG)
-    chunks.sort(key=len, reverse=True)  # similar lengths together: fewer Viterbi steps
-    shards: List[Tuple[np.ndarray, np.ndarray]] = []
-    long: Counter = Counter()
-    for group in _batched(chunks, _GROUP_BYTES):
-        buf, starts = token_starts(group, _CONFIG["model"], _CONFIG["ensure_unicode"])
-        keys, counts, group_long = count_pieces(buf, starts)
-        shards.append((keys, counts))
-        long.update(group_long)
-    keys, counts = merge_sorted_counts(shards)
-    return (keys, counts, dict(long)), size
-
-
-def _batched(items: Iterable[Any], limit: int) -> Iterator[List[Any]]:
-    """Consecutive items in lists whose total ``len`` just reaches ``limit``."""
-    batch: List[Any] = []
-    size = 0
-    for item in items:
-        batch.append(item)
-        size += len(item)
-        if size >= limit:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _map(task: Callable, batches: Iterable[Any], workers: int, config: Dict[str, Any]) -> Iterator[Any]:
-    """``map(task, batches)`` in order, in ``workers`` processes with bounded read-ahead."""
-    if workers == 1:
-        _init_worker(config)
-        for batch in batches:
-            yield task(batch)
-        return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with context.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.apply_async(task, (batch,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()

@@ -1,0 +1,168 @@
+"""Training benchmark: wall time, peak memory of the process tree, held-out bytes/token.
+
+Slices the full corpus built by ``../shared/corpus/build_corpus.py`` (about 390 MB): from
+every file, the first ``size / total`` of its bytes (cut at a line end) go to the training
+slice and the last 0.4% to a held-out set, so every source is represented and the two
+never overlap. Then it runs ``bytepiece train`` on the slice in a child process, polling
+``/proc`` every 50 ms for the resident memory of the child and its workers (the sum of
+RSS, which counts shared pages once per process, and the sum of PSS, which splits them),
+and measures bytes/token on the held-out text of each domain with our Tokenizer.
+
+    python benchmarks/train_benchmark.py --corpus /work/corpus-full --size-mb 20 \\
+        --vocab-size 8000 --workers 2 --out benchmarks/results/training-20mb-8k.md
+
+Machines here are shared and noisy: compare rows of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+HERE = Path(__file__).resolve().parent
+HELD_OUT = 0.004
+DOMAINS = ("zh", "en", "code", "multi")
+
+
+def make_slice(corpus: Path, size_mb: float, out: Path) -> Tuple[Path, Path]:
+    """Write (once) the training slice and the held-out set; return their directories."""
+    train_dir, held_dir = out / f"train-{size_mb:g}mb", out / f"heldout-{size_mb:g}mb"
+    if (train_dir / ".done").exists():
+        return train_dir, held_dir
+    files = sorted(corpus.rglob("*.txt"))
+    total = sum(p.stat().st_size for p in files)
+    fraction = size_mb * 1e6 / total
+    if fraction + HELD_OUT >= 1:
+        raise SystemExit(f"the corpus has only {total / 1e6:.0f} MB")
+    for path in files:
+        data = path.read_bytes()
+        head = data[: _line_end(data, int(len(data) * fraction))]
+        tail = data[_line_end(data, int(len(data) * (1 - HELD_OUT))) :]
+        for directory, part in ((train_dir, head), (held_dir, tail)):
+            if part:
+                target = directory / path.relative_to(corpus)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(part)
+    (train_dir / ".done").write_text("")
+    return train_dir, held_dir
+
+
+def _line_end(data: bytes, position: int) -> int:
+    if position >= len(data):
+        return len(data)
+    end = data.find(b"\n", position)
+    return len(data) if end < 0 else end + 1
+
+
+def _tree(pid: int) -> List[int]:
+    pids, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(c) for c in children)
+        frontier.extend(int(c) for c in children)
+    return pids
+
+
+def _memory(pids: List[int]) -> Tuple[int, int]:
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return rss, pss
+
+
+def run_training(command: List[str]) -> Dict[str, float]:
+    started = time.perf_counter()
+    child = subprocess.Popen(command)
+    peak_rss = peak_pss = 0
+    while child.poll() is None:
+        rss, pss = _memory(_tree(child.pid))
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(0.05)
+    if child.returncode:
+        raise SystemExit(f"training failed with exit status {child.returncode}")
+    return {"wall_s": time.perf_counter() - started, "peak_rss_sum_gb": peak_rss / 1e9, "peak_pss_sum_gb": peak_pss / 1e9}
+
+
+def held_out_bytes_per_token(model: Path, held_dir: Path) -> Dict[str, float]:
+    from bytepiece import Tokenizer
+
+    tok = Tokenizer(model)
+    result = {}
+    for domain in DOMAINS:
+        size = tokens = 0
+        for path in sorted((held_dir / domain).rglob("*.txt")):
+            text = path.read_text(encoding="utf-8")
+            size += len(text.encode("utf-8"))
+            tokens += len(tok.encode(text))
+        result[domain] = size / max(tokens, 1)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory")
+    parser.add_argument("--size-mb", type=float, default=20)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--slices", type=Path, default=Path("/tmp/bytepiece-train-bench"))
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `bytepiece train` options")
+    parser.add_argument("--out", type=Path, help="append the markdown result to this file")
+    args = parser.parse_args()
+    train_dir, held_dir = make_slice(args.corpus, args.size_mb, args.slices)
+    slice_mb = sum(p.stat().st_size for p in train_dir.rglob("*.txt")) / 1e6
+    model = args.slices / f"model-{args.size_mb:g}mb-{args.vocab_size}"
+    command = [sys.executable, "-m", "bytepiece", "train", str(train_dir), "-o", str(model),
+               "--vocab-size", str(args.vocab_size), "--workers", str(args.workers), *args.extra]
+    print(" ".join(command), file=sys.stderr)
+    measured = run_training(command)
+    compression = held_out_bytes_per_token(model, held_dir)
+    row = {"slice_mb": round(slice_mb, 1), "vocab_size": args.vocab_size, "workers": args.workers, **measured,
+           "heldout_bytes_per_token": compression}
+    print(json.dumps(row, indent=2))
+    if args.out:
+        write_markdown(args, row)
+    return 0
+
+
+def write_markdown(args: argparse.Namespace, row: Dict) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    domains = " | ".join(f"{row['heldout_bytes_per_token'][d]:.3f}" for d in DOMAINS)
+    extra = " ".join(args.extra)
+    lines = [
+        f"### {row['slice_mb']:.0f} MB -> {args.vocab_size}, workers={args.workers} {extra}".rstrip(),
+        "",
+        f"Command: `python benchmarks/train_benchmark.py --corpus {args.corpus} --size-mb {args.size_mb:g} "
+        f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
+        f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
+        "",
+        "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | held-out bytes/token zh / en / code / multi |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+        f"| {row['slice_mb']:.1f} | {args.vocab_size} | {args.workers} | {row['wall_s']:.1f} | "
+        f"{row['peak_rss_sum_gb']:.2f} | {row['peak_pss_sum_gb']:.2f} | {domains} |",
+        "",
+    ]
+    with open(args.out, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

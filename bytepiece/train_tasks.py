@@ -1,0 +1,138 @@
+"""The map side of training: tasks that turn a batch of texts into count shards, and
+the worker pool that runs them.
+
+Tasks are plain functions of picklable batches; their settings (and, in pass 2, the n-gram
+model) reach the workers once, when the pool starts. A cluster back-end would run the
+same tasks elsewhere and add the shards up the same way.
+
+Pass 2 keeps its Viterbi steps few: the batched Viterbi takes one step per byte of the
+longest chunk in a group, so chunks longer than ``LONG_CHUNK`` bytes are not segmented
+with the short ones of their batch but sent back, collected across batches and segmented
+together (``segment_chunks``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter, deque
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .ngram_counting import NgramCounts, count_ngrams, merge_sorted_counts
+from .ngram_segmentation import token_starts
+from .normalization import normalize, training_chunks
+from .piece_counting import count_pieces
+
+LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
+GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
+
+PieceShard = Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]
+_CONFIG: Dict[str, Any] = {}
+
+
+def _init_worker(config: Dict[str, Any]) -> None:
+    _CONFIG.clear()
+    _CONFIG.update(config)
+
+
+def batched(items: Iterable[Any], limit: int) -> Iterator[List[Any]]:
+    """Consecutive items in lists whose total ``len`` just reaches ``limit``.
+
+    >>> list(batched(["ab", "c", "de", "f"], 3))
+    [['ab', 'c'], ['de', 'f']]
+    """
+    batch: List[Any] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += len(item)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def chunk_texts(texts: List[str], config: Dict[str, Any]) -> List[bytes]:
+    """Normalized UTF-8 training chunks of the texts."""
+    chunks: List[bytes] = []
+    for text in texts:
+        text = normalize(text, config["normalization"])
+        chunks.extend(c.encode("utf-8", "surrogatepass") for c in training_chunks(text, isolate_digits=config["isolate_digits"]))
+    return chunks
+
+
+def count_task(texts: List[str]) -> Tuple[NgramCounts, int, int]:
+    """Pass 1 map: (n-gram counts, bytes, chunks) of a batch of texts."""
+    chunks = chunk_texts(texts, _CONFIG)
+    return count_ngrams(chunks, _CONFIG["order"]), sum(map(len, chunks)), len(chunks)
+
+
+def segment_task(texts: List[str]) -> Tuple[PieceShard, int, List[bytes]]:
+    """Pass 2 map: (piece counts of the short chunks, their bytes, the long chunks)."""
+    chunks = chunk_texts(texts, _CONFIG)
+    short = [c for c in chunks if len(c) <= LONG_CHUNK]
+    long = [c for c in chunks if len(c) > LONG_CHUNK]
+    return segment_chunks(short), sum(map(len, short)), long
+
+
+def segment_long_task(chunks: List[bytes]) -> Tuple[PieceShard, int]:
+    """Pass 2 map for long chunks collected from many batches: (piece counts, bytes)."""
+    return segment_chunks(chunks), sum(map(len, chunks))
+
+
+def segment_chunks(chunks: List[bytes]) -> PieceShard:
+    """Segment chunks with the model and count the pieces."""
+    chunks = sorted(chunks, key=len, reverse=True)  # similar lengths together: fewer steps
+    shards: List[Tuple[np.ndarray, np.ndarray]] = []
+    long: Counter = Counter()
+    for group in batched(chunks, GROUP_BYTES):
+        buf, starts = token_starts(group, _CONFIG["model"], _CONFIG["ensure_unicode"])
+        keys, counts, group_long = count_pieces(buf, starts)
+        shards.append((keys, counts))
+        long.update(group_long)
+    keys, counts = merge_sorted_counts(shards)
+    return keys, counts, dict(long)
+
+
+class WorkerPool:
+    """Runs tasks in ``workers`` processes (or inline for one), results in order.
+
+    At most ``2 * workers`` batches are in flight, so reading never runs far ahead.
+    """
+
+    def __init__(self, workers: int, config: Dict[str, Any]) -> None:
+        self.workers = max(1, int(workers))
+        self._config = config
+        self._pool: Optional[Any] = None
+
+    def __enter__(self) -> "WorkerPool":
+        if self.workers == 1:
+            _init_worker(self._config)
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            # fork shares the model's arrays with the workers instead of pickling them
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self._config,))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+        _CONFIG.clear()
+
+    def imap(self, task: Callable, batches: Iterable[Any]) -> Iterator[Any]:
+        if self._pool is None:
+            for batch in batches:
+                yield task(batch)
+            return
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(self._pool.apply_async(task, (batch,)))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
