@@ -21,6 +21,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .hash_table import HashTable
+
 MAX_ORDER = 7
 _LEN_BITS = 3  # the low bits of a packed window hold how many of its bytes are valid
 
@@ -121,56 +123,6 @@ def merge_sorted_counts(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.
 
 
 # ---------------------------------------------------------------- the n-gram model
-class HashTable:
-    """A read-only uint64 -> float64 map with vectorised look-ups (open addressing).
-
-    One random memory access per query on average, where a binary search over sorted
-    keys needs about 20 on a million-entry table.
-
-    >>> table = HashTable(np.array([5, 7], np.uint64), np.array([0.5, 0.7]))
-    >>> table.get(np.array([7, 6], np.uint64)).tolist()
-    [0.7, -inf]
-    """
-
-    _EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # never a key: keys are at most 56 bits
-    _MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
-
-    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        bits = max(3, int(2 * max(len(keys), 1) - 1).bit_length())  # load factor <= 1/2
-        self._shift = np.uint64(64 - bits)
-        self._mask = np.int64((1 << bits) - 1)
-        self._keys = np.full(1 << bits, self._EMPTY, dtype=np.uint64)
-        self._values = np.full(1 << bits, -np.inf)
-        pending = np.arange(len(keys))
-        slot = self._home(keys)
-        while len(pending):
-            free = self._keys[slot] == self._EMPTY
-            # several keys may want one free slot: the first of them gets it
-            won_slots, first = np.unique(slot[free], return_index=True)
-            winners = pending[free][first]
-            self._keys[won_slots] = keys[winners]
-            self._values[won_slots] = values[winners]
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending, slot = pending[~placed], (slot[~placed] + 1) & self._mask
-
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys * self._MULTIPLIER) >> self._shift).astype(np.int64)
-
-    def get(self, queries: np.ndarray) -> np.ndarray:
-        """Values of the queries; ``-inf`` for absent keys."""
-        result = np.full(len(queries), -np.inf)
-        active = np.arange(len(queries))
-        slot = self._home(queries)
-        while len(active):
-            found = self._keys[slot]
-            hit = found == queries[active]
-            result[active[hit]] = self._values[slot[hit]]
-            going_on = ~hit & (found != self._EMPTY)
-            active, slot = active[going_on], (slot[going_on] + 1) & self._mask
-        return result
-
-
 @dataclass
 class NgramModel:
     """Conditional log-probabilities: ``logp[n][i]`` for the n-gram ``keys[n][i]``.

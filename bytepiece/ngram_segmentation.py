@@ -43,7 +43,7 @@ def token_starts(chunks: Sequence[bytes], model: NgramModel, ensure_unicode: boo
     if model.order == 1:  # one state: every byte starts a token
         return buf, np.ones(len(buf), dtype=bool)
     emissions = _emissions(buf, offset, model, ensure_unicode)
-    layout = _Layout(offset, left)
+    layout = Layout(offset, left)
     starts_t = _viterbi(emissions[layout.to_original], layout, model.order)
     starts = np.empty(len(buf), dtype=bool)
     starts[layout.to_original] = starts_t
@@ -75,10 +75,11 @@ def _emissions(buf: np.ndarray, offset: np.ndarray, model: NgramModel, ensure_un
     return out
 
 
-class _Layout:
+class Layout:
     """Position-major order of the bytes: chunks by length (longest first), then offset.
 
-    ``to_original[t]`` is the byte (in concatenated order) at position-major index t;
+    ``to_original[t]`` is the byte (in concatenated order) at position-major index t,
+    ``position_major`` the inverse;
     step ``l`` covers indices ``start[l] : start[l] + active[l]``, the first
     ``active[l]`` chunks in length order.
     """
@@ -94,16 +95,16 @@ class _Layout:
         self.active = len(lengths) - np.searchsorted(np.sort(lengths), np.arange(self.longest), side="right")
         self.start = np.concatenate(([0], np.cumsum(self.active)[:-1]))
         chunk_of = np.repeat(np.arange(len(lengths)), lengths)
-        position_major = self.start[offset] + rank[chunk_of]
+        self.position_major = self.start[offset] + rank[chunk_of]
         self.to_original = np.empty(len(offset), dtype=np.int64)
-        self.to_original[position_major] = np.arange(len(offset))
+        self.to_original[self.position_major] = np.arange(len(offset))
 
     def step(self, l: int) -> slice:
         return slice(int(self.start[l]), int(self.start[l] + self.active[l]))
 
 
-def _viterbi(emit: np.ndarray, layout: _Layout, order: int) -> np.ndarray:
-    """Token-start mask in position-major order (see :class:`_Layout`)."""
+def _viterbi(emit: np.ndarray, layout: Layout, order: int) -> np.ndarray:
+    """Token-start mask in position-major order (see :class:`Layout`)."""
     top = order - 1
     from_state0 = np.zeros(len(emit), dtype=np.int8)  # back-pointer of state 0
     top_looped = np.zeros(len(emit), dtype=bool)  # top state came from itself
@@ -132,7 +133,7 @@ def _viterbi(emit: np.ndarray, layout: _Layout, order: int) -> np.ndarray:
     return _backtrace(from_state0, top_looped, final, layout, order)
 
 
-def _backtrace(from_state0: np.ndarray, top_looped: np.ndarray, final: np.ndarray, layout: _Layout, order: int) -> np.ndarray:
+def _backtrace(from_state0: np.ndarray, top_looped: np.ndarray, final: np.ndarray, layout: Layout, order: int) -> np.ndarray:
     top = order - 1
     starts = np.zeros(len(from_state0), dtype=bool)
     state = final.astype(np.int8)  # by rank; a chunk's entry is used once it is active

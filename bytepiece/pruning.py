@@ -11,40 +11,24 @@
    :func:`rank_key` order, re-segment the rest into them, and repeat step 3. Smaller sizes
    start from the larger result, so the vocabularies are nested.
 
-Segmenting uses the same Viterbi as inference (``viterbi.py``): score
-``log count - log total``, ties to the longer piece.
+Segmenting gives the same result as inference's Viterbi (``viterbi.py``): score
+``log count - log total``, ties to the longer piece; it runs batched, in numpy, in
+``workers`` processes (``piece_splitting.py``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
-from .tokenizer import build_automaton
-from .viterbi import best_path
+from .piece_splitting import BatchSegmenter
 
 Counts = Dict[bytes, int]
-Progress = Callable[[Iterable, str, int], Iterable]
+Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 
 
-def _no_progress(items: Iterable, desc: str, total: int) -> Iterable:
-    return items
-
-
-class _Segmenter:
-    """Unigram Viterbi segmentation of byte strings by a piece -> count vocabulary."""
-
-    def __init__(self, counts: Counts) -> None:
-        pieces = list(counts)
-        self._pieces = pieces
-        self._lengths = [len(p) for p in pieces]
-        vocab = SimpleNamespace(pieces=pieces, counts=[counts[p] for p in pieces], ids=range(len(pieces)))
-        self._automaton = build_automaton(vocab)
-
-    def __call__(self, data: bytes) -> List[bytes]:
-        pieces = self._pieces
-        return [pieces[i] for i in best_path(self._automaton, data.decode("latin-1"), self._lengths)]
+def _no_progress(size: int) -> None:
+    return None
 
 
 def rank_key(item: Tuple[bytes, int]) -> tuple:
@@ -57,7 +41,7 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     return (len(piece) > 1, -count, -len(piece), piece)
 
 
-def split_into(keep: Counts, drop: Iterable[Tuple[bytes, int]], progress: Progress = _no_progress, total: int = 0) -> Counts:
+def split_into(keep: Counts, drop: Sequence[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
     """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
 
     >>> base = {bytes([b]): 1 for b in range(256)}
@@ -65,24 +49,19 @@ def split_into(keep: Counts, drop: Iterable[Tuple[bytes, int]], progress: Progre
     >>> out[b"ab"], out[b"a"]
     (16, 1)
     """
-    segment = _Segmenter(keep)
     result = Counter(keep)
-    for piece, count in progress(drop, "splitting pieces", total):
-        for part in segment(piece):
-            result[part] += count
+    if drop:
+        result.update(BatchSegmenter(keep).count_segments(drop, workers))
+        progress(sum(len(piece) for piece, _ in drop))
     return dict(result)
 
 
-def remove_wasted(counts: Counts, progress: Progress = _no_progress) -> Counts:
+def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_progress) -> Counts:
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
     while True:
         size = len(counts)
-        segment = _Segmenter(counts)
-        rebuilt: Counter = Counter()
-        for piece, count in progress(counts.items(), "removing wasted pieces", size):
-            for part in segment(piece):
-                rebuilt[part] += count
-        counts = dict(rebuilt)
+        counts = BatchSegmenter(counts).count_segments(list(counts.items()), workers)
+        progress(sum(map(len, counts)))
         if len(counts) == size:
             return counts
 
@@ -94,6 +73,7 @@ def prune(
     min_count: int,
     max_piece_length: int,
     reserved: int = 3,
+    workers: int = 1,
     progress: Progress = _no_progress,
 ) -> Dict[int, Counts]:
     """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size."""
@@ -102,14 +82,14 @@ def prune(
         counts.setdefault(bytes([b]), 1)
     keep = {p: c for p, c in counts.items() if len(p) == 1 or (len(p) <= max_piece_length and c >= min_count)}
     drop = [(p, c) for p, c in counts.items() if p not in keep]
-    counts = remove_wasted(split_into(keep, drop, progress, len(drop)), progress)  # steps 2, 3
+    counts = remove_wasted(split_into(keep, drop, workers, progress), workers, progress)  # steps 2, 3
     result: Dict[int, Counts] = {}
     for size in sorted(set(vocab_sizes), reverse=True):  # step 4
         target = size - reserved
         if len(counts) > target:
             ranked = sorted(counts.items(), key=rank_key)
             keep = dict(ranked[:target])
-            counts = remove_wasted(split_into(keep, ranked[target:], progress, len(ranked) - target), progress)
+            counts = remove_wasted(split_into(keep, ranked[target:], workers, progress), workers, progress)
         result[size] = dict(counts)
     return result
 

@@ -88,14 +88,16 @@ class Trainer:
             del ngrams
             pieces = self._count_pieces(reader, model, store, workers, total)
         del model
-        vocabularies = prune(
-            pieces,
-            vocab_sizes=self.vocab_sizes,
-            min_count=self.min_count,
-            max_piece_length=self.max_piece_length,
-            reserved=len(self.special_tokens),
-            progress=self._bar_over,
-        )
+        with self._bar("pruning") as bar:
+            vocabularies = prune(
+                pieces,
+                vocab_sizes=self.vocab_sizes,
+                min_count=self.min_count,
+                max_piece_length=self.max_piece_length,
+                reserved=len(self.special_tokens),
+                workers=workers,
+                progress=bar.update,
+            )
         stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": len(pieces)}
         models = {size: self._model(counts, stats) for size, counts in vocabularies.items()}
         if output is not None:
@@ -190,11 +192,6 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
-
-    def _bar_over(self, items: Iterable, desc: str, total: int) -> Iterable:
-        from tqdm import tqdm
-
-        return tqdm(items, desc=desc, total=total, unit=" pieces", disable=not self.progress or total < 1000, file=sys.stderr, leave=False)
 
 
 def _warn(message: str) -> None:
