@@ -42,41 +42,40 @@ class FlatTrie:
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
         """Build from pieces and their ids. Every single byte must be among the pieces."""
-        children, terminal = _prefix_tree(pieces, ids)
-        base_of: Dict[int, int] = {}
-        slot_of = {0: 0}  # prefix-tree node -> slot; the root is slot 0
-        used = np.zeros(2 * len(terminal) + 4096, dtype=bool)
-        used[0] = True
-        first_free = 1
-        queue = [0]
-        for node in queue:  # breadth-first: the queue grows while we iterate
-            kids = children.get(node)
-            if not kids:
-                continue
-            labels = sorted(kids)
-            base = _free_base(used, labels, max(first_free, labels[0] + 1) - labels[0])
-            if base + 257 > used.size:
-                used = np.concatenate([used, np.zeros(used.size, dtype=bool)])
-            base_of[slot_of[node]] = base
-            for b in labels:
-                used[base + b] = True
-                slot_of[kids[b]] = base + b
-                queue.append(kids[b])
-            while used[first_free]:
-                first_free += 1
-        size = max(slot_of.values()) + 258  # room for base + 256 (the separator) everywhere
+        if len(set(p for p in pieces if len(p) == 1)) != 256:
+            raise ValueError("every single byte must be a piece")
+        parent, label, terminal = _prefix_tree(pieces, ids)
+        nodes = terminal.size
+        fan_out = np.bincount(parent[1:], minlength=nodes)
+        base_of = np.zeros(nodes, dtype=np.int64)
+        used = bytearray(nodes + 1024)
+        # Nodes with several children, widest first, first-fit in pure Python (the root's
+        # 256 children take slots 1..256); then every single-child node takes a free slot.
+        order = np.argsort(parent[1:], kind="stable") + 1
+        ends = np.cumsum(fan_out)
+        sorted_labels = label[order].tolist()
+        wide = np.flatnonzero(fan_out > 1)
+        wide = wide[np.argsort(-fan_out[wide], kind="stable")]
+        ends_list, fan_list = ends.tolist(), fan_out.tolist()
+        base_of[0] = 1
+        used[1:257] = b"\x01" * 256
+        wide_labels = [(n, sorted_labels[ends_list[n] - fan_list[n] : ends_list[n]]) for n in wide.tolist() if n]
+        _place_wide(used, base_of, wide_labels, 257)
+        single = np.flatnonzero(fan_out == 1)
+        used_array = np.frombuffer(bytes(used), dtype=np.uint8)
+        free = np.flatnonzero(used_array[257:] == 0) + 257
+        if free.size < single.size:
+            free = np.concatenate([free, np.arange(used_array.size, used_array.size + single.size)])
+        base_of[single] = free[: single.size] - label[order][ends[single] - 1]
+        slot = np.zeros(nodes, dtype=np.int64)
+        slot[1:] = base_of[parent[1:]] + label[1:]
+        size = int(max(slot.max(), base_of.max())) + 258  # base + 256 (the separator) stays inside
         base_arr = np.zeros(size, dtype=np.int64)
         check = np.full(size, -1, dtype=np.int64)
         term = np.full(size, -1, dtype=np.int64)
-        for node, slot in slot_of.items():
-            term[slot] = terminal[node]
-        for slot, base in base_of.items():
-            base_arr[slot] = base
-        for node, kids in children.items():
-            for child in kids.values():
-                check[slot_of[child]] = slot_of[node]
-        if base_of.get(0) != 1 or (term[1:257] < 0).any():
-            raise ValueError("every single byte must be a piece")
+        base_arr[slot] = base_of
+        check[slot[1:]] = slot[parent[1:]]
+        term[slot] = terminal
         return cls(base_arr, check, term, max(len(p) for p in pieces))
 
     def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
@@ -102,40 +101,59 @@ class FlatTrie:
             yield depth, starts[found], ids[found]
 
 
-def _free_base(used: np.ndarray, labels: List[int], base: int) -> int:
-    """Smallest base >= ``base`` with every ``used[base + label]`` free (past the end is free)."""
-    if len(labels) == 1:
-        slot = base + labels[0]
-        while slot < used.size and used[slot]:
-            slot += 1
-        return slot - labels[0]
-    span = 512
-    while True:
-        window = np.zeros(span, dtype=bool)
-        for label in labels:
-            taken = used[base + label : base + label + span]
-            window[: taken.size] |= taken
-        free = np.flatnonzero(~window)
-        if free.size:
-            return base + int(free[0])
-        base += span
+def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
+    """Give each node a base whose child slots are all free: first fit over the free slots
+    near the frontier (found with ``bytearray.find``, at most 32 tries), else past it.
+    Holes left behind are filled by the single-child nodes afterwards."""
+    first_free = 1
+    for node, labels in nodes:
+        first, rest = labels[0], labels[1:]
+        slot = used.find(0, max(first_free, frontier - 1024, first + 1))
+        for _ in range(32):
+            if slot < 0 or slot >= frontier:
+                break
+            if not any(used[slot - first + b] for b in rest):
+                break
+            slot = used.find(0, slot + 1)
+        else:
+            slot = -1
+        base = slot - first if 0 <= slot < frontier else frontier
+        if base + 257 > len(used):
+            used.extend(bytes(base + 257))
+        for b in labels:
+            used[base + b] = 1
+        frontier = max(frontier, base + labels[-1] + 1)
+        first_free = used.find(0, first_free)
+        base_of[node] = base
 
 
-def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[Dict[int, Dict[int, int]], List[int]]:
-    """Children (node -> {byte: child}) and terminal ids (-1: none) of the pieces' prefix tree."""
-    node_of: Dict[bytes, int] = {b"": 0}
-    children: Dict[int, Dict[int, int]] = {}
-    terminal = [-1]
-    for piece in sorted(pieces):  # sorted: each prefix is met before its extensions
-        parent = 0
-        for end in range(1, len(piece) + 1):
-            prefix = piece[:end]
-            node = node_of.get(prefix)
-            if node is None:
-                node = node_of[prefix] = len(terminal)
-                terminal.append(-1)
-                children.setdefault(parent, {})[piece[end - 1]] = node
-            parent = node
-    for piece, piece_id in zip(pieces, ids):
-        terminal[node_of[piece]] = piece_id
-    return children, terminal
+def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces' prefix tree as arrays over its nodes (0 is the root): ``parent``,
+    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1).
+
+    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` nodes with
+    piece ``i - 1`` and opens new ones below that depth.
+    """
+    order = sorted(range(len(pieces)), key=pieces.__getitem__)
+    lengths = np.array([len(pieces[i]) for i in order], dtype=np.int64)
+    depth = int(lengths.max())
+    table = np.zeros((len(order), depth), dtype=np.int64)
+    flat = np.frombuffer(b"".join(pieces[i] for i in order), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(order)), lengths)
+    cols = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    table[rows, cols] = flat
+    lcp = np.zeros(len(order), dtype=np.int64)
+    differs = (table[1:] != table[:-1]) | (np.arange(depth) >= np.minimum(lengths[1:], lengths[:-1])[:, None])
+    lcp[1:] = np.where(differs.any(axis=1), differs.argmax(axis=1), depth)
+    node = np.zeros((len(order), depth + 1), dtype=np.int64)  # node of each piece's prefix of length d
+    parents, labels = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
+    count = 1
+    for d in range(1, depth + 1):
+        opens = (d > lcp) & (d <= lengths)
+        node[:, d] = count + np.cumsum(opens) - 1
+        parents.append(node[opens, d - 1])
+        labels.append(table[opens, d - 1])
+        count += int(opens.sum())
+    terminal = np.full(count, -1, dtype=np.int64)
+    terminal[node[np.arange(len(order)), lengths]] = np.asarray(ids)[order]
+    return np.concatenate(parents), np.concatenate(labels), terminal
