@@ -171,13 +171,20 @@ def _replace_directory(staging: Path, target: Path) -> None:
 
 
 # ---------------------------------------------------------------- encoding a corpus
-def iter_documents(source: PathLike, *, split: str = "files", warn: Optional[Callable[[str], None]] = None) -> Iterator[str]:
+def iter_documents(
+    source: PathLike,
+    *,
+    split: str = "files",
+    jsonl_field: str = "text",
+    on_error: str = "skip",
+    warn: Optional[Callable[[str], None]] = None,
+) -> Iterator[str]:
     """Documents of a corpus directory (or file), in sorted path order.
 
     A ``.txt`` file is one document with ``split="files"`` and one per line (with its
     newline) with ``split="lines"``; a ``.jsonl`` record is always one document.
-    Compression and bad input are handled by ``bytepiece.corpus`` (bad files are skipped
-    with a warning).
+    Compression and bad input are handled by ``bytepiece.corpus``: with ``on_error="skip"``
+    bad files and lines are skipped with a warning, with ``"fail"`` they raise.
     """
     from .corpus import CorpusReader, file_kind, list_files
 
@@ -190,7 +197,7 @@ def iter_documents(source: PathLike, *, split: str = "files", warn: Optional[Cal
         kind = file_kind(path) or (".txt" if root.is_file() else None)
         if kind is None:
             continue
-        texts = CorpusReader([path], warn=warn)
+        texts = CorpusReader([path], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
         if kind == ".jsonl":
             yield from texts
             continue
@@ -227,6 +234,8 @@ def encode_corpus(
     out: PathLike,
     *,
     split: str = "files",
+    jsonl_field: str = "text",
+    on_error: str = "skip",
     eos: bool = True,
     workers: int = 1,
     alpha: Optional[float] = None,
@@ -246,7 +255,8 @@ def encode_corpus(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if Path(out).exists() and not overwrite:  # fail before doing the work
         raise FileExistsError(f"{out} exists; choose another output or pass --overwrite / overwrite=True")
-    tasks = ((i, text, alpha, seed, eos) for i, text in enumerate(iter_documents(source, split=split, warn=warn)))
+    documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    tasks = ((i, text, alpha, seed, eos) for i, text in enumerate(documents))
     meta = {
         "eos_appended": bool(eos),
         "eos_id": tok.eos_id,

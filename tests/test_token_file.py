@@ -142,6 +142,20 @@ def test_cli(tok, corpus, tmp_path, capsys):
     assert main(["encode-corpus", str(tmp_path / "missing"), "-m", str(model), "-o", str(tmp_path / "x")]) == 2
 
 
+def test_bad_input_and_jsonl_field(tok, tmp_path, capsys):
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "a.jsonl").write_text('{"body": "one"}\nnot json\n{"body": "two"}\n', encoding="utf-8")
+    model = tmp_path / "m.model"
+    tok.save(model)
+    args = ["encode-corpus", str(root), "-m", str(model), "--jsonl-field", "body"]
+    assert main(args + ["-o", str(tmp_path / "skip")]) == 0
+    assert "line 2" in capsys.readouterr().err
+    assert [tok.decode(d[:-1].tolist()) for d in TokenFile(tmp_path / "skip")] == ["one", "two"]
+    assert main(args + ["-o", str(tmp_path / "fail"), "--on-error", "fail"]) == 2
+    assert not (tmp_path / "fail").exists()
+
+
 @pytest.mark.slow
 def test_corpus_sample_with_two_workers(tmp_path):
     tok = Tokenizer(legacy_zip("bytepiece.zh.id.eu.80k"))

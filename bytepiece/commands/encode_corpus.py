@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..corpus import ON_ERROR
 from ..token_file import SPLITS, encode_corpus
 from ..tokenizer import Tokenizer
 
@@ -23,6 +24,8 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("-m", "--model", required=True, help="model file")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (must not exist unless --overwrite)")
     parser.add_argument("--split", choices=SPLITS, default="files", help="a .txt file is one document (files, default) or one per line (lines); a .jsonl record is always one")
+    parser.add_argument("--jsonl-field", default="text", help="field holding the text in .jsonl files (default text)")
+    parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip with a warning (default), or fail")
     parser.add_argument("--no-eos", dest="eos", action="store_false", help="do not end each document with <eos> (the index still marks boundaries)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         args.corpus,
         args.output,
         split=args.split,
+        jsonl_field=args.jsonl_field,
+        on_error=args.on_error,
         eos=args.eos,
         workers=args.workers,
         alpha=args.alpha,
