@@ -35,9 +35,15 @@ class FlatTrie:
 
     def __init__(self, base: np.ndarray, check: np.ndarray, term: np.ndarray, max_length: int) -> None:
         self.base = base
-        self.check = check
-        self.term = term
+        self.check = check.astype(np.int32)  # compared, never used as an index: half the traffic
+        self.term = term.astype(np.int32)
         self.max_length = max_length
+        # pairs[a * 257 + b]: slot of the node for bytes a, b (-1: none; b = 256 separates).
+        first = np.repeat(np.arange(256), 257)
+        second = np.tile(np.arange(257), 256)
+        child = base[first + 1] + second
+        pairs = np.where(check[child] == first + 1, child, -1)
+        self.pairs = np.concatenate([pairs, np.full(257, -1)])  # a = 256: a separator
 
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
@@ -87,11 +93,15 @@ class FlatTrie:
         """
         base, check, term = self.base, self.check, self.term
         starts = np.flatnonzero(text != SEPARATOR)
-        node = text[starts] + 1  # root children: slot 1 + byte
-        yield 1, starts, term[node]
+        first = text[starts]
+        yield 1, starts, term[first + 1]  # the root's children: slot 1 + byte
+        # Depth 2 from a table over byte pairs: one look-up instead of a base/check step.
+        child = self.pairs[first * 257 + text[starts + stride]]
+        alive = child >= 0
         for depth in range(2, self.max_length + 1):
-            child = base[node] + text[starts + (depth - 1) * stride]
-            alive = check[child] == node
+            if depth > 2:
+                child = base[node] + text[starts + (depth - 1) * stride]
+                alive = check[child] == node
             starts = starts[alive]
             if not starts.size:
                 return
