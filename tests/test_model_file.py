@@ -84,6 +84,19 @@ def test_v1_carries_settings_and_training_record(tmp_path):
     assert header["training"] == training
 
 
+def test_saved_file_gets_ordinary_permissions(tmp_path):
+    path = tmp_path / "m.bpm"
+    old = os.umask(0o022)
+    try:
+        save_model(tiny_model({b"ab": 7}), path)
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o600)  # an existing file keeps its mode when overwritten
+        save_model(tiny_model({b"cd": 7}), path)
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     model = tiny_model({b"ab": 7})
     path = tmp_path / "m.bpm"
