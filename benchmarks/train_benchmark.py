@@ -102,17 +102,26 @@ def run_training(command: List[str]) -> Dict[str, float]:
     return {"wall_s": time.perf_counter() - started, "peak_rss_sum_gb": peak_rss / 1e9, "peak_pss_sum_gb": peak_pss / 1e9}
 
 
-def held_out_bytes_per_token(model: Path, held_dir: Path) -> Dict[str, float]:
-    from bytepiece import Tokenizer
+def held_out_bytes_per_token(model_path: Path, held_dir: Path) -> Dict[str, float]:
+    """Bytes/token of the held-out text per domain, by the scalar Viterbi of inference
+    (called directly, so a batch encoder in progress elsewhere cannot change the figure)."""
+    from bytepiece import load_model
+    from bytepiece.normalization import normalize, split_chunks
+    from bytepiece.tokenizer import build_automaton
+    from bytepiece.viterbi import best_path
 
-    tok = Tokenizer(model)
+    model = load_model(model_path)
+    automaton = build_automaton(model)
+    lengths = [0] * model.vocab_size
+    for piece, piece_id in zip(model.pieces, model.ids):
+        lengths[piece_id] = len(piece)
     result = {}
     for domain in DOMAINS:
         size = tokens = 0
         for path in sorted((held_dir / domain).rglob("*.txt")):
-            text = path.read_text(encoding="utf-8")
-            size += len(text.encode("utf-8"))
-            tokens += len(tok.encode(text))
+            data = normalize(path.read_text(encoding="utf-8"), model.normalization).encode("utf-8")
+            size += len(data)
+            tokens += sum(len(best_path(automaton, c.decode("latin-1"), lengths)) for c in split_chunks(data))
         result[domain] = size / max(tokens, 1)
     return result
 
@@ -134,6 +143,7 @@ def main() -> int:
                "--vocab-size", str(args.vocab_size), "--workers", str(args.workers), *args.extra]
     print(" ".join(command), file=sys.stderr)
     measured = run_training(command)
+    print(json.dumps(measured), file=sys.stderr)
     compression = held_out_bytes_per_token(model, held_dir)
     row = {"slice_mb": round(slice_mb, 1), "vocab_size": args.vocab_size, "workers": args.workers, **measured,
            "heldout_bytes_per_token": compression}

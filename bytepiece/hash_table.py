@@ -27,7 +27,8 @@ class HashTable:
 
     def __init__(self, keys: np.ndarray, values: np.ndarray, missing: float = -np.inf) -> None:
         """``keys`` must be distinct; ``missing`` is what :meth:`get` gives for other keys."""
-        bits = max(3, int(2 * max(len(keys), 1) - 1).bit_length())  # load factor <= 1/2
+        # load factor at most 3/4: a miss then probes about 8 slots at worst, 2.5 on average
+        bits = max(3, int(-(-4 * max(len(keys), 1) // 3) - 1).bit_length())
         self._shift = np.uint64(64 - bits)
         self._mask = np.int64((1 << bits) - 1)
         self._keys = np.full(1 << bits, self._EMPTY, dtype=np.uint64)

@@ -17,7 +17,7 @@ Deliberately left out: reading, chunking (``corpus.py``, ``normalization.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -52,11 +52,16 @@ def concat_chunks(chunks: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray, np.n
     """
     buf = np.frombuffer(b"".join(chunks), dtype=np.uint8)
     lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+    return (buf, *chunk_positions(lengths))
+
+
+def chunk_positions(lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For consecutive chunks of these lengths: each byte's offset and bytes left."""
     starts = np.cumsum(lengths) - lengths
-    position = np.arange(len(buf), dtype=np.int64)
+    position = np.arange(int(lengths.sum()), dtype=np.int64)
     offset = position - np.repeat(starts, lengths)
     left = np.repeat(starts + lengths, lengths) - position
-    return buf, offset, left
+    return offset, left
 
 
 def _windows(buf: np.ndarray, order: int) -> np.ndarray:
@@ -123,25 +128,27 @@ def merge_sorted_counts(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.
 
 
 # ---------------------------------------------------------------- the n-gram model
-@dataclass
 class NgramModel:
-    """Conditional log-probabilities: ``logp[n][i]`` for the n-gram ``keys[n][i]``.
+    """Conditional log-probabilities of n-grams, for look-ups by integer key.
 
-    ``logp[1]`` and ``logp[2]`` are dense (index = the n-gram's integer); longer n-grams
-    are looked up in hash tables.
+    Lengths 1 and 2 are dense arrays (index = the n-gram's integer); longer n-grams live in
+    hash tables, and only there (the sorted arrays they came from are not kept).
     """
 
-    order: int
-    keys: Dict[int, np.ndarray]
-    logp: Dict[int, np.ndarray]
+    def __init__(self, order: int) -> None:
+        self.order = order
+        self._dense: Dict[int, np.ndarray] = {}
+        self._tables: Dict[int, HashTable] = {}
+        self.sizes: Dict[int, int] = {}
 
-    def __post_init__(self) -> None:
-        self._dense = {1: self.logp[1]}
-        if self.order >= 2:
-            dense = np.full(1 << 16, -np.inf)
-            dense[self.keys[2].astype(np.int64)] = self.logp[2]
-            self._dense[2] = dense
-        self._tables = {n: HashTable(self.keys[n], self.logp[n]) for n in range(3, self.order + 1)}
+    def add(self, n: int, keys: np.ndarray, logp: np.ndarray) -> None:
+        self.sizes[n] = len(keys)
+        if n <= 2:
+            dense = np.full(1 << (8 * n), -np.inf)
+            dense[keys.astype(np.int64)] = logp
+            self._dense[n] = dense
+        else:
+            self._tables[n] = HashTable(keys, logp)
 
     def lookup(self, n: int, grams: np.ndarray) -> np.ndarray:
         """Log-probabilities of n-grams (integer keys); ``-inf`` for pruned ones."""
@@ -151,36 +158,33 @@ class NgramModel:
 
 
 def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
-    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1).
+    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1)."""
+    model = NgramModel(counts.order)
+    for n, keys, logp in conditionals(counts, min_count):
+        model.add(n, keys, logp)
+    return model
+
+
+def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """``(n, keys, log-probabilities)`` for n = 1..order.
 
     Unseen bytes get count 1; n-grams of length >= 2 need ``count >= min_count``;
     ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
     ``logp[1][b] = log c(b) - log N``.
     """
-    order = counts.order
     byte_counts = np.zeros(256, dtype=np.int64)
     byte_counts[counts.keys[1].astype(np.int64)] = counts.counts[1]
     unseen = byte_counts == 0
     byte_counts[unseen] = 1
     total = counts.total + int(unseen.sum())
-    keys: Dict[int, np.ndarray] = {1: np.arange(256, dtype=np.uint64)}
-    logp: Dict[int, np.ndarray] = {1: np.log(byte_counts.astype(np.float64)) - np.log(float(total))}
-    raw_log = {1: np.log(byte_counts.astype(np.float64))}
-    for n in range(2, order + 1):
-        keep = counts.counts[n] >= min_count
-        keys[n] = counts.keys[n][keep]
-        raw_log[n] = np.log(counts.counts[n][keep].astype(np.float64))
-        prefix = keys[n] >> np.uint64(8)
-        # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
-        where = np.searchsorted(keys[n - 1], prefix)
-        logp[n] = raw_log[n] - raw_log[n - 1][where]
-    return NgramModel(order, keys, logp)
-
-
-def prune_counts(counts: NgramCounts, min_count: int) -> NgramCounts:
-    """Drop n-grams (n >= 2) below ``min_count``: they never reach the model."""
-    keys, kept = dict(counts.keys), dict(counts.counts)
+    keys = np.arange(256, dtype=np.uint64)
+    raw_log = np.log(byte_counts.astype(np.float64))
+    yield 1, keys, raw_log - np.log(float(total))
     for n in range(2, counts.order + 1):
-        mask = counts.counts[n] >= min_count
-        keys[n], kept[n] = counts.keys[n][mask], counts.counts[n][mask]
-    return NgramCounts(counts.order, counts.total, keys, kept)
+        keep = counts.counts[n] >= min_count
+        prefix_keys, prefix_log = keys, raw_log
+        keys = counts.keys[n][keep]
+        raw_log = np.log(counts.counts[n][keep].astype(np.float64))
+        # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
+        where = np.searchsorted(prefix_keys, keys >> np.uint64(8))
+        yield n, keys, raw_log - prefix_log[where]

@@ -20,12 +20,12 @@ the longer piece):
 from __future__ import annotations
 
 import multiprocessing
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .hash_table import HashTable
-from .ngram_counting import concat_chunks
+from .ngram_counting import chunk_positions
 from .ngram_segmentation import Layout
 
 _BASE = np.uint64(0x0000_0100_0000_01B3)  # FNV-1 64-bit prime
@@ -81,58 +81,54 @@ class BatchSegmenter:
             out[string_index].append(self.pieces[piece_ids])
         return out
 
-    def count_segments(self, items: Iterable[Tuple[bytes, int]], workers: int = 1) -> Dict[bytes, int]:
+    def count_segments(self, items: Sequence[Tuple[bytes, int]], workers: int = 1) -> Dict[bytes, int]:
         """``{piece: sum of the weights of the strings whose segmentation uses it, once per
         use}`` over ``(string, weight)`` items, in ``workers`` processes."""
-        items = sorted(items, key=lambda item: len(item[0]), reverse=True)
-        if workers > 1 and len(items) > 10_000 and "fork" in multiprocessing.get_all_start_methods():
-            totals = self._count_in_workers(items, workers)
+        batch = _StringBatch(items)
+        ranges = batch.groups(GROUP_BYTES)
+        if workers > 1 and len(ranges) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            totals = self._count_in_workers(batch, ranges, workers)
         else:
-            totals = self._totals(items)
+            totals = self._totals(batch, ranges)
         used = np.flatnonzero(totals)
         return {self.pieces[i]: int(totals[i]) for i in used.tolist()}
 
-    def _count_in_workers(self, items: List[Tuple[bytes, int]], workers: int) -> np.ndarray:
-        global _SEGMENTER
-        _SEGMENTER = self  # forked workers inherit it: the tables are not pickled
+    def _count_in_workers(self, batch: "_StringBatch", ranges: List[Tuple[int, int]], workers: int) -> np.ndarray:
+        global _SHARED
+        # Forked workers inherit the tables and the strings (numpy arrays and one bytes
+        # object, read only, so the pages stay shared): nothing big is pickled.
+        _SHARED = (self, batch)
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                # every worker-th item of the length order: balanced, similar lengths
-                shards = pool.map(_worker_totals, [items[i::workers] for i in range(workers)])
+                # every worker-th group of the length order: balanced work
+                shards = pool.map(_worker_totals, [ranges[i::workers] for i in range(workers)])
         finally:
-            _SEGMENTER = None
+            _SHARED = None
         return np.sum(shards, axis=0)
 
-    def _totals(self, items: List[Tuple[bytes, int]]) -> np.ndarray:
+    def _totals(self, batch: "_StringBatch", ranges: List[Tuple[int, int]]) -> np.ndarray:
         totals = np.zeros(len(self.pieces), dtype=np.int64)
-        start = 0
-        while start < len(items):
-            stop, size = start, 0
-            while stop < len(items) and size < GROUP_BYTES:
-                size += len(items[stop][0])
-                stop += 1
-            group = items[start:stop]
-            which, piece_ids = self._segment_arrays([s for s, _ in group])
-            weights = np.asarray([w for _, w in group], dtype=np.int64)
-            np.add.at(totals, piece_ids, weights[which])
-            start = stop
+        for first, last in ranges:
+            buf, lengths = batch.strings(first, last)
+            which, piece_ids = self._segment_arrays(buf, lengths)
+            np.add.at(totals, piece_ids, batch.weights[first:last][which])
         return totals
 
     # ------------------------------------------------------------------ internals
     def _segment_group(self, strings: List[bytes]) -> Iterable[Tuple[int, int]]:
-        which, piece_ids = self._segment_arrays(strings)
+        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+        which, piece_ids = self._segment_arrays(np.frombuffer(b"".join(strings), np.uint8), lengths)
         return zip(which.tolist(), piece_ids.tolist())
 
-    def _segment_arrays(self, strings: List[bytes]) -> Tuple[np.ndarray, np.ndarray]:
+    def _segment_arrays(self, buf: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """(string index, piece id) of every token, in order within each string."""
-        strings_nonempty = [s for s in strings if s]
-        if len(strings_nonempty) != len(strings):
+        if not lengths.all():
             raise ValueError("cannot segment an empty string")
-        buf, offset, left = concat_chunks(strings)
+        offset, left = chunk_positions(lengths)
         start, length, piece = self._matches(buf, left)
         layout = Layout(offset, left)
         choice = self._viterbi(start, length, piece, offset, layout)
-        return self._backtrace(choice, start, length, piece, offset, left, layout, len(strings))
+        return self._backtrace(choice, start, length, piece, offset, left, layout, len(lengths))
 
     def _matches(self, buf: np.ndarray, left: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         active = np.arange(len(buf))
@@ -214,11 +210,35 @@ class BatchSegmenter:
         return which_all[order], piece_all[order]
 
 
-_SEGMENTER = None
+class _StringBatch:
+    """Weighted strings, longest first, as one bytes buffer with lengths and weights."""
+
+    def __init__(self, items: Sequence[Tuple[bytes, int]]) -> None:
+        lengths = np.fromiter((len(s) for s, _ in items), dtype=np.int64, count=len(items))
+        order = np.argsort(-lengths, kind="stable")
+        self.data = b"".join([items[i][0] for i in order.tolist()])
+        self.lengths = lengths[order]
+        self.weights = np.fromiter((w for _, w in items), dtype=np.int64, count=len(items))[order]
+        self.ends = np.cumsum(self.lengths)
+
+    def groups(self, size: int) -> List[Tuple[int, int]]:
+        """Consecutive (first, last) string ranges of about ``size`` bytes each."""
+        cuts = np.searchsorted(self.ends, np.arange(size, int(self.ends[-1]) + size, size), side="left") + 1 if len(self.ends) else []
+        bounds = np.unique(np.concatenate(([0], np.minimum(cuts, len(self.lengths)))))
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+    def strings(self, first: int, last: int) -> Tuple[np.ndarray, np.ndarray]:
+        begin = int(self.ends[first] - self.lengths[first])
+        end = int(self.ends[last - 1])
+        return np.frombuffer(self.data, dtype=np.uint8, count=end - begin, offset=begin), self.lengths[first:last]
 
 
-def _worker_totals(items: List[Tuple[bytes, int]]) -> np.ndarray:
-    return _SEGMENTER._totals(items)  # type: ignore[union-attr]
+_SHARED: Optional[Tuple["BatchSegmenter", _StringBatch]] = None
+
+
+def _worker_totals(ranges: List[Tuple[int, int]]) -> np.ndarray:
+    segmenter, batch = _SHARED  # type: ignore[misc]
+    return segmenter._totals(batch, ranges)
 
 
 def _key(value: np.ndarray, hashed: np.ndarray, length: int) -> np.ndarray:

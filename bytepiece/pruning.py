@@ -76,12 +76,21 @@ def prune(
     workers: int = 1,
     progress: Progress = _no_progress,
 ) -> Dict[int, Counts]:
-    """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size."""
-    counts = dict(counts)
+    """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.
+
+    ``counts`` is consumed: it is emptied as soon as it is sorted into kept and dropped
+    pieces, so that a big one is not held twice.
+    """
     for b in range(256):  # step 1
         counts.setdefault(bytes([b]), 1)
-    keep = {p: c for p, c in counts.items() if len(p) == 1 or (len(p) <= max_piece_length and c >= min_count)}
-    drop = [(p, c) for p, c in counts.items() if p not in keep]
+    keep: Counts = {}
+    drop: List[Tuple[bytes, int]] = []
+    for piece, count in counts.items():
+        if len(piece) == 1 or (len(piece) <= max_piece_length and count >= min_count):
+            keep[piece] = count
+        else:
+            drop.append((piece, count))
+    counts.clear()
     counts = remove_wasted(split_into(keep, drop, workers, progress), workers, progress)  # steps 2, 3
     result: Dict[int, Counts] = {}
     for size in sorted(set(vocab_sizes), reverse=True):  # step 4
@@ -89,7 +98,8 @@ def prune(
         if len(counts) > target:
             ranked = sorted(counts.items(), key=rank_key)
             keep = dict(ranked[:target])
-            counts = remove_wasted(split_into(keep, ranked[target:], workers, progress), workers, progress)
+            del ranked[:target]
+            counts = remove_wasted(split_into(keep, ranked, workers, progress), workers, progress)
         result[size] = dict(counts)
     return result
 

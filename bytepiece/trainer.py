@@ -88,6 +88,7 @@ class Trainer:
             del ngrams
             pieces = self._count_pieces(reader, model, store, workers, total)
         del model
+        distinct = len(pieces)
         with self._bar("pruning") as bar:
             vocabularies = prune(
                 pieces,
@@ -98,7 +99,7 @@ class Trainer:
                 workers=workers,
                 progress=bar.update,
             )
-        stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": len(pieces)}
+        stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
         models = {size: self._model(counts, stats) for size, counts in vocabularies.items()}
         if output is not None:
             for size, trained in models.items():

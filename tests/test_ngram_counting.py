@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bytepiece.count_store import CountStore
-from bytepiece.ngram_counting import build_model, count_ngrams, merge_sorted_counts, run_lengths
+from bytepiece.ngram_counting import build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
 from bytepiece.normalization import training_chunks
 
 from conftest import CORPUS_SAMPLE
@@ -104,7 +104,7 @@ def test_model_is_pruned_conditional_log_probabilities():
     chunks = sample_chunks(50_000)
     order, min_count = 4, 3
     raw = reference_counts(chunks, order)
-    model = build_model(count_ngrams(chunks, order), min_count)
+    tables = {n: (keys, logp) for n, keys, logp in conditionals(count_ngrams(chunks, order), min_count)}
     singles = {bytes([b]): raw.get(bytes([b]), 1) for b in range(256)}
     total = sum(map(len, chunks)) + sum(1 for b in range(256) if bytes([b]) not in raw)
     expected = {g: math.log(c) - math.log(total) for g, c in singles.items()}
@@ -112,9 +112,8 @@ def test_model_is_pruned_conditional_log_probabilities():
         if len(gram) >= 2 and count >= min_count:
             prefix = gram[:-1]
             expected[gram] = math.log(count) - math.log(raw[prefix])
-    keys = {n: model.keys[n] for n in range(2, order + 1)}
-    got = as_dict(keys, {n: model.logp[n] for n in keys})
-    got.update({bytes([b]): float(model.logp[1][b]) for b in range(256)})
+    got = as_dict({n: tables[n][0] for n in range(2, order + 1)}, {n: tables[n][1] for n in range(2, order + 1)})
+    got.update({bytes([b]): float(tables[1][1][b]) for b in range(256)})
     assert got.keys() == expected.keys()
     assert all(got[g] == pytest.approx(expected[g], abs=1e-12) for g in expected)
 

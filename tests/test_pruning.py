@@ -57,7 +57,7 @@ def test_prune_nested_sizes_and_rules():
 
 def test_prune_keeps_everything_when_the_vocabulary_is_large_enough():
     counts = {**BYTES, b"ab": 10, b"cd": 9}
-    assert prune(counts, vocab_sizes=[1000], min_count=2, max_piece_length=36)[1000] == counts
+    assert prune(dict(counts), vocab_sizes=[1000], min_count=2, max_piece_length=36)[1000] == counts
 
 
 @pytest.mark.parametrize("sizes", [[], [100], [258]])
