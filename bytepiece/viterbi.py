@@ -88,7 +88,8 @@ def windowed_path(
         values.extend([_NEG_INF] * (hi - lo))
         arrived_by.frombytes(bytes(arrived_by.itemsize * (hi - lo)))
         shift = values_origin - origin
-        relax(automaton.iter(chunk, max(0, lo - reach + 1), hi), values, arrived_by, values_origin, lo, shift)
+        first = max(0, lo - reach + 1)  # a slice: pyahocorasick copies the whole string it is given
+        relax(automaton.iter(chunk[first:hi]), values, arrived_by, values_origin - first, lo - first, shift)
         meeting = _meeting_point(arrived_by, lengths, origin, max(committed, hi - 2 * window), hi, reach)
         if meeting is not None:
             ids.extend(_walk_back_between(arrived_by, lengths, origin, meeting, committed))

