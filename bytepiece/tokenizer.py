@@ -405,12 +405,13 @@ class Tokenizer:
         return self._prefix_index
 
     # ------------------------------------------------------------------ export
-    def to_huggingface(self, path: PathLike) -> "os.PathLike[str]":
+    def to_huggingface(self, path: PathLike, *, add_bos: bool = False, add_eos: bool = False) -> "os.PathLike[str]":
         """Write a ``tokenizer.json`` (``path`` ending in .json) or a directory loadable by
-        ``transformers.AutoTokenizer``; same ids. Needs the ``hf`` extra."""
+        ``transformers.AutoTokenizer``; same ids. ``add_bos``/``add_eos``: what HF's
+        ``add_special_tokens=True`` adds. Needs the ``hf`` extra."""
         from .export.huggingface import to_huggingface
 
-        return to_huggingface(self, path)
+        return to_huggingface(self, path, add_bos=add_bos, add_eos=add_eos)
 
     def to_sentencepiece(self, path: PathLike) -> "os.PathLike[str]":
         """Write a SentencePiece ``.model``; see ``export/sentencepiece.py`` for the documented

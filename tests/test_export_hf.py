@@ -99,3 +99,16 @@ def test_trained_vocabularies_export_exactly(which, tmp_path):
     # Measured: no difference at all on these vocabularies; allow only exact ties.
     assert all(tok.score(texts[i], got[i]) == pytest.approx(tok.score(texts[i], ours[i]), abs=1e-9) for i in differ)
     assert len(differ) <= 2
+
+
+@pytest.mark.parametrize("add_bos, add_eos", [(True, True), (True, False), (False, True)])
+def test_bos_eos_post_processor(add_bos, add_eos, legacy_tokenizers, tmp_path):
+    tok = legacy_tokenizers["bytepiece.zh.id.eu.80k"]
+    directory = tmp_path / "hf"
+    tok.to_huggingface(directory, add_bos=add_bos, add_eos=add_eos)
+    fast = transformers.AutoTokenizer.from_pretrained(str(directory))
+    for text in ["hello world", "新词发现\n"]:
+        assert fast(text)["input_ids"] == tok.encode(text, add_bos=add_bos, add_eos=add_eos)
+        assert fast(text, add_special_tokens=False)["input_ids"] == tok.encode(text)
+    with pytest.raises(ValueError, match="no <bos>"):
+        Tokenizer(tiny_model({}, special_tokens=("<pad>",))).to_huggingface(tmp_path / "x.json", add_bos=True)

@@ -45,10 +45,14 @@ def byte_alphabet() -> List[str]:
     return [table[b] for b in range(256)]
 
 
-def build_tokenizer(tok: "Tokenizer") -> Any:
-    """The ``tokenizers.Tokenizer`` equivalent of ``tok`` (Viterbi encoding)."""
+def build_tokenizer(tok: "Tokenizer", *, add_bos: bool = False, add_eos: bool = False) -> Any:
+    """The ``tokenizers.Tokenizer`` equivalent of ``tok`` (Viterbi encoding).
+
+    ``add_bos``/``add_eos``: what ``add_special_tokens=True`` (HF's default) adds, like our
+    ``encode(add_bos=..., add_eos=...)``; by default nothing, like our ``encode``.
+    """
     try:
-        from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
+        from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors
         from tokenizers import Tokenizer as HFTokenizer
     except ImportError:  # pragma: no cover - exercised only without the extra
         raise ImportError("exporting to Hugging Face needs `pip install bytepiece[hf]` (tokenizers)") from None
@@ -73,17 +77,35 @@ def build_tokenizer(tok: "Tokenizer") -> Any:
     hf.decoder = decoders.ByteLevel()
     specials = sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
     hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, _ in specials])
+    if add_bos or add_eos:
+        hf.post_processor = _template(tok, processors, add_bos, add_eos)
     return hf
 
 
-def to_huggingface(tok: "Tokenizer", path: PathLike) -> Path:
+def _template(tok: "Tokenizer", processors: Any, add_bos: bool, add_eos: bool) -> Any:
+    wanted = [name for name, on in (("<bos>", add_bos), ("<eos>", add_eos)) if on]
+    missing = [name for name in wanted if name not in tok.special_tokens]
+    if missing:
+        raise ValueError(f"this model has no {', '.join(missing)} special token")
+    def sequence(piece: str) -> List[str]:
+        return (["<bos>"] if add_bos else []) + [piece] + (["<eos>"] if add_eos else [])
+
+    return processors.TemplateProcessing(
+        single=sequence("$A"),
+        pair=sequence("$A") + [f"{p}:1" for p in sequence("$B")],
+        special_tokens=[(name, tok.special_tokens[name]) for name in wanted],
+    )
+
+
+def to_huggingface(tok: "Tokenizer", path: PathLike, *, add_bos: bool = False, add_eos: bool = False) -> Path:
     """Write ``tok`` for Hugging Face; returns the ``tokenizer.json`` path.
 
     ``path`` ending in ``.json`` is the file itself. Otherwise it is a directory that gets
     ``tokenizer.json`` and a ``tokenizer_config.json``, so that
     ``transformers.AutoTokenizer.from_pretrained(path)`` loads it. Writes are atomic.
+    ``add_bos``/``add_eos``: see :func:`build_tokenizer`.
     """
-    hf = build_tokenizer(tok)
+    hf = build_tokenizer(tok, add_bos=add_bos, add_eos=add_eos)
     target = Path(path)
     if target.suffix == ".json":
         atomic_write_bytes(target, hf.to_str().encode("utf-8"))
