@@ -18,10 +18,10 @@ Exactness. Viterbi does the scalar decoder's float operations (``score[start] + 
 float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
 back-pointer is the *first* match in longest-first order whose candidate equals the best
 score, which is the one the scalar "replace only on strict improvement" rule keeps.
-Sampling computes the same forward sums F (log-sum-exp per position) and then picks each
-position's back-pointer with probability exp(weight - F) by an exponential race
-(argmin of E/p, E ~ Exp(1)); walking back gives an exact sample (forward filtering,
-backward sampling). It uses the random stream differently from the scalar sampler, so the
+Sampling computes the forward sums F (log-sum-exp per position) and then picks each
+position's back-pointer with probability exp(weight - F) by the Gumbel-max trick
+(argmax of weight - log E, E ~ Exp(1)); walking back gives an exact sample (forward
+filtering, backward sampling). It uses the random stream differently from the scalar sampler, so the
 same seed gives a different (equally distributed) segmentation.
 
 Cost. A step costs a few numpy calls whatever the number of lanes, so the slice is worth it
@@ -123,11 +123,11 @@ class BatchEncoder:
         """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
         lattice = self._lattice(chunks, alpha)
         total = lattice.forward(_log_sum_exp_step)
-        weight = total[lattice.start] + lattice.logp
-        with np.errstate(divide="ignore", over="ignore"):
-            chance = np.exp(weight - np.repeat(total[:-1], lattice.counts))
-            race = rng.standard_exponential(chance.size) / chance
-        fastest = np.minimum.reduceat(race, lattice.offsets[:-1])
+        # Gumbel-max: the argmax of weight + G (G = -log E, E ~ Exp(1)) in each bucket is
+        # match k with probability exp(weight_k) / sum = exp(weight_k - total[end]).
+        race = total[lattice.start] + lattice.logp
+        race -= np.log(rng.standard_exponential(race.size))
+        fastest = np.maximum.reduceat(race, lattice.offsets[:-1])
         return lattice.walk_back(race == np.repeat(fastest, lattice.counts))
 
     def _lattice(self, chunks: Sequence[bytes], alpha: float = 1.0) -> "_Lattice":
@@ -374,11 +374,7 @@ def _viterbi_step(candidate: np.ndarray, groups: np.ndarray, counts: np.ndarray,
 
 
 def _log_sum_exp_step(weight: np.ndarray, groups: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
-    top = np.maximum.reduceat(weight, groups)
-    weight -= np.repeat(top, counts)
-    np.exp(weight, out=weight)
-    np.log(np.add.reduceat(weight, groups), out=out)
-    out += top
+    np.logaddexp.reduceat(weight, groups, out=out)
 
 
 def _pack(lengths: Sequence[int], width: int) -> List[int]:
