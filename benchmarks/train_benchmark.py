@@ -164,8 +164,8 @@ def write_markdown(args: argparse.Namespace, row: Dict) -> None:
         f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",
-        "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | held-out bytes/token zh / en / code / multi |",
-        "|---:|---:|---:|---:|---:|---:|---|",
+        "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | bytes/token zh | en | code | multi |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {row['slice_mb']:.1f} | {args.vocab_size} | {args.workers} | {row['wall_s']:.1f} | "
         f"{row['peak_rss_sum_gb']:.2f} | {row['peak_pss_sum_gb']:.2f} | {domains} |",
         "",

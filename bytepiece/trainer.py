@@ -26,6 +26,7 @@ from .train_tasks import PieceShard, WorkerPool, batched, count_task, segment_lo
 
 _BATCH_CHARS = 2_000_000  # characters of text per map task
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
+DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling to disk
 
 
 class Trainer:
@@ -39,7 +40,8 @@ class Trainer:
     ``vocab_size`` is one size or a list; several sizes give nested vocabularies from one
     run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
     those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
-    in memory, spilling sorted runs to disk beyond it.
+    in memory (default 512 MiB; ``None``: no limit), spilling sorted runs to a temporary
+    directory beyond it.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class Trainer:
         special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
         jsonl_field: str = "text",
         on_error: str = "skip",
-        memory_budget: Optional[int] = None,
+        memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
         progress: bool = True,
     ) -> None:
         self.order = check_order(order)
