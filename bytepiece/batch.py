@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Ids = List[int]
 
 WINDOW_BYTES = 8 << 20  # encode_batch gathers this much text (then slices it) at a time
-WORKER_MIN_BYTES = 1 << 20  # smaller batches are not worth a process pool
+WORKER_MIN_BYTES = 256 << 10  # smaller batches are not worth a process pool
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~60 B/byte)
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast

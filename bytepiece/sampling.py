@@ -50,10 +50,13 @@ def _reservoir(alpha: float, rng: np.random.Generator) -> Any:
     the index arguments)."""
 
     def relax(matches: Any, total: List[float], arrived_by: Any, origin: int, skip: int, shift: int) -> None:
-        matches = [m for m in matches if m[0] >= skip]  # end + 1 > skip: not done before
-        # One uniform per lattice edge, drawn in a single call: far cheaper than per edge.
-        uniforms = rng.random(len(matches)).tolist()
-        for (end, (length, logp, piece_id)), u in zip(matches, uniforms):
+        # end + 1 > skip: not done by the previous window
+        matches = [m for m in matches if m[0] >= skip] if skip else list(matches)
+        # One uniform per lattice edge, drawn (and logged) in a single call: far cheaper
+        # than per edge. u < exp(d) is tested as log(u) < d: one exp less per edge.
+        with np.errstate(divide="ignore"):
+            log_uniforms = np.log(rng.random(len(matches))).tolist()
+        for (end, (length, logp, piece_id)), log_u in zip(matches, log_uniforms):
             end += 1 - origin
             weight = total[end - length] + alpha * logp
             current = total[end]
@@ -63,7 +66,7 @@ def _reservoir(alpha: float, rng: np.random.Generator) -> Any:
             else:
                 new_total = current + log1p(exp(weight - current))
             total[end] = new_total
-            if u < exp(weight - new_total):
+            if log_u < weight - new_total:
                 arrived_by[end + shift] = piece_id
 
     return relax
