@@ -214,7 +214,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     try:
         # mkstemp makes the file 0600; give it the mode a plain open() would (or keep the
         # mode of the file it replaces), so saved models are readable as usual.
-        os.chmod(tmp, _mode_for(target))
+        os.chmod(tmp, creation_mode(target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -228,13 +228,15 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         raise
 
 
-def _mode_for(target: Path) -> int:
+def creation_mode(target: Path, base: int = 0o666) -> int:
+    """The mode ``target`` should get: its current mode if it exists, else ``base`` less
+    the umask (what ``open``/``mkdir`` would give; use ``base=0o777`` for directories)."""
     try:
         return target.stat().st_mode & 0o7777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
-        return 0o666 & ~umask
+        return base & ~umask
 
 
 # ---------------------------------------------------------------- loading

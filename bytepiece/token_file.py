@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List,
 
 import numpy as np
 
-from .model_file import PathLike, dumps_model
+from .model_file import PathLike, creation_mode, dumps_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tokenizer import Tokenizer
@@ -131,6 +131,7 @@ def write_token_file(
     dtype = token_dtype(vocab_size)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        os.chmod(staging, creation_mode(target, 0o777))  # mkdtemp's 0700 is not what users expect
         offsets = [0]
         with open(staging / "tokens.bin", "wb") as handle:
             for ids in documents:

@@ -113,6 +113,15 @@ def test_existing_output_refused_or_replaced_atomically(tok, corpus, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_output_directory_gets_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_token_file(tmp_path / "t", [[3, 4]], vocab_size=300)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t").stat().st_mode & 0o777 == 0o755
+
+
 def test_reader_errors(tmp_path, tok):
     with pytest.raises(FileNotFoundError, match="not a token file"):
         TokenFile(tmp_path)
