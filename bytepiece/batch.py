@@ -115,14 +115,14 @@ class BatchEncoder:
     def viterbi_slice(self, chunks: Sequence[bytes]) -> List[Ids]:
         """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``."""
         lattice = self._lattice(chunks)
-        score = lattice.forward(_viterbi_step)
+        score = lattice.forward(np.maximum)
         candidate = score[lattice.start] + lattice.logp
         return lattice.walk_back(candidate == np.repeat(score[:-1], lattice.counts))
 
     def sample_slice(self, chunks: Sequence[bytes], alpha: float, rng: np.random.Generator) -> List[Ids]:
         """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
         lattice = self._lattice(chunks, alpha)
-        total = lattice.forward(_log_sum_exp_step)
+        total = lattice.forward(np.logaddexp)
         # Gumbel-max: the argmax of weight + G (G = -log E, E ~ Exp(1)) in each bucket is
         # match k with probability exp(weight_k) / sum = exp(weight_k - total[end]).
         race = total[lattice.start] + lattice.logp
@@ -321,20 +321,21 @@ class _Lattice:
         self.logp[slots] = 0.0
         self.counts, self.offsets = counts, offsets
 
-    def forward(self, step: Callable[..., None]) -> np.ndarray:
-        """Run the recurrence over all lanes, one offset per step; returns the per-key values."""
+    def forward(self, combine: np.ufunc) -> np.ndarray:
+        """Run the recurrence over all lanes, one offset per step: each position gets
+        ``combine`` (``np.maximum``: Viterbi, ``np.logaddexp``: sampling) of its
+        ``value[start] + logp``. Returns the values by key."""
         lanes = self.lanes
         values = np.empty(self.size + 1, dtype=np.float64)
         values[self.size] = 0.0
         bounds = self.offsets[::lanes].tolist()
         relative = self.offsets[:-1].reshape(self.width, lanes) - self.offsets[:-1:lanes, None]
-        counts = self.counts.reshape(self.width, lanes)
-        start, logp = self.start, self.logp
-        for p in range(self.width):
-            a, b = bounds[p], bounds[p + 1]
+        rows = values[: self.size].reshape(self.width, lanes)
+        start, logp, reduceat = self.start, self.logp, combine.reduceat
+        for a, b, groups, out in zip(bounds, bounds[1:], relative, rows):
             candidate = values[start[a:b]]
             candidate += logp[a:b]
-            step(candidate, relative[p], counts[p], values[p * lanes : (p + 1) * lanes])
+            reduceat(candidate, groups, out=out)
         return values
 
     def walk_back(self, kept: np.ndarray) -> List[Ids]:
@@ -367,14 +368,6 @@ class _Lattice:
         first = before[np.asarray(self.places)].tolist()
         last = before[np.asarray(self.places) + np.asarray(self.lengths) + 1].tolist()
         return [tokens[a:b] for a, b in zip(first, last)]
-
-
-def _viterbi_step(candidate: np.ndarray, groups: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
-    np.maximum.reduceat(candidate, groups, out=out)
-
-
-def _log_sum_exp_step(weight: np.ndarray, groups: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
-    np.logaddexp.reduceat(weight, groups, out=out)
 
 
 def _pack(lengths: Sequence[int], width: int) -> List[int]:
