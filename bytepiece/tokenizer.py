@@ -122,8 +122,9 @@ class Tokenizer:
         if isinstance(seed, np.random.Generator):
             if worker_id is not None:
                 raise ValueError("worker_id needs an integer seed, not a Generator")
-            self._rng, self._rng_pid = seed, os.getpid()
+            self._rng, self._rng_pid, self._rng_seeded = seed, os.getpid(), True
             return
+        self._rng_seeded = seed is not None
         if worker_id is not None:
             base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
             seed = np.random.SeedSequence(base.entropy, spawn_key=tuple(base.spawn_key) + (int(worker_id),))
@@ -133,9 +134,13 @@ class Tokenizer:
     def _generator(self, seed: Seed) -> np.random.Generator:
         if seed is None:
             if self._rng_pid != os.getpid():  # forked or unpickled, not reseeded: see workers.py
-                from .workers import inherited_stream
+                if self._rng_seeded:  # the user asked for reproducibility: say it is lost
+                    from .workers import inherited_stream
 
-                self._rng, self._rng_pid = inherited_stream(self._rng_pid), os.getpid()
+                    self._rng = inherited_stream(self._rng_pid)
+                else:  # OS entropy before, OS entropy now: nothing to tell
+                    self._rng = np.random.default_rng()
+                self._rng_pid = os.getpid()
             return self._rng
         if isinstance(seed, np.random.Generator):
             return seed
@@ -423,12 +428,18 @@ class Tokenizer:
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
         # Ship the compact model file, not the automaton; workers rebuild it on first use.
-        return {"model": dumps_model(self._model), "rng": self._rng.bit_generator.state, "rng_pid": self._rng_pid}
+        return {
+            "model": dumps_model(self._model),
+            "rng": self._rng.bit_generator.state,
+            "rng_pid": self._rng_pid,
+            "rng_seeded": self._rng_seeded,
+        }
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(loads_model(state["model"]))  # type: ignore[misc]
         self._rng.bit_generator.state = state["rng"]
         self._rng_pid = state.get("rng_pid", self._rng_pid)
+        self._rng_seeded = state.get("rng_seeded", True)
 
 
 def build_automaton(model: Model) -> Any:

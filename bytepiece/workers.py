@@ -14,8 +14,9 @@ segmentations. Three ways out, from most to least convenient:
 * ``tok.reseed(seed, worker_id=i)`` by hand in any worker.
 
 If none is used, the tokenizer notices on its first sampled encode that it runs in a
-process other than the one that seeded it (fork or unpickling), switches to fresh OS
-entropy and warns once: streams are never silently shared, but they are not reproducible.
+process other than the one that seeded it (fork or unpickling) and switches to fresh OS
+entropy: streams are never shared. If it had an explicit seed it also warns once, since
+the reproducibility that seed asked for is lost.
 """
 
 from __future__ import annotations

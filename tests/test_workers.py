@@ -69,10 +69,17 @@ def test_multiprocessing_fork_and_spawn(tok, method):
         results = pool.map(_encode_golden, [(tok, texts[:100]), (tok, texts[100:])])
         assert results[0] + results[1] == [r["ids"] for r in rows]
 
-        # Not reseeded: each copy notices it left its seeding process and warns.
-        (a, warned_a), (b, warned_b) = pool.map(_sample, [(tok, None, 0), (tok, None, 1)], chunksize=1)
+        # Seeded but not reseeded: each copy notices it left its seeding process, switches
+        # to fresh entropy and warns that the requested reproducibility is lost.
+        seeded = Tokenizer(legacy_zip(MODEL), seed=11)
+        (a, warned_a), (b, warned_b) = pool.map(_sample, [(seeded, None, 0), (seeded, None, 1)], chunksize=1)
         assert a != b
         assert any("fork or pickling" in m for m in warned_a + warned_b)
+
+        # Never seeded: fresh entropy in each copy, nothing to warn about.
+        (a, warned_a), (b, warned_b) = pool.map(_sample, [(tok, None, 0), (tok, None, 1)], chunksize=1)
+        assert a != b
+        assert warned_a == warned_b == []
 
         # Reseeded per worker: distinct, reproducible, silent.
         first = pool.map(_sample, [(tok, 7, 0), (tok, 7, 1)], chunksize=1)
