@@ -27,6 +27,7 @@ from .ngram_counting import merge_sorted_counts
 
 Run = Tuple[np.ndarray, np.ndarray]
 _ENTRY_BYTES = 16  # one uint64 key + one int64 count
+_MIN_PENDING = 1 << 20  # entries of small shards gathered before they are merged
 
 
 class CountStore:
@@ -55,9 +56,11 @@ class CountStore:
         pending = self._pending.setdefault(name, [])
         pending.append((keys, counts))
         total = self._total.get(name)
-        if sum(len(k) for k, _ in pending) >= (len(total[0]) if total else 0):
-            self._total[name] = merge_sorted_counts(([total] if total else []) + pending)
+        size = len(total[0]) if total else 0
+        if sum(len(k) for k, _ in pending) >= max(size // 4, _MIN_PENDING):
+            run = merge_sorted_counts(pending)
             pending.clear()
+            self._total[name] = merge_into(total, run) if total else run
         if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
             self.spill()
 
@@ -109,6 +112,28 @@ class CountStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def merge_into(total: Run, run: Run) -> Run:
+    """Add ``run`` to ``total`` (both sorted), needing about one extra copy of ``total``.
+
+    A concatenate-and-sort merge would hold three or four; this one adds the counts of
+    shared keys in place and inserts only the new keys.
+
+    >>> k, c = merge_into((np.array([1, 5], np.uint64), np.array([1, 1])),
+    ...                   (np.array([3, 5], np.uint64), np.array([2, 2])))
+    >>> k.tolist(), c.tolist()
+    ([1, 3, 5], [1, 2, 3])
+    """
+    keys, counts = total
+    where = np.searchsorted(keys, run[0])
+    shared = np.zeros(len(where), dtype=bool)
+    inside = where < len(keys)
+    shared[inside] = keys[where[inside]] == run[0][inside]
+    counts = counts.copy() if not counts.flags.writeable else counts
+    counts[where[shared]] += run[1][shared]
+    new = ~shared
+    return np.insert(keys, where[new], run[0][new]), np.insert(counts, where[new], run[1][new])
 
 
 def _at_least(run: Run, min_count: int) -> Run:

@@ -66,7 +66,14 @@ def chunk_texts(texts: List[str], config: Dict[str, Any]) -> List[bytes]:
 def count_task(texts: List[str]) -> Tuple[NgramCounts, int, int]:
     """Pass 1 map: (n-gram counts, bytes, chunks) of a batch of texts."""
     chunks = chunk_texts(texts, _CONFIG)
-    return count_ngrams(chunks, _CONFIG["order"]), sum(map(len, chunks)), len(chunks)
+    order = _CONFIG["order"]
+    # counting holds about ten 8-byte arrays per byte counted: a megabyte at a time
+    parts = [count_ngrams(group, order) for group in batched(chunks, GROUP_BYTES)]
+    keys, counts = {}, {}
+    for n in range(1, order + 1):
+        keys[n], counts[n] = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
+    total = sum(p.total for p in parts)
+    return NgramCounts(order, total, keys, counts), total, len(chunks)
 
 
 def segment_task(texts: List[str]) -> Tuple[PieceShard, int, List[bytes]]:
@@ -110,11 +117,15 @@ class WorkerPool:
     def __enter__(self) -> "WorkerPool":
         if self.workers == 1:
             _init_worker(self._config)
+        elif "fork" in multiprocessing.get_all_start_methods():
+            # Forked workers inherit the settings and the model's arrays (not pickled);
+            # then the parent lets go of them, so only the workers hold the model.
+            _init_worker(self._config)
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            _CONFIG.clear()
         else:
-            methods = multiprocessing.get_all_start_methods()
-            # fork shares the model's arrays with the workers instead of pickling them
-            context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self._config,))
+            self._pool = multiprocessing.Pool(self.workers, initializer=_init_worker, initargs=(self._config,))
+        self._config = {}
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -85,11 +85,11 @@ class Trainer:
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
         with CountStore(self.memory_budget) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
-            model = build_model(ngrams, self.min_count)
             total = ngrams.total
+            # held in a list that _count_pieces empties: then only the workers keep the model
+            model = [build_model(ngrams, self.min_count)]
             del ngrams
             pieces = self._count_pieces(reader, model, store, workers, total)
-        del model
         distinct = len(pieces)
         with self._bar("pruning") as bar:
             vocabularies = prune(
@@ -137,10 +137,9 @@ class Trainer:
             keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: NgramModel, store: CountStore, workers: int, total: int) -> Dict[bytes, int]:
+    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> Dict[bytes, int]:
         long_pieces: Counter = Counter()
-        config = {**self._task_config(), "model": model}
-        with self._bar("segmenting", total) as bar, WorkerPool(workers, config) as pool:
+        with self._bar("segmenting", total) as bar, WorkerPool(workers, {**self._task_config(), "model": model.pop()}) as pool:
 
             def add(shard: PieceShard, size: int) -> None:
                 store.add("pieces", shard[0], shard[1])
