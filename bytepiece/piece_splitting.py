@@ -19,6 +19,7 @@ the longer piece):
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -84,7 +85,10 @@ class BatchSegmenter:
     def count_segments(self, items: Sequence[Tuple[bytes, int]], workers: int = 1) -> Dict[bytes, int]:
         """``{piece: sum of the weights of the strings whose segmentation uses it, once per
         use}`` over ``(string, weight)`` items, in ``workers`` processes."""
-        batch = _StringBatch(items)
+        return self.count_batch(StringBatch(items), workers)
+
+    def count_batch(self, batch: "StringBatch", workers: int = 1) -> Dict[bytes, int]:
+        """:meth:`count_segments` of strings already packed into a :class:`StringBatch`."""
         ranges = batch.groups(GROUP_BYTES)
         if workers > 1 and len(ranges) > 1 and "fork" in multiprocessing.get_all_start_methods():
             totals = self._count_in_workers(batch, ranges, workers)
@@ -93,20 +97,22 @@ class BatchSegmenter:
         used = np.flatnonzero(totals)
         return {self.pieces[i]: int(totals[i]) for i in used.tolist()}
 
-    def _count_in_workers(self, batch: "_StringBatch", ranges: List[Tuple[int, int]], workers: int) -> np.ndarray:
+    def _count_in_workers(self, batch: "StringBatch", ranges: List[Tuple[int, int]], workers: int) -> np.ndarray:
         global _SHARED
         # Forked workers inherit the tables and the strings (numpy arrays and one bytes
         # object, read only, so the pages stay shared): nothing big is pickled.
         _SHARED = (self, batch)
+        gc.freeze()  # the workers' garbage collector must not touch (and copy) our objects
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 # every worker-th group of the length order: balanced work
                 shards = pool.map(_worker_totals, [ranges[i::workers] for i in range(workers)])
         finally:
             _SHARED = None
+            gc.unfreeze()
         return np.sum(shards, axis=0)
 
-    def _totals(self, batch: "_StringBatch", ranges: List[Tuple[int, int]]) -> np.ndarray:
+    def _totals(self, batch: "StringBatch", ranges: List[Tuple[int, int]]) -> np.ndarray:
         totals = np.zeros(len(self.pieces), dtype=np.int64)
         for first, last in ranges:
             buf, lengths = batch.strings(first, last)
@@ -210,7 +216,7 @@ class BatchSegmenter:
         return which_all[order], piece_all[order]
 
 
-class _StringBatch:
+class StringBatch:
     """Weighted strings, longest first, as one bytes buffer with lengths and weights."""
 
     def __init__(self, items: Sequence[Tuple[bytes, int]]) -> None:
@@ -233,7 +239,7 @@ class _StringBatch:
         return np.frombuffer(self.data, dtype=np.uint8, count=end - begin, offset=begin), self.lengths[first:last]
 
 
-_SHARED: Optional[Tuple["BatchSegmenter", _StringBatch]] = None
+_SHARED: Optional[Tuple["BatchSegmenter", StringBatch]] = None
 
 
 def _worker_totals(ranges: List[Tuple[int, int]]) -> np.ndarray:

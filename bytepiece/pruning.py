@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from .piece_splitting import BatchSegmenter
+from .piece_splitting import BatchSegmenter, StringBatch
 
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
@@ -41,8 +41,10 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     return (len(piece) > 1, -count, -len(piece), piece)
 
 
-def split_into(keep: Counts, drop: Sequence[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
+def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
     """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
+
+    ``drop`` is consumed (emptied once packed), so a big one is not held twice.
 
     >>> base = {bytes([b]): 1 for b in range(256)}
     >>> out = split_into({**base, b"ab": 10}, [(b"abab", 3)])
@@ -51,8 +53,10 @@ def split_into(keep: Counts, drop: Sequence[Tuple[bytes, int]], workers: int = 1
     """
     result = Counter(keep)
     if drop:
-        result.update(BatchSegmenter(keep).count_segments(drop, workers))
-        progress(sum(len(piece) for piece, _ in drop))
+        batch = StringBatch(drop)
+        drop.clear()
+        result.update(BatchSegmenter(keep).count_batch(batch, workers))
+        progress(len(batch.data))
     return dict(result)
 
 

@@ -13,6 +13,7 @@ together (``segment_chunks``).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import Counter, deque
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -121,7 +122,11 @@ class WorkerPool:
             # Forked workers inherit the settings and the model's arrays (not pickled);
             # then the parent lets go of them, so only the workers hold the model.
             _init_worker(self._config)
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            gc.freeze()  # keep the workers' garbage collector off the inherited objects
+            try:
+                self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            finally:
+                gc.unfreeze()
             _CONFIG.clear()
         else:
             self._pool = multiprocessing.Pool(self.workers, initializer=_init_worker, initargs=(self._config,))
