@@ -53,6 +53,7 @@ Ids = List[int]
 
 WINDOW_BYTES = 8 << 20  # encode_batch gathers this much text (then slices it) at a time
 WORKER_MIN_BYTES = 256 << 10  # smaller batches are not worth a process pool
+JOB_CHARS = 8 << 20  # text per pool job
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~60 B/byte)
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
@@ -227,12 +228,12 @@ def _work(job: Tuple[List[str], Any, Dict[str, Any]]) -> List[Ids]:
 def _encode_in_pool(
     tok: "Tokenizer", texts: Sequence[str], workers: int, rng: Optional[np.random.Generator], options: Dict[str, Any]
 ) -> List[Ids]:
-    """Contiguous parts of about equal size, a few per worker; results in order. Sampling
+    """Contiguous parts of about equal size, at least one per worker; results in order. Sampling
     seeds each part from ``rng``, so a seeded call is reproducible for a given ``workers``."""
     tok._get_batch_encoder()._tables()  # built once here; forked workers inherit it
     tok._get_automaton()
     total = sum(len(t) for t in texts)
-    target = max(total // (4 * workers), 1)
+    target = min(-(-total // workers), JOB_CHARS)  # one job per worker, at most JOB_CHARS each
     jobs, start, size = [], 0, 0
     for end, text in enumerate(texts, 1):
         size += len(text)
