@@ -124,12 +124,15 @@ class BatchEncoder:
         """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
         lattice = self._lattice(chunks, alpha)
         total = lattice.forward(np.logaddexp)
-        # Gumbel-max: the argmax of weight + G (G = -log E, E ~ Exp(1)) in each bucket is
-        # match k with probability exp(weight_k) / sum = exp(weight_k - total[end]).
+        # Gumbel-max: the argmax of weight + G (G = -log E, E ~ Exp(1)) over a position's
+        # matches is match k with probability exp(weight_k) / sum = exp(weight_k - total).
         race = total[lattice.start] + lattice.logp
         race -= np.log(rng.standard_exponential(race.size))
         fastest = np.maximum.reduceat(race, lattice.offsets[:-1])
-        return lattice.walk_back(race == np.repeat(fastest, lattice.counts))
+        single = lattice.single_candidates(total)
+        single -= np.log(rng.standard_exponential(single.size))
+        multi_wins = np.repeat(fastest > single, lattice.counts)
+        return lattice.walk_back((race == np.repeat(fastest, lattice.counts)) & multi_wins)
 
     def _lattice(self, chunks: Sequence[bytes], alpha: float = 1.0) -> "_Lattice":
         trie, logp = self._tables()
@@ -283,10 +286,14 @@ class _Lattice:
     The slice is ``lanes`` rows of ``width`` bytes. Position (boundary) ``p`` of lane ``j``
     has the key ``p * lanes + j``, so the text is stored with the lanes interleaved and the
     byte after key ``k`` is at ``k + lanes``. Key ``size`` (one past the last) holds the
-    constant 0.0 that chunk starts are computed from. Bucket ``key`` holds the matches
-    ending there, ``offsets[key] .. offsets[key + 1]``, longest first: ``start`` (key of
-    the match's start), ``logp``, ``ids``. Chunk starts and padding get one dummy match
-    (from ``size``, logp 0.0, id -1), so that every bucket is non-empty.
+    constant 0.0 that chunk starts are computed from.
+
+    Single-byte pieces (a third of all matches) are dense: ``single_logp[key]`` and
+    ``single_id[key]`` for the byte ending at ``key`` (-inf / -1 at chunk starts and
+    padding). Longer pieces are in buckets, one per end position: ``offsets[key] ..
+    offsets[key + 1]``, longest first, with ``start`` (key of the match's start), ``logp``
+    and ``ids``. A position with no longer piece gets one dummy match from ``size``: logp
+    0.0 at chunk starts and padding (their value is then exactly 0.0), -inf elsewhere.
     """
 
     def __init__(self, chunks: Sequence[bytes], trie: FlatTrie, logp: np.ndarray) -> None:
@@ -298,8 +305,15 @@ class _Lattice:
         self.places, self.lengths = places, lengths
         text = _lay_out(chunks, places, width, lanes)
 
-        matches = [(d, s, s + d * lanes, i) for d, s, i in trie.matches(text, stride=lanes)]
-        counts = np.bincount(np.concatenate([m[2] for m in matches]), minlength=self.size)
+        found = trie.matches(text, stride=lanes)
+        _, starts, ids = next(found)
+        self.single_logp = np.full(self.size, -np.inf)
+        self.single_logp[starts + lanes] = logp[ids]
+        self.single_id = np.full(self.size, -1, dtype=np.int64)
+        self.single_id[starts + lanes] = ids
+        matches = [(s, s + d * lanes, i) for d, s, i in found]
+        ends = [m[1] for m in matches] or [np.zeros(0, dtype=np.int64)]
+        counts = np.bincount(np.concatenate(ends), minlength=self.size)
         dummies = np.flatnonzero(counts == 0)
         counts[dummies] = 1
         offsets = np.zeros(self.size + 1, dtype=np.int64)
@@ -307,51 +321,64 @@ class _Lattice:
         self.start = np.empty(offsets[-1], dtype=np.int64)
         self.ids = np.empty(offsets[-1], dtype=np.int64)
         fill = offsets[:-1].copy()
-        for depth, start, end, ids in reversed(matches):  # longest first
-            if depth == 1:
-                slots = offsets[end + 1] - 1  # single bytes come last in their bucket
-            else:
-                slots = fill[end]
-                fill[end] += 1
+        for start, end, ids in reversed(matches):  # longest first
+            slots = fill[end]
+            fill[end] += 1  # one match per (end, length): no repeated ends here
             self.start[slots] = start
             self.ids[slots] = ids
         slots = offsets[dummies]
         self.start[slots] = self.size
         self.ids[slots] = -1
         self.logp = logp[self.ids]
-        self.logp[slots] = 0.0
+        self.logp[slots] = np.where(self.single_logp[dummies] == -np.inf, 0.0, -np.inf)
         self.counts, self.offsets = counts, offsets
 
     def forward(self, combine: np.ufunc) -> np.ndarray:
         """Run the recurrence over all lanes, one offset per step: each position gets
         ``combine`` (``np.maximum``: Viterbi, ``np.logaddexp``: sampling) of its
-        ``value[start] + logp``. Returns the values by key."""
+        ``value[start] + logp`` over its matches. Returns the values by key."""
         lanes = self.lanes
         values = np.empty(self.size + 1, dtype=np.float64)
         values[self.size] = 0.0
         bounds = self.offsets[::lanes].tolist()
         relative = self.offsets[:-1].reshape(self.width, lanes) - self.offsets[:-1:lanes, None]
         rows = values[: self.size].reshape(self.width, lanes)
+        singles = self.single_logp.reshape(self.width, lanes)
         start, logp, reduceat = self.start, self.logp, combine.reduceat
-        for a, b, groups, out in zip(bounds, bounds[1:], relative, rows):
+        candidate = values[start[: bounds[1]]] + logp[: bounds[1]]
+        reduceat(candidate, relative[0], out=rows[0])  # offset 0: lane starts, no single byte
+        steps = zip(bounds[1:], bounds[2:], relative[1:], rows[1:], rows[:-1], singles[1:])
+        for a, b, groups, out, previous, single in steps:
             candidate = values[start[a:b]]
             candidate += logp[a:b]
             reduceat(candidate, groups, out=out)
+            combine(out, previous + single, out=out)
         return values
 
+    def single_candidates(self, values: np.ndarray) -> np.ndarray:
+        """``values[key - lanes] + single_logp[key]`` for every key (-inf at offset 0)."""
+        out = np.full(self.size, -np.inf)
+        out[self.lanes :] = values[: self.size - self.lanes] + self.single_logp[self.lanes :]
+        return out
+
     def walk_back(self, kept: np.ndarray) -> List[Ids]:
-        """Each chunk's ids, following at every position the first kept match of its bucket."""
+        """Each chunk's ids, following at every position the first kept match of its
+        bucket, or the single byte if none is kept."""
         size, lanes = self.size, self.lanes
-        chosen = np.flatnonzero(kept)
-        if chosen.size != size:  # ties: keep the first (longest) of each bucket
-            hits_before = np.zeros(kept.size + 1, dtype=np.int64)
-            np.cumsum(kept, out=hits_before[1:])
-            chosen = chosen[hits_before[self.offsets[:-1]]]
-        ids = self.ids[chosen]
+        hits = np.flatnonzero(kept)
+        hits_before = np.zeros(kept.size + 1, dtype=np.int64)
+        np.cumsum(kept, out=hits_before[1:])
+        first = hits_before[self.offsets[:-1]]
+        multi = np.flatnonzero(hits_before[self.offsets[1:]] > first)
+        chosen = hits[first[multi]]  # ties: the first, longest, kept match
+        ids = self.single_id.copy()
+        ids[multi] = self.ids[chosen]
         keys = np.arange(size)
-        # Previous position on the path: one piece back, or one byte back over chunk
-        # starts and padding (id -1), staying put at the start of a lane.
-        back = np.where(ids >= 0, (keys - self.start[chosen]), lanes)
+        # Previous position on the path: one piece back; one byte back for single bytes and
+        # over chunk starts and padding (id -1); staying put at the start of a lane.
+        back = np.full(size, lanes)
+        back[multi] = multi - self.start[chosen]
+        back[ids < 0] = lanes
         previous = keys - back
         previous[:lanes] = keys[:lanes]
         on_path = np.zeros(size, dtype=bool)
@@ -366,9 +393,10 @@ class _Lattice:
         tokens = ids.reshape(by_lane).T.ravel()[on_path].tolist()
         before = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(on_path, out=before[1:])
-        first = before[np.asarray(self.places)].tolist()
-        last = before[np.asarray(self.places) + np.asarray(self.lengths) + 1].tolist()
-        return [tokens[a:b] for a, b in zip(first, last)]
+        starts = np.asarray(self.places)
+        first_token = before[starts].tolist()
+        last_token = before[starts + np.asarray(self.lengths) + 1].tolist()
+        return [tokens[a:b] for a, b in zip(first_token, last_token)]
 
 
 def _pack(lengths: Sequence[int], width: int) -> List[int]:
