@@ -12,6 +12,7 @@ counts (``count_store.py``). Longer pieces are counted in a dict.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -46,6 +47,42 @@ def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.nd
     raw = buf.tobytes()
     long = Counter(raw[b : b + n] for b, n in zip(begin[~short].tolist(), length[~short].tolist()))
     return keys, counts, dict(long)
+
+
+@dataclass
+class PieceCounts:
+    """All piece counts of pass 2: packed short pieces (sorted keys) and long ones."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    long: Dict[bytes, int]
+
+    def __len__(self) -> int:
+        return len(self.keys) + len(self.long)
+
+    @classmethod
+    def from_dict(cls, counts: Dict[bytes, int]) -> "PieceCounts":
+        short = [p for p in counts if len(p) <= PACKED_MAX]
+        keys = pack_pieces(short)
+        values = np.array([counts[p] for p in short], dtype=np.int64)
+        order = np.argsort(keys)
+        return cls(keys[order], values[order], {p: c for p, c in counts.items() if len(p) > PACKED_MAX})
+
+
+def packed_lengths(keys: np.ndarray) -> np.ndarray:
+    """Byte lengths of packed pieces."""
+    return (keys & np.uint64(7)).astype(np.int64)
+
+
+def packed_bytes(keys: np.ndarray, length: int) -> bytes:
+    """The concatenated bytes of packed pieces that all have ``length`` bytes.
+
+    >>> packed_bytes(pack_pieces([b"ab", b"cd"]), 2)
+    b'abcd'
+    """
+    shifts = np.uint64(8) * (np.uint64(length - 1) - np.arange(length, dtype=np.uint64))
+    values = keys >> np.uint64(3)
+    return ((values[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8).tobytes()
 
 
 def pack_pieces(pieces: List[bytes]) -> np.ndarray:

@@ -227,6 +227,16 @@ class StringBatch:
         self.weights = np.fromiter((w for _, w in items), dtype=np.int64, count=len(items))[order]
         self.ends = np.cumsum(self.lengths)
 
+    @classmethod
+    def from_sorted(cls, data: bytes, lengths: np.ndarray, weights: np.ndarray) -> "StringBatch":
+        """Strings already concatenated longest first."""
+        if len(lengths) > 1 and np.any(np.diff(lengths) > 0):
+            raise ValueError("strings must come longest first")
+        batch = cls([])
+        batch.data, batch.lengths, batch.weights = data, lengths, weights
+        batch.ends = np.cumsum(lengths)
+        return batch
+
     def groups(self, size: int) -> List[Tuple[int, int]]:
         """Consecutive (first, last) string ranges of about ``size`` bytes each."""
         cuts = np.searchsorted(self.ends, np.arange(size, int(self.ends[-1]) + size, size), side="left") + 1 if len(self.ends) else []

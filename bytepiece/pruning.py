@@ -19,8 +19,11 @@ Segmenting gives the same result as inference's Viterbi (``viterbi.py``): score
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+import numpy as np
+
+from .piece_counting import PACKED_MAX, PieceCounts, packed_bytes, packed_lengths, unpack_pieces
 from .piece_splitting import BatchSegmenter, StringBatch
 
 Counts = Dict[bytes, int]
@@ -70,8 +73,13 @@ def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_pro
             return counts
 
 
-def prune(
-    counts: Counts,
+def prune(counts: Counts, **options: Any) -> Dict[int, Counts]:
+    """:func:`prune_packed` for a plain ``piece -> count`` dict (left unchanged)."""
+    return prune_packed(PieceCounts.from_dict(counts), **options)
+
+
+def prune_packed(
+    pieces: PieceCounts,
     *,
     vocab_sizes: Sequence[int],
     min_count: int,
@@ -82,20 +90,15 @@ def prune(
 ) -> Dict[int, Counts]:
     """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.
 
-    ``counts`` is consumed: it is emptied as soon as it is sorted into kept and dropped
-    pieces, so that a big one is not held twice.
+    The counts of pass 2 stay packed in numpy until they are sorted into kept and
+    dropped pieces: only the kept ones become a dict. ``pieces`` is consumed.
     """
-    for b in range(256):  # step 1
-        counts.setdefault(bytes([b]), 1)
-    keep: Counts = {}
-    drop: List[Tuple[bytes, int]] = []
-    for piece, count in counts.items():
-        if len(piece) == 1 or (len(piece) <= max_piece_length and count >= min_count):
-            keep[piece] = count
-        else:
-            drop.append((piece, count))
-    counts.clear()
-    counts = remove_wasted(split_into(keep, drop, workers, progress), workers, progress)  # steps 2, 3
+    keep, drop = _sort_out(pieces, min_count, max_piece_length)
+    counts = Counter(keep)
+    counts.update(BatchSegmenter(keep).count_batch(drop, workers))  # step 2
+    progress(len(drop.data))
+    del drop
+    counts = remove_wasted(dict(counts), workers, progress)  # step 3
     result: Dict[int, Counts] = {}
     for size in sorted(set(vocab_sizes), reverse=True):  # step 4
         target = size - reserved
@@ -106,6 +109,33 @@ def prune(
             counts = remove_wasted(split_into(keep, ranked, workers, progress), workers, progress)
         result[size] = dict(counts)
     return result
+
+
+def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tuple[Counts, StringBatch]:
+    """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones packed."""
+    singles = (np.arange(256, dtype=np.uint64) << np.uint64(3)) | np.uint64(1)
+    missing = singles[~np.isin(singles, pieces.keys)]
+    keys = np.concatenate([pieces.keys, missing])
+    counts = np.concatenate([pieces.counts, np.ones(len(missing), dtype=np.int64)])
+    lengths = packed_lengths(keys)
+    kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
+    keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
+    long_drop = []
+    for piece, count in pieces.long.items():
+        if len(piece) <= max_piece_length and count >= min_count:
+            keep[piece] = count
+        else:
+            long_drop.append((piece, count))
+    pieces.long.clear()
+    long_drop.sort(key=lambda item: len(item[0]), reverse=True)
+    parts, part_lengths, weights = [b"".join(p for p, _ in long_drop)], [[len(p) for p, _ in long_drop]], [[c for _, c in long_drop]]
+    for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
+        mask = ~kept & (lengths == length)
+        parts.append(packed_bytes(keys[mask], length))
+        part_lengths.append([length] * int(mask.sum()))
+        weights.append(counts[mask].tolist())
+    flat = lambda lists: np.array([x for part in lists for x in part], dtype=np.int64)
+    return keep, StringBatch.from_sorted(b"".join(parts), flat(part_lengths), flat(weights))
 
 
 def check_vocab_sizes(sizes: Sequence[int], reserved: int = 3) -> List[int]:

@@ -20,8 +20,8 @@ from .count_store import CountStore
 from .model_file import DEFAULT_SPECIAL_TOKENS, Model, PathLike, save_model
 from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from .normalization import check_normalization
-from .piece_counting import unpack_pieces
-from .pruning import check_vocab_sizes, prune
+from .piece_counting import PieceCounts
+from .pruning import check_vocab_sizes, prune_packed
 from .train_tasks import PieceShard, WorkerPool, batched, count_task, segment_long_task, segment_task
 
 _BATCH_CHARS = 2_000_000  # characters of text per map task
@@ -92,7 +92,7 @@ class Trainer:
             pieces = self._count_pieces(reader, model, store, workers, total)
         distinct = len(pieces)
         with self._bar("pruning") as bar:
-            vocabularies = prune(
+            vocabularies = prune_packed(
                 pieces,
                 vocab_sizes=self.vocab_sizes,
                 min_count=self.min_count,
@@ -137,7 +137,7 @@ class Trainer:
             keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> Dict[bytes, int]:
+    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> PieceCounts:
         long_pieces: Counter = Counter()
         with self._bar("segmenting", total) as bar, WorkerPool(workers, {**self._task_config(), "model": model.pop()}) as pool:
 
@@ -161,9 +161,7 @@ class Trainer:
                     waiting = []
             segment_long(waiting)
         keys, counts = store.result("pieces")
-        pieces = dict(zip(unpack_pieces(keys), counts.tolist()))
-        pieces.update(long_pieces)
-        return pieces
+        return PieceCounts(keys, counts, dict(long_pieces))
 
     def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
         return batched(reader, _BATCH_CHARS)
