@@ -100,6 +100,14 @@ class Model:
     def piece_to_id(self) -> Dict[bytes, int]:
         return dict(zip(self.pieces, self.ids))
 
+    def __repr__(self) -> str:
+        # The dataclass default would print every piece; this is what fits on a screen.
+        return (
+            f"Model(vocab_size={self.vocab_size}, special_tokens={self.special_tokens}, "
+            f"normalization={self.normalization!r}, isolate_digits={self.isolate_digits}, "
+            f"ensure_unicode={self.ensure_unicode}, origin={self.origin!r})"
+        )
+
     def settings(self) -> Dict[str, Any]:
         """The inference settings, as stored in the file header."""
         return {

@@ -164,6 +164,11 @@ def test_duplicate_legacy_key_is_rejected(tmp_path):
         load_model(path)
 
 
+def test_repr_is_short(legacy_models):
+    text = repr(legacy_models["bytepiece_80k"])
+    assert len(text) < 300 and "vocab_size=79896" in text
+
+
 def test_missing_bytes_are_rejected():
     with pytest.raises(ModelFormatError, match="single-byte pieces are missing"):
         Model.from_counts({b"a": 1, b"b": 2})
