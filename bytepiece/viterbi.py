@@ -43,16 +43,23 @@ def best_path(automaton: Any, chunk: str, lengths: Sequence[int]) -> List[int]:
     size = len(chunk)
     if size > WINDOW:
         return windowed_path(automaton, chunk, lengths, _relax_best)
-    score = [_NEG_INF] * (size + 1)
-    score[0] = 0.0
-    arrived_by = [0] * (size + 1)  # id of the last piece of the best path into each position
+    # score[i]: best score of the prefix ending with byte i, indexed like the automaton's
+    # (inclusive) end positions; the last slot, score[-1], is the empty prefix: 0.0.
+    score = [_NEG_INF] * size + [0.0]
+    arrived_by = [0] * size  # id of the last piece of the best path into each prefix
     for end, (length, logp, piece_id) in automaton.iter(chunk):
-        end += 1
         candidate = score[end - length] + logp
         if candidate > score[end]:
             score[end] = candidate
             arrived_by[end] = piece_id
-    return _walk_back(arrived_by, lengths, size)
+    ids = []
+    position = size - 1
+    while position >= 0:
+        piece_id = arrived_by[position]
+        ids.append(piece_id)
+        position -= lengths[piece_id]
+    ids.reverse()
+    return ids
 
 
 def _relax_best(
