@@ -21,7 +21,7 @@ from typing import Any, List, Sequence
 
 import numpy as np
 
-from .viterbi import WINDOW, _walk_back, windowed_path
+from .viterbi import WINDOW, walk_back, windowed_path
 
 _NEG_INF = float("-inf")
 
@@ -38,11 +38,11 @@ def sample_path(
     size = len(chunk)
     if size > WINDOW:
         return windowed_path(automaton, chunk, lengths, relax)
-    total = [_NEG_INF] * (size + 1)
-    total[0] = 0.0
-    arrived_by = [0] * (size + 1)
-    relax(automaton.iter(chunk), total, arrived_by, 0, 0, 0)
-    return _walk_back(arrived_by, lengths, size)
+    # Indexed by inclusive end as in viterbi.best_path: total[-1] is the empty prefix.
+    total = [_NEG_INF] * size + [0.0]
+    arrived_by = [0] * size
+    relax(automaton.iter(chunk), total, arrived_by, 1, 0, 0)
+    return walk_back(arrived_by, lengths)
 
 
 def _reservoir(alpha: float, rng: np.random.Generator) -> Any:

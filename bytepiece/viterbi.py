@@ -52,14 +52,7 @@ def best_path(automaton: Any, chunk: str, lengths: Sequence[int]) -> List[int]:
         if candidate > score[end]:
             score[end] = candidate
             arrived_by[end] = piece_id
-    ids = []
-    position = size - 1
-    while position >= 0:
-        piece_id = arrived_by[position]
-        ids.append(piece_id)
-        position -= lengths[piece_id]
-    ids.reverse()
-    return ids
+    return walk_back(arrived_by, lengths)
 
 
 def _relax_best(
@@ -143,5 +136,13 @@ def _walk_back_between(arrived_by: Sequence[int], lengths: Sequence[int], origin
     return ids
 
 
-def _walk_back(arrived_by: List[int], lengths: Sequence[int], position: int) -> List[int]:
-    return _walk_back_between(arrived_by, lengths, 0, position, 0)
+def walk_back(arrived_by: List[int], lengths: Sequence[int]) -> List[int]:
+    """The path into the last byte, following ``arrived_by`` indexed by inclusive end."""
+    ids = []
+    position = len(arrived_by) - 1
+    while position >= 0:
+        piece_id = arrived_by[position]
+        ids.append(piece_id)
+        position -= lengths[piece_id]
+    ids.reverse()
+    return ids
