@@ -10,14 +10,19 @@ a segmentation from the exact distribution (forward filtering, backward sampling
 
 alpha = 0 is uniform over all segmentations; large alpha tends to the Viterbi path.
 
+Chunks up to ``WINDOW`` bytes keep exp(F) instead of F, rescaled every few bytes, which
+replaces the exp and log1p per edge by a multiply and an add (``_sample_linear``); very
+large alpha (where p^alpha underflows within a few bytes) stays in log space.
+
 Long chunks go window by window as in ``viterbi.py`` (same meeting-point argument: the
 back-pointers are final once drawn). The batch path is in ``batch.py``.
 """
 
 from __future__ import annotations
 
+import math
 from math import exp, log1p
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,15 +39,82 @@ def sample_path(
     rng: np.random.Generator,
 ) -> List[int]:
     """Ids of one random segmentation of ``chunk``, drawn exactly."""
-    relax = _reservoir(alpha, rng)
     size = len(chunk)
-    if size > WINDOW:
-        return windowed_path(automaton, chunk, lengths, relax)
-    # Indexed by inclusive end as in viterbi.best_path: total[-1] is the empty prefix.
-    total = [_NEG_INF] * size + [0.0]
+    table = _linear_weights(automaton, alpha)
+    if size > WINDOW or table is None:
+        relax = _reservoir(alpha, rng)
+        if size > WINDOW:
+            return windowed_path(automaton, chunk, lengths, relax)
+        # Indexed by inclusive end as in viterbi.best_path: total[-1] is the empty prefix.
+        total = [_NEG_INF] * size + [0.0]
+        arrived_by = [0] * size
+        relax(automaton.iter(chunk), total, arrived_by, 1, 0, 0)
+        return walk_back(arrived_by, lengths)
+    return _sample_linear(automaton, chunk, lengths, table, rng)
+
+
+def _sample_linear(
+    automaton: Any, chunk: str, lengths: Sequence[int], table: "_Weights", rng: np.random.Generator
+) -> List[int]:
+    """The same reservoir pass with F kept as exp(F) times a running scale: a multiply and an
+    add per edge instead of exp and log1p. Every ``table.block`` bytes the values that can
+    still be read (the last ``reach`` positions) are rescaled together, before they can
+    underflow or overflow; a decision only compares values of one scale."""
+    size = len(chunk)
+    weights, block, reach = table.weights, table.block, table.reach
+    matches = list(automaton.iter(chunk))
+    uniforms = rng.random(len(matches)).tolist()
+    total = [0.0] * size + [1.0]  # inclusive-end index; total[-1]: the empty prefix
     arrived_by = [0] * size
-    relax(automaton.iter(chunk), total, arrived_by, 1, 0, 0)
+    boundary = block
+    for (end, (length, _, piece_id)), u in zip(matches, uniforms):
+        if end >= boundary:  # positions before `end` are complete
+            live = range(max(end - reach, -1), end)
+            factor = 1.0 / max(total[p] for p in live)
+            for p in live:
+                total[p] *= factor
+            boundary = end + block
+        weight = total[end - length] * weights[piece_id]
+        new_total = total[end] + weight
+        total[end] = new_total
+        if u * new_total < weight:
+            arrived_by[end] = piece_id
     return walk_back(arrived_by, lengths)
+
+
+class _Weights:
+    """p(piece)^alpha by id, and how often to rescale (see ``_linear_weights``)."""
+
+    def __init__(self, automaton: Any, weights: List[float], block: int, reach: int) -> None:
+        self.automaton, self.weights, self.block, self.reach = automaton, weights, block, reach
+
+
+_WEIGHTS: Dict[Tuple[int, float], _Weights] = {}
+
+
+def _linear_weights(automaton: Any, alpha: float) -> Optional[_Weights]:
+    """Cached per automaton and alpha; None when alpha is too large for linear scale.
+
+    Between rescalings a value can shrink by at most min(p)^alpha per byte and grow by at
+    most the number of pieces ending at a position (<= reach) per byte; the block keeps
+    both within 1e±250."""
+    key = (id(automaton), alpha)
+    table = _WEIGHTS.get(key)
+    if table is not None and table.automaton is automaton:
+        return table
+    values = list(automaton.values())
+    worst = -min(logp for _, logp, _ in values)
+    reach = max(length for length, _, _ in values)
+    block = int(min(250 / math.log10(reach + 1), 575 / max(alpha * worst, 1e-12)))
+    if block < 8:
+        return None
+    weights = [0.0] * (max(i for _, _, i in values) + 1)
+    for _, logp, piece_id in values:
+        weights[piece_id] = math.exp(alpha * logp)
+    if len(_WEIGHTS) >= 8:
+        _WEIGHTS.clear()
+    table = _WEIGHTS[key] = _Weights(automaton, weights, block, reach)
+    return table
 
 
 def _reservoir(alpha: float, rng: np.random.Generator) -> Any:
