@@ -27,13 +27,14 @@ class HashTable:
 
     def __init__(self, keys: np.ndarray, values: np.ndarray, missing: float = -np.inf) -> None:
         """``keys`` must be distinct; ``missing`` is what :meth:`get` gives for other keys."""
-        # load factor at most 3/4: a miss then probes about 8 slots at worst, 2.5 on average
-        bits = max(3, int(-(-4 * max(len(keys), 1) // 3) - 1).bit_length())
-        self._shift = np.uint64(64 - bits)
-        self._mask = np.int64((1 << bits) - 1)
-        self._keys = np.full(1 << bits, self._EMPTY, dtype=np.uint64)
+        # Load factor 3/4: a miss probes about 8 slots, a hit 2.5. Any table size works,
+        # as the slot is the top 32 bits of a multiplicative hash scaled to the size.
+        self._size = max(8, -(-4 * len(keys) // 3))
+        if self._size >= 1 << 32:
+            raise ValueError("too many keys for one table")
+        self._keys = np.full(self._size, self._EMPTY, dtype=np.uint64)
         self._missing = missing
-        self._values = np.full(1 << bits, missing, dtype=values.dtype)
+        self._values = np.full(self._size, missing, dtype=values.dtype)
         pending = np.arange(len(keys))
         slot = self._home(keys)
         while len(pending):
@@ -45,10 +46,16 @@ class HashTable:
             self._values[won_slots] = values[winners]
             placed = np.zeros(len(pending), dtype=bool)
             placed[np.flatnonzero(free)[first]] = True
-            pending, slot = pending[~placed], (slot[~placed] + 1) & self._mask
+            pending, slot = pending[~placed], self._next(slot[~placed])
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys * self._MULTIPLIER) >> self._shift).astype(np.int64)
+        top = (keys * self._MULTIPLIER) >> np.uint64(32)
+        return ((top * np.uint64(self._size)) >> np.uint64(32)).astype(np.int64)
+
+    def _next(self, slot: np.ndarray) -> np.ndarray:
+        slot += 1
+        slot[slot == self._size] = 0
+        return slot
 
     def get(self, queries: np.ndarray) -> np.ndarray:
         """Values of the queries (``missing`` for absent keys)."""
@@ -60,5 +67,5 @@ class HashTable:
             hit = found == queries[active]
             result[active[hit]] = self._values[slot[hit]]
             going_on = ~hit & (found != self._EMPTY)
-            active, slot = active[going_on], (slot[going_on] + 1) & self._mask
+            active, slot = active[going_on], self._next(slot[going_on])
         return result

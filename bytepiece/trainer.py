@@ -10,6 +10,8 @@ and addition commutes, so the model is byte-identical for any number of workers.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import sys
 from collections import Counter
@@ -89,7 +91,9 @@ class Trainer:
             # held in a list that _count_pieces empties: then only the workers keep the model
             model = [build_model(ngrams, self.min_count)]
             del ngrams
+            _release_memory()
             pieces = self._count_pieces(reader, model, store, workers, total)
+        _release_memory()
         distinct = len(pieces)
         with self._bar("pruning") as bar:
             vocabularies = prune_packed(
@@ -192,6 +196,18 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+
+def _release_memory() -> None:
+    """Hand memory freed by the last stage back to the OS before forking workers.
+
+    glibc keeps freed heap memory for reuse; forked workers would then count it again.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _warn(message: str) -> None:
