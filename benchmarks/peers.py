@@ -237,7 +237,7 @@ def main() -> int:
             notes.append(f"original BytePiece 0.6.3: not run (no interpreter at {args.original_python}; "
                          "see benchmarks/setup_original.sh)")
             continue
-        for key, label in (("encode_s", "original 0.6.3 encode"), (f"sample_s", f"original 0.6.3 sample alpha={ALPHA}")):
+        for key, label in (("encode_s", "original 0.6.3 encode"), ("sample_s", f"original 0.6.3 sample alpha={ALPHA}")):
             row = {"system": label, "model": name, "seconds": {d: original[d][key] for d in DOMAINS}}
             row["mb_per_s"] = {d: sizes[d] / row["seconds"][d] / 1e6 for d in DOMAINS}
             row["mb_per_s"]["all"] = sum(sizes.values()) / sum(row["seconds"].values()) / 1e6

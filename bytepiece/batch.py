@@ -6,23 +6,25 @@ back with a separator between them. Then
 
 1. ``FlatTrie.matches`` finds every piece occurring in the slice, one trie level at a time
    over all positions together;
-2. the matches are bucketed by end position in *step-major* order (lane offset first, lane
-   second), each bucket longest piece first, so that step ``p`` of the recurrence reads one
-   contiguous run of matches: the positions at offset ``p`` of every lane;
-3. the recurrence advances all lanes one position per step: a gather, an add and a
-   ``maximum.reduceat`` (Viterbi), or a log-sum-exp (sampling);
+2. single-byte pieces stay dense (one per position); longer ones are bucketed by end
+   position in *step-major* order (lane offset first, lane second), each bucket longest
+   piece first, so that step ``p`` of the recurrence reads one contiguous run of matches:
+   the positions at offset ``p`` of every lane;
+3. the recurrence advances all lanes one position per step: a gather, an add, a
+   ``maximum.reduceat`` and a max with the single byte (Viterbi), or the same with
+   ``logaddexp`` (sampling);
 4. back-pointers are chosen afterwards for all positions at once, and each chunk's path is
    walked back.
 
 Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
 float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
-back-pointer is the *first* match in longest-first order whose candidate equals the best
-score, which is the one the scalar "replace only on strict improvement" rule keeps.
-Sampling computes the forward sums F (log-sum-exp per position) and then picks each
-position's back-pointer with probability exp(weight - F) by the Gumbel-max trick
-(argmax of weight - log E, E ~ Exp(1)); walking back gives an exact sample (forward
-filtering, backward sampling). It uses the random stream differently from the scalar sampler, so the
-same seed gives a different (equally distributed) segmentation.
+back-pointer is the *first* match in longest-first order (the single byte last) whose
+candidate equals the best score, which is the one the scalar "replace only on strict
+improvement" rule keeps. Sampling computes the forward sums F (log-sum-exp per position)
+and then picks each position's back-pointer with probability exp(weight - F) by the
+Gumbel-max trick (argmax of weight - log E, E ~ Exp(1)); walking back gives an exact
+sample (forward filtering, backward sampling). It uses the random stream differently from
+the scalar sampler, so the same seed gives a different (equally distributed) segmentation.
 
 Cost. A step costs a few numpy calls whatever the number of lanes, so the slice is worth it
 only when it has many lanes: chunks are sorted by length, and those too long to share a
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,7 +56,7 @@ Ids = List[int]
 WINDOW_BYTES = 8 << 20  # encode_batch gathers this much text (then slices it) at a time
 WORKER_MIN_BYTES = 256 << 10  # smaller batches are not worth a process pool
 JOB_CHARS = 8 << 20  # text per pool job
-SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~60 B/byte)
+SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~150 B/byte)
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
 LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk

@@ -23,7 +23,7 @@ Deliberately left out: the dynamic programme (``batch.py``) and anything per mat
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -98,10 +98,8 @@ class FlatTrie:
         # Depth 2 from a table over byte pairs: one look-up instead of a base/check step.
         child = self.pairs[first * 257 + text[starts + stride]]
         alive = child >= 0
-        for depth in range(2, self.max_length + 1):
-            if depth > 2:
-                child = base[node] + text[starts + (depth - 1) * stride]
-                alive = check[child] == node
+        depth = 2
+        while True:
             starts = starts[alive]
             if not starts.size:
                 return
@@ -109,6 +107,11 @@ class FlatTrie:
             ids = term[node]
             found = ids >= 0
             yield depth, starts[found], ids[found]
+            depth += 1
+            if depth > self.max_length:
+                return
+            child = base[node] + text[starts + (depth - 1) * stride]
+            alive = check[child] == node
 
 
 def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
