@@ -133,3 +133,9 @@ def test_alpha_must_be_non_negative(tok80k):
 def test_exact_distribution_helper_sums_to_one():
     model = tiny_model(SAMPLING_MODEL)
     assert math.isclose(sum(segmentation_distribution(b"abcab", model, 0.5).values()), 1.0)
+
+
+def test_empty_batches_and_iterables(tok80k):
+    assert tok80k.encode_batch([]) == []
+    assert tok80k.encode_batch(["", "a"]) == [[], tok80k.encode("a")]
+    assert tok80k.encode_batch(t for t in ["ab", "c"]) == [tok80k.encode("ab"), tok80k.encode("c")]
