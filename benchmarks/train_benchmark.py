@@ -116,6 +116,7 @@ def held_out_bytes_per_token(model_path: Path, held_dir: Path) -> Dict[str, floa
     for piece, piece_id in zip(model.pieces, model.ids):
         lengths[piece_id] = len(piece)
     result = {}
+    all_size = all_tokens = 0
     for domain in DOMAINS:
         size = tokens = 0
         for path in sorted((held_dir / domain).rglob("*.txt")):
@@ -123,6 +124,8 @@ def held_out_bytes_per_token(model_path: Path, held_dir: Path) -> Dict[str, floa
             size += len(data)
             tokens += sum(len(best_path(automaton, c.decode("latin-1"), lengths)) for c in split_chunks(data))
         result[domain] = size / max(tokens, 1)
+        all_size, all_tokens = all_size + size, all_tokens + tokens
+    result["all"] = all_size / max(all_tokens, 1)
     return result
 
 
@@ -155,7 +158,7 @@ def main() -> int:
 
 def write_markdown(args: argparse.Namespace, row: Dict) -> None:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    domains = " | ".join(f"{row['heldout_bytes_per_token'][d]:.3f}" for d in DOMAINS)
+    domains = " | ".join(f"{row['heldout_bytes_per_token'][d]:.3f}" for d in (*DOMAINS, "all"))
     extra = " ".join(args.extra)
     lines = [
         f"### {row['slice_mb']:.0f} MB -> {args.vocab_size}, workers={args.workers} {extra}".rstrip(),
@@ -164,8 +167,8 @@ def write_markdown(args: argparse.Namespace, row: Dict) -> None:
         f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",
-        "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | bytes/token zh | en | code | multi |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | bytes/token zh | en | code | multi | all |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {row['slice_mb']:.1f} | {args.vocab_size} | {args.workers} | {row['wall_s']:.1f} | "
         f"{row['peak_rss_sum_gb']:.2f} | {row['peak_pss_sum_gb']:.2f} | {domains} |",
         "",

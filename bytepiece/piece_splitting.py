@@ -28,6 +28,7 @@ import numpy as np
 from .hash_table import HashTable
 from .ngram_counting import chunk_positions
 from .ngram_segmentation import Layout
+from .train_tasks import release_memory
 
 _BASE = np.uint64(0x0000_0100_0000_01B3)  # FNV-1 64-bit prime
 _HASH_BITS = np.uint64((1 << 62) - 1)
@@ -102,6 +103,7 @@ class BatchSegmenter:
         # Forked workers inherit the tables and the strings (numpy arrays and one bytes
         # object, read only, so the pages stay shared): nothing big is pickled.
         _SHARED = (self, batch)
+        release_memory()
         gc.freeze()  # the workers' garbage collector must not touch (and copy) our objects
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:

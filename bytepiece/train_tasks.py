@@ -13,6 +13,7 @@ together (``segment_chunks``).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
 from collections import Counter, deque
@@ -104,6 +105,19 @@ def segment_chunks(chunks: List[bytes]) -> PieceShard:
     return keys, counts, dict(long)
 
 
+def release_memory() -> None:
+    """Hand memory freed by the last stage back to the OS, before forking workers.
+
+    glibc keeps freed heap memory for reuse, and a forked child starts with every
+    resident page of its parent mapped (shared, but counted in its RSS).
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class WorkerPool:
     """Runs tasks in ``workers`` processes (or inline for one), results in order.
 
@@ -122,6 +136,7 @@ class WorkerPool:
             # Forked workers inherit the settings and the model's arrays (not pickled);
             # then the parent lets go of them, so only the workers hold the model.
             _init_worker(self._config)
+            release_memory()
             gc.freeze()  # keep the workers' garbage collector off the inherited objects
             try:
                 self._pool = multiprocessing.get_context("fork").Pool(self.workers)

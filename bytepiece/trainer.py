@@ -10,12 +10,10 @@ and addition commutes, so the model is byte-identical for any number of workers.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
 import sys
 from collections import Counter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .corpus import CorpusReader, Source
 from .count_store import CountStore
@@ -24,7 +22,7 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from .normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
-from .train_tasks import PieceShard, WorkerPool, batched, count_task, segment_long_task, segment_task
+from .train_tasks import PieceShard, WorkerPool, release_memory, batched, count_task, segment_long_task, segment_task
 
 _BATCH_CHARS = 2_000_000  # characters of text per map task
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
@@ -91,9 +89,9 @@ class Trainer:
             # held in a list that _count_pieces empties: then only the workers keep the model
             model = [build_model(ngrams, self.min_count)]
             del ngrams
-            _release_memory()
+            release_memory()
             pieces = self._count_pieces(reader, model, store, workers, total)
-        _release_memory()
+        release_memory()
         distinct = len(pieces)
         with self._bar("pruning") as bar:
             vocabularies = prune_packed(
@@ -196,18 +194,6 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
-
-
-def _release_memory() -> None:
-    """Hand memory freed by the last stage back to the OS before forking workers.
-
-    glibc keeps freed heap memory for reuse; forked workers would then count it again.
-    """
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _warn(message: str) -> None:
