@@ -4,17 +4,20 @@ Explained in ``docs/performance.md``. A *slice* of chunks (about 1 MB) is laid o
 *lanes*: equal-width rows of one flat byte array, each holding a few whole chunks back to
 back with a separator between them. Then
 
-1. ``FlatTrie.matches`` finds every piece occurring in the slice, one trie level at a time
+1. ``FlatTrie.walk`` finds every piece occurring in the slice, one trie level at a time
    over all positions together;
-2. single-byte pieces stay dense (one per position); longer ones are bucketed by end
-   position in *step-major* order (lane offset first, lane second), each bucket longest
-   piece first, so that step ``p`` of the recurrence reads one contiguous run of matches:
-   the positions at offset ``p`` of every lane;
-3. the recurrence advances all lanes one position per step: a gather, an add, a
-   ``maximum.reduceat`` and a max with the single byte (Viterbi), or the same with
-   ``logaddexp`` (sampling);
-4. back-pointers are chosen afterwards for all positions at once, and each chunk's path is
-   walked back.
+2. Viterbi (``_Steps``): pieces up to ``DENSE_DEPTH`` bytes go in dense rows, one per
+   length, indexed by end position in *step-major* order (lane offset first, lane second),
+   -inf where no piece ends; the rare longer ones are listed by end, longest first. Step
+   ``p`` then reads contiguous blocks: the values of the previous ``DENSE_DEPTH`` steps
+   and the rows' entries at ``p``. Sampling (``_Lattice``): single-byte pieces are dense,
+   longer ones bucketed by end position in the same step-major order, longest first;
+3. the recurrence advances all lanes one position per step: one add and one max over the
+   dense candidates (Viterbi, the choice of each block of steps taken by one ``argmax``),
+   or a gather, an add, a ``logaddexp.reduceat`` and a ``logaddexp`` with the single
+   byte (sampling);
+4. each chunk's path is walked back for all lanes together (sampling chooses its
+   back-pointers first, for all positions at once).
 
 Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
 float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
@@ -59,6 +62,7 @@ JOB_CHARS = 8 << 20  # text per pool job
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~150 B/byte)
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
+DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
 LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk
 
 
@@ -72,6 +76,7 @@ class BatchEncoder:
         self._model = model
         self._trie: Optional[FlatTrie] = None
         self._logp: Optional[np.ndarray] = None
+        self._scratch = _Scratch()
 
     def __getstate__(self) -> dict:
         return {"model": self._model}
@@ -89,6 +94,7 @@ class BatchEncoder:
             logp[np.asarray(m.ids)] = logps
             self._logp = logp
             self._trie = FlatTrie.build(m.pieces, m.ids)
+            self._slot_logp = np.where(self._trie.term >= 0, logp[self._trie.term], -np.inf)
         assert self._logp is not None
         return self._trie, self._logp
 
@@ -117,10 +123,9 @@ class BatchEncoder:
 
     def viterbi_slice(self, chunks: Sequence[bytes]) -> List[Ids]:
         """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``."""
-        lattice = self._lattice(chunks)
-        score = lattice.forward(np.maximum)
-        candidate = score[lattice.start] + lattice.logp
-        return lattice.walk_back(candidate == np.repeat(score[:-1], lattice.counts))
+        trie, _ = self._tables()
+        lattice = _Steps(chunks, trie, self._slot_logp, self._scratch)
+        return lattice.paths(trie, lattice.viterbi())
 
     def sample_slice(self, chunks: Sequence[bytes], alpha: float, rng: np.random.Generator) -> List[Ids]:
         """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
@@ -282,6 +287,144 @@ def plan_slices(
     return plan
 
 
+class _Scratch:
+    """Working arrays kept by a ``BatchEncoder`` between slices and calls: fresh arrays of
+    tens of MB cost about as much in page faults as the work done in them."""
+
+    def __init__(self) -> None:
+        self._arrays: Dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size]
+
+
+class _Steps:
+    """One slice for Viterbi, candidates stored densely by piece length.
+
+    Same layout as ``_Lattice`` (``lanes`` rows of ``width`` bytes; key ``p * lanes + j``
+    for boundary ``p`` of lane ``j``). Values carry ``depth`` rows of -inf in front (``pad``
+    keys), so that "``d`` bytes back" is always a valid row, and the constant 0.0 last
+    (index ``zero``).
+
+    * ``dense[d - 1, key]``: logp of the piece of length ``d <= depth`` ending at ``key``,
+      -inf when there is none. Step ``p``'s candidates for lengths ``depth .. 1`` are then
+      ``rows[p - depth .. p - 1] + dense[::-1, p]``: contiguous blocks, no index arrays, no
+      sorting of matches by end position.
+    * Longer pieces (rare) are listed by end key, longest first: ``deep_end``,
+      ``deep_start`` (value index of the start), ``deep_logp`` and ``deep_rank`` (0 for the
+      longest at its end). Each chunk start has a dummy of rank 0 from the constant 0.0
+      with logp 0.0, so each chunk's sums start from exactly 0.0.
+
+    Candidates are ordered longest first (deep ranks, then lengths ``depth .. 1``), so the
+    first index of the maximum is the scalar decoder's choice.
+    """
+
+    def __init__(
+        self, chunks: Sequence[bytes], trie: FlatTrie, slot_logp: np.ndarray, scratch: _Scratch, depth: int = DENSE_DEPTH
+    ) -> None:
+        lengths = [len(c) for c in chunks]
+        width = max(max(lengths) + 1, -(-(sum(lengths) + len(lengths)) // LANE_COUNT))
+        places = _pack(lengths, width)
+        lanes = places[-1] // width + 1
+        self.width, self.lanes, self.size, self.depth = width, lanes, width * lanes, depth
+        self.places, self.lengths, self.scratch = places, lengths, scratch
+        self.pad, self.zero = depth * lanes, (depth + width) * lanes
+        self.text = _lay_out(chunks, places, width, lanes)
+        self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
+        self.dense[1:].fill(-np.inf)
+        byte_logp = np.append(slot_logp[1:257], -np.inf)  # the root's children; SEPARATOR last
+        self.dense[0, :lanes] = -np.inf
+        byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        deep = []
+        for d, ends, nodes in trie.walk(self.text, stride=lanes):
+            found = slot_logp.take(nodes)
+            if d <= depth:
+                self.dense[d - 1, ends] = found
+            else:
+                hit = np.flatnonzero(found > -np.inf)
+                ends = ends.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+        self._list_deep(deep)
+
+    def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """The deep matches (given shortest first) and the dummies, by end, longest first."""
+        chunk_starts = self._keys(self.places)
+        ends = np.concatenate([e for e, _, _ in reversed(deep)] + [chunk_starts])
+        order = np.argsort(ends, kind="stable")
+        self.deep_end = ends[order]
+        self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(len(self.places), self.zero)])[order]
+        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.zeros(len(self.places))])[order]
+        index = np.arange(ends.size)
+        first = np.ones(ends.size, dtype=bool)
+        first[1:] = self.deep_end[1:] != self.deep_end[:-1]
+        self.deep_rank = index - np.maximum.accumulate(np.where(first, index, 0))
+        self.ranks = int(self.deep_rank.max()) + 1
+
+    def _keys(self, places: Sequence[int]) -> np.ndarray:
+        """Keys of lane-major positions (``lane * width + offset``)."""
+        lane, offset = np.divmod(np.asarray(places, dtype=np.int64), self.width)
+        return offset * self.lanes + lane
+
+    def viterbi(self) -> np.ndarray:
+        """Best scores into ``self.values``; returns each key's choice (index of the first
+        maximal candidate: ``< ranks`` a deep rank, else length ``depth - (choice - ranks)``).
+
+        Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
+        lies before the block and the block's deep candidates are gathered at once; so are
+        its choices (one ``argmax``). Each step is then one add and one max."""
+        lanes, depth, width, ranks = self.lanes, self.depth, self.width, self.ranks
+        values = self.scratch.get("values", self.zero + 1)
+        values[: self.pad] = -np.inf
+        values[self.zero] = 0.0
+        rows = values[: self.zero].reshape(depth + width, lanes)
+        near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
+        span = depth + 1
+        block = np.empty((span, ranks + depth, lanes))
+        flat = block.reshape(-1)
+        # Where each deep candidate goes in its block, and where each block's run begins.
+        step, lane = np.divmod(self.deep_end, lanes)
+        slot = ((step % span) * (ranks + depth) + self.deep_rank) * lanes + lane
+        bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
+        choice = self.scratch.get("choice", self.size, np.intp).reshape(width, lanes)
+        maximum = np.maximum.reduce
+        for first, a, b in zip(range(0, width, span), bounds, bounds[1:]):
+            last = min(width, first + span)
+            work = block[: last - first]
+            work[:, :ranks] = -np.inf
+            candidate = values.take(self.deep_start[a:b])
+            candidate += self.deep_logp[a:b]
+            flat[slot[a:b]] = candidate
+            for p, row in zip(range(first, last), work):
+                np.add(rows[p : p + depth], near_logp[p], out=row[ranks:])
+                maximum(row, axis=0, out=rows[p + depth])
+            np.argmax(work, axis=1, out=choice[first:last])
+        self.values = values
+        return choice
+
+    def paths(self, trie: FlatTrie, choice: np.ndarray) -> List[Ids]:
+        """Each chunk's ids: all lanes walk back together along the choices."""
+        lanes, width, ranks = self.lanes, self.width, self.ranks
+        choice = choice.ravel()
+        lengths = np.concatenate([np.zeros(ranks, dtype=np.int64), np.arange(self.depth, 0, -1) * lanes])
+        jump = lengths.take(choice)
+        chunk_start = self.dense[0] == -np.inf  # chunk starts and padding: no byte ends here
+        deep = np.flatnonzero((choice < ranks) & ~chunk_start)
+        entry = np.searchsorted(self.deep_end, deep) + choice[deep]
+        jump[deep] = deep + self.pad - self.deep_start[entry]
+        jump[chunk_start] = lanes  # over the separator, no piece
+        on_path = _on_path(jump, lanes)
+        on_path &= ~chunk_start
+        lane_major = np.flatnonzero(on_path.reshape(width, lanes).T)  # lane * width + offset
+        key = self._keys(lane_major)
+        back = jump[key]
+        ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes).tolist()
+        bounds = np.searchsorted(lane_major, self.places).tolist() + [len(ids)]
+        return [ids[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
 class _Lattice:
     """All matches of one slice, bucketed by end position in step-major order.
 
@@ -375,20 +518,11 @@ class _Lattice:
         chosen = hits[first[multi]]  # ties: the first, longest, kept match
         ids = self.single_id.copy()
         ids[multi] = self.ids[chosen]
-        keys = np.arange(size)
-        # Previous position on the path: one piece back; one byte back for single bytes and
-        # over chunk starts and padding (id -1); staying put at the start of a lane.
+        # One piece back; one byte back for single bytes and over chunk starts and padding.
         back = np.full(size, lanes)
         back[multi] = multi - self.start[chosen]
         back[ids < 0] = lanes
-        previous = keys - back
-        previous[:lanes] = keys[:lanes]
-        on_path = np.zeros(size, dtype=bool)
-        position = keys[size - lanes :]
-        while position.max() >= lanes:
-            for _ in range(16):
-                on_path[position] = True
-                position = previous[position]
+        on_path = _on_path(back, lanes)
         on_path &= ids >= 0
         by_lane = (self.width, lanes)
         on_path = on_path.reshape(by_lane).T.ravel()
@@ -399,6 +533,21 @@ class _Lattice:
         first_token = before[starts].tolist()
         last_token = before[starts + np.asarray(self.lengths) + 1].tolist()
         return [tokens[a:b] for a, b in zip(first_token, last_token)]
+
+
+def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
+    """Keys visited by walking back from the last step of every lane, ``back[key]`` keys at
+    a time (all lanes together), until the first step."""
+    keys = np.arange(back.size)
+    previous = keys - back
+    previous[:lanes] = keys[:lanes]  # stay put at the start of a lane
+    on_path = np.zeros(back.size, dtype=bool)
+    position = keys[back.size - lanes :]
+    while position.max() >= lanes:
+        for _ in range(16):
+            on_path[position] = True
+            position = previous.take(position)
+    return on_path
 
 
 def _pack(lengths: Sequence[int], width: int) -> List[int]:

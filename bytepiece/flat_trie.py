@@ -91,27 +91,52 @@ class FlatTrie:
         the end; the byte after index ``i`` is at ``i + stride`` (``batch.py`` stores lanes
         interleaved). ``starts`` come out ascending.
         """
-        base, check, term = self.base, self.check, self.term
         starts = np.flatnonzero(text != SEPARATOR)
-        first = text[starts]
-        yield 1, starts, term[first + 1]  # the root's children: slot 1 + byte
+        yield 1, starts, self.term[text[starts] + 1]  # the root's children: slot 1 + byte
+        for depth, ends, nodes in self.walk(text, stride):
+            ids = self.term[nodes]
+            found = np.flatnonzero(ids >= 0)
+            yield depth, ends[found] - depth * stride, ids[found]
+
+    def walk(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """For each depth ``d`` = 2, 3, ...: ``(d, ends, nodes)`` for every run of ``d`` bytes
+        that leads from the root to a node (a piece or a prefix of one): ``ends`` is the
+        index just past the run (its start plus ``d * stride``), ascending; ``term[nodes]``
+        says which runs are pieces. Same ``text`` and ``stride`` as ``matches``.
+
+        Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
+        several times more on these unpredictable masks."""
+        base, check = self.base, self.check
+        cursor = np.flatnonzero(text != SEPARATOR)
+        first = text.take(cursor)
+        cursor += stride
         # Depth 2 from a table over byte pairs: one look-up instead of a base/check step.
-        child = self.pairs[first * 257 + text[starts + stride]]
+        child = self.pairs.take(first * 257 + text.take(cursor))
         alive = child >= 0
-        depth = 2
-        while True:
-            starts = starts[alive]
-            if not starts.size:
+        for depth in range(2, self.max_length + 1):
+            kept = np.flatnonzero(alive)
+            if not kept.size:
                 return
-            node = child[alive]
-            ids = term[node]
-            found = ids >= 0
-            yield depth, starts[found], ids[found]
-            depth += 1
-            if depth > self.max_length:
-                return
-            child = base[node] + text[starts + (depth - 1) * stride]
-            alive = check[child] == node
+            ends = cursor.take(kept) + stride
+            node = child.take(kept)
+            yield depth, ends, node
+            child = base.take(node) + text.take(ends)
+            alive = check.take(child) == node
+            cursor = ends
+
+    def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
+        """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),
+        walked all together: sorted by length, the longer ones go on walking."""
+        order = np.argsort(lengths.astype(np.uint8), kind="stable")  # a radix sort
+        cursor, lengths = starts.take(order), lengths.take(order)
+        node = text.take(cursor) + 1
+        for depth in range(1, int(lengths[-1]) if lengths.size else 0):
+            first = int(np.searchsorted(lengths, depth, side="right"))
+            cursor[first:] += stride
+            node[first:] = self.base.take(node[first:]) + text.take(cursor[first:])
+        ids = np.empty_like(node)
+        ids[order] = self.term.take(node)
+        return ids
 
 
 def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
