@@ -85,6 +85,12 @@ class Trainer:
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
         with CountStore(self.memory_budget) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
+            if not ngrams.total:
+                stats = reader.stats
+                raise ValueError(
+                    f"no text to train on: {stats.files} files read, {stats.skipped_files} skipped, "
+                    f"{stats.ignored_files} ignored (only .txt and .jsonl files, maybe .gz/.bz2/.xz, are read)"
+                )
             total = ngrams.total
             # held in a list that _count_pieces empties: then only the workers keep the model
             model = [build_model(ngrams, self.min_count)]

@@ -102,6 +102,12 @@ def test_isolate_digits_keeps_digits_out_of_pieces(tmp_path):
     assert models[400].isolate_digits is True
 
 
+def test_an_empty_corpus_is_an_error(tmp_path):
+    (tmp_path / "notes.md").write_text("not a corpus file")
+    with pytest.raises(ValueError, match="no text to train on: 0 files read, 0 skipped, 1 ignored"):
+        Trainer(vocab_size=300, progress=False).train(tmp_path)
+
+
 def test_generators_are_rejected_with_a_clear_message():
     with pytest.raises(TypeError, match="re-iterable"):
         Trainer(vocab_size=300, progress=False).train(t for t in ["a"])
