@@ -277,4 +277,4 @@ def _table(pieces: List[Tuple[np.ndarray, np.ndarray]], prefixes: List[np.ndarra
     values = np.zeros(len(keys), dtype=np.int64)
     values[index[: len(piece_keys)]] += 2 * (piece_ids + 1)
     values[index[len(piece_keys) :]] += 1
-    return HashTable(keys, values, missing=0)
+    return HashTable(keys, values, missing=0, load=0.5)

@@ -123,3 +123,17 @@ def test_lookup_returns_minus_infinity_for_pruned_ngrams():
     grams = np.array([int.from_bytes(b"ab", "big"), int.from_bytes(b"zz", "big")], dtype=np.uint64)
     found, missing = model.lookup(2, grams)
     assert found == 0.0 and missing == -np.inf  # "b" always follows "a"
+
+
+@pytest.mark.parametrize("load", [0.5, 0.75, 0.95])
+def test_hash_table_equals_a_dict(load):
+    from bytepiece.hash_table import HashTable
+
+    rng = np.random.default_rng(3)
+    keys = np.unique(rng.integers(0, 2**56, 50_000, dtype=np.uint64))
+    values = rng.random(len(keys))
+    queries = np.concatenate([keys[rng.integers(0, len(keys), 30_000)], rng.integers(0, 2**56, 30_000, dtype=np.uint64)])
+    table = HashTable(keys, values, load=load)
+    expected = dict(zip(keys.tolist(), values.tolist()))
+    assert table.get(queries).tolist() == [expected.get(q, -np.inf) for q in queries.tolist()]
+    assert len(table.get(np.zeros(0, np.uint64))) == 0
