@@ -161,12 +161,14 @@ class Trainer:
                     add(shard, size)
 
             waiting: List[bytes] = []
+            waiting_bytes = 0
             for shard, size, long_chunks in pool.imap(segment_task, self._batches(reader)):
                 add(shard, size)
                 waiting.extend(long_chunks)
-                if sum(map(len, waiting)) >= _LONG_BATCH_BYTES:
+                waiting_bytes += sum(map(len, long_chunks))
+                if waiting_bytes >= _LONG_BATCH_BYTES:
                     segment_long(waiting)
-                    waiting = []
+                    waiting, waiting_bytes = [], 0
             segment_long(waiting)
         keys, counts = store.result("pieces")
         return PieceCounts(keys, counts, dict(long_pieces))
