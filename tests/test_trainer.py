@@ -150,3 +150,23 @@ def test_demo_corpus_is_small_and_attributed():
     readme = (DEMO / "README.md").read_text()
     for name in ["moby-dick", "state-of-the-union", "classical-poetry", "cpython", "go-std", "rust"]:
         assert name in readme
+
+
+def test_jsonl_and_compressed_files_train_like_the_same_texts(tmp_path):
+    import gzip
+    import json
+    import lzma
+
+    texts = [line for line in (DEMO / "en/moby-dick.txt").read_text(encoding="utf-8").splitlines(keepends=True)][:150]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with gzip.open(corpus / "a.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"body": t}) + "\n" for t in texts[:100])
+    with lzma.open(corpus / "b.jsonl.xz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"body": t}) + "\n" for t in texts[100:])
+    out = tmp_path / "j.model"
+    assert main(["train", str(corpus), "-o", str(out), "--vocab-size", "600", "--jsonl-field", "body", "--quiet"]) == 0
+    from_files = load_model(out)
+    from_texts = Trainer(vocab_size=600, progress=False).train(texts)[600]
+    assert from_files.pieces == from_texts.pieces and from_files.counts == from_texts.counts
+    assert from_files.training["corpus"]["documents"] == 150 and from_files.training["jsonl_field"] == "body"
