@@ -63,6 +63,7 @@ SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~15
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
 DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
+STEP_BYTES = 16  # a step of a slice costs about as much as this many bytes of scalar decoding
 LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk
 
 
@@ -259,8 +260,9 @@ def plan_slices(
     lengths: Sequence[int], slice_bytes: int = SLICE_BYTES, min_slice: int = MIN_SLICE_BYTES
 ) -> List[Any]:
     """Group chunk indices into slices (lists), longest chunks first; an ``int`` is a chunk
-    for the scalar decoder: too long to get ``MIN_LANES`` lanes of its width, or too little
-    text left (under ``min_slice`` bytes) to pay for a slice's fixed cost.
+    for the scalar decoder: too long to get ``MIN_LANES`` lanes of its width, too little
+    text left (under ``min_slice`` bytes) to pay for a slice's fixed cost, or so much longer
+    than the next chunks that the steps it adds to a slice cost more (``_long_head``).
 
     >>> plan = plan_slices([5000] + [10] * 100, slice_bytes=600, min_slice=0)
     >>> [group if isinstance(group, int) else len(group) for group in plan]
@@ -271,9 +273,15 @@ def plan_slices(
     plan: List[Any] = []
     current: List[int] = []
     size = 0
-    for i in order:
+    scalar_until = 0
+    for position, i in enumerate(order):
         width = lengths[i] + 1
-        if not current and (width * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice):
+        if not current and position >= scalar_until:  # a slice starts: is its head worth it?
+            head = [lengths[j] for j in order[position : position + 64]]
+            scalar_until = position + _long_head(head, STEP_BYTES)
+        if not current and (
+            width * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice or position < scalar_until
+        ):
             plan.append(i)
         else:
             current.append(i)
@@ -285,6 +293,19 @@ def plan_slices(
     if current:
         plan.append(current)
     return plan
+
+
+def _long_head(lengths: Sequence[int], step_bytes: int) -> int:
+    """How many of the longest chunks (``lengths``, descending) the scalar decoder should
+    take so that the slice starting after them is cheapest: a slice pays ``step_bytes``
+    per step, i.e. per byte of its longest chunk, and the scalar decoder one per byte."""
+    best, count, spent = lengths[0] * step_bytes, 0, 0
+    for k in range(1, len(lengths)):
+        spent += lengths[k - 1]
+        cost = lengths[k] * step_bytes + spent
+        if cost < best:
+            best, count = cost, k
+    return count
 
 
 class _Scratch:
@@ -374,7 +395,7 @@ class _Steps:
 
         Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
         lies before the block and the block's deep candidates are gathered at once; so are
-        its choices (one ``argmax``). Each step is then one add and one max."""
+        its choices. Each step is then one add and one max."""
         lanes, depth, width, ranks = self.lanes, self.depth, self.width, self.ranks
         values = self.scratch.get("values", self.zero + 1)
         values[: self.pad] = -np.inf
@@ -382,13 +403,18 @@ class _Steps:
         rows = values[: self.zero].reshape(depth + width, lanes)
         near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
         span = depth + 1
-        block = np.empty((span, ranks + depth, lanes))
+        count = ranks + depth
+        if count > 255:
+            raise ValueError("too many candidates per position for uint8 choices")
+        block = np.empty((span, count, lanes))
         flat = block.reshape(-1)
+        found = np.empty((span, count, lanes), dtype=bool)
+        weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]  # the first maximum wins
         # Where each deep candidate goes in its block, and where each block's run begins.
         step, lane = np.divmod(self.deep_end, lanes)
         slot = ((step % span) * (ranks + depth) + self.deep_rank) * lanes + lane
         bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
-        choice = self.scratch.get("choice", self.size, np.intp).reshape(width, lanes)
+        choice = self.scratch.get("choice", self.size, np.uint8).reshape(width, lanes)
         maximum = np.maximum.reduce
         for first, a, b in zip(range(0, width, span), bounds, bounds[1:]):
             last = min(width, first + span)
@@ -400,7 +426,12 @@ class _Steps:
             for p, row in zip(range(first, last), work):
                 np.add(rows[p : p + depth], near_logp[p], out=row[ranks:])
                 maximum(row, axis=0, out=rows[p + depth])
-            np.argmax(work, axis=1, out=choice[first:last])
+            # The choice: count - max(weight of the candidates equal to the maximum); much
+            # cheaper than np.argmax along the middle axis, which copies the block.
+            equal = np.equal(work, rows[first + depth : last + depth, None], out=found[: last - first])
+            ranked = equal.view(np.uint8)
+            ranked *= weight
+            np.subtract(count, np.maximum.reduce(ranked, axis=1), out=choice[first:last])
         self.values = values
         return choice
 

@@ -26,6 +26,7 @@ def always_slice(monkeypatch):
     """Send every chunk through a slice, however small the batch."""
     monkeypatch.setattr(batch_module, "MIN_SLICE_BYTES", 0)
     monkeypatch.setattr(batch_module, "MIN_LANES", 1)
+    monkeypatch.setattr(batch_module, "STEP_BYTES", 0)
 
 
 def test_flat_trie_finds_exactly_the_automaton_matches(tok80k):
