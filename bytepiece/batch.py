@@ -6,33 +6,33 @@ back with a separator between them. Then
 
 1. ``FlatTrie.walk`` finds every piece occurring in the slice, one trie level at a time
    over all positions together;
-2. Viterbi (``_Steps``): pieces up to ``DENSE_DEPTH`` bytes go in dense rows, one per
-   length, indexed by end position in *step-major* order (lane offset first, lane second),
-   -inf where no piece ends; the rare longer ones are listed by end, longest first. Step
-   ``p`` then reads contiguous blocks: the values of the previous ``DENSE_DEPTH`` steps
-   and the rows' entries at ``p``. Sampling (``_Lattice``): single-byte pieces are dense,
-   longer ones bucketed by end position in the same step-major order, longest first;
-3. the recurrence advances all lanes one position per step: one add and one max over the
-   dense candidates (Viterbi, the choice of each block of steps taken by one ``argmax``),
-   or a gather, an add, a ``logaddexp.reduceat`` and a ``logaddexp`` with the single
-   byte (sampling);
-4. each chunk's path is walked back for all lanes together (sampling chooses its
-   back-pointers first, for all positions at once).
+2. pieces up to ``DENSE_DEPTH`` bytes go in dense rows, one per length, indexed by end
+   position in *step-major* order (lane offset first, lane second), -inf where no piece
+   ends; the rare longer ones are listed by end, longest first. Step ``p`` then reads
+   contiguous blocks: the values of the previous ``DENSE_DEPTH`` steps and the rows'
+   entries at ``p`` (no sorting or bucketing of matches by end position);
+3. the recurrence advances all lanes one position per step: one add and one reduction over
+   the candidates, ``maximum`` (Viterbi) or ``logaddexp`` (sampling); Viterbi takes the
+   choices of a block of steps at once;
+4. each chunk's path is walked back for all lanes together, and the ids of the pieces on
+   it are read off the trie.
 
 Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
 float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
-back-pointer is the *first* match in longest-first order (the single byte last) whose
-candidate equals the best score, which is the one the scalar "replace only on strict
-improvement" rule keeps. Sampling computes the forward sums F (log-sum-exp per position)
-and then picks each position's back-pointer with probability exp(weight - F) by the
-Gumbel-max trick (argmax of weight - log E, E ~ Exp(1)); walking back gives an exact
-sample (forward filtering, backward sampling). It uses the random stream differently from
-the scalar sampler, so the same seed gives a different (equally distributed) segmentation.
+back-pointer is the *first* candidate in longest-first order whose value equals the best
+score, which is the one the scalar "replace only on strict improvement" rule keeps.
+Sampling computes the forward sums F (log-sum-exp per position) and then, walking back
+from each chunk's end, draws the piece into the current position with probability
+exp(weight - F) (forward filtering, backward sampling): an exact sample. It uses the random
+stream differently from the scalar sampler, so the same seed gives a different (equally
+distributed) segmentation.
 
 Cost. A step costs a few numpy calls whatever the number of lanes, so the slice is worth it
 only when it has many lanes: chunks are sorted by length, and those too long to share a
-slice with enough others go to the scalar decoders (``viterbi.py`` / ``sampling.py``),
-which process long chunks in bounded windows.
+slice with enough others, or much longer than the rest (``STEP_BYTES``), go to the scalar
+decoders (``viterbi.py`` / ``sampling.py``), which process long chunks in bounded windows.
+The largest working arrays (~80 bytes per byte of a slice) are kept by the encoder between
+slices and calls (``_Scratch``): fresh ones cost as much in page faults as the work.
 
 Deliberately left out: normalisation, chunking, special tokens (``tokenizer.py``).
 """
@@ -64,6 +64,7 @@ MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar d
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
 DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
 STEP_BYTES = 16  # a step of a slice costs about as much as this many bytes of scalar decoding
+LINEAR_RANGE = 600  # sampling on weights p^alpha while they stay within e^±LINEAR_RANGE
 LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk
 
 
@@ -126,25 +127,21 @@ class BatchEncoder:
         """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``."""
         trie, _ = self._tables()
         lattice = _Steps(chunks, trie, self._slot_logp, self._scratch)
-        return lattice.paths(trie, lattice.viterbi())
+        return lattice.paths(trie, _Choices(lattice.ranks + lattice.depth, lattice.lanes))
 
     def sample_slice(self, chunks: Sequence[bytes], alpha: float, rng: np.random.Generator) -> List[Ids]:
         """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
-        lattice = self._lattice(chunks, alpha)
-        total = lattice.forward(np.logaddexp)
-        # Gumbel-max: the argmax of weight + G (G = -log E, E ~ Exp(1)) over a position's
-        # matches is match k with probability exp(weight_k) / sum = exp(weight_k - total).
-        race = total[lattice.start] + lattice.logp
-        race -= np.log(rng.standard_exponential(race.size))
-        fastest = np.maximum.reduceat(race, lattice.offsets[:-1])
-        single = lattice.single_candidates(total)
-        single -= np.log(rng.standard_exponential(single.size))
-        multi_wins = np.repeat(fastest > single, lattice.counts)
-        return lattice.walk_back((race == np.repeat(fastest, lattice.counts)) & multi_wins)
-
-    def _lattice(self, chunks: Sequence[bytes], alpha: float = 1.0) -> "_Lattice":
         trie, logp = self._tables()
-        return _Lattice(chunks, trie, logp if alpha == 1.0 else alpha * logp)
+        score = alpha * logp[trie.term]
+        # Weights p^alpha when they cannot under- or overflow between rescalings (a value
+        # read later lies at most reach + DENSE_DEPTH + 1 bytes back), log scores otherwise.
+        linear = -score[trie.term >= 0].min() * (trie.max_length + DENSE_DEPTH + 1) < LINEAR_RANGE
+        if linear:
+            lattice = _Steps(chunks, trie, np.where(trie.term >= 0, np.exp(score), 0.0), self._scratch, linear=True)
+            return lattice.paths(trie, _LinearDraws(lattice.ranks + lattice.depth, lattice.lanes, rng))
+        lattice = _Steps(chunks, trie, np.where(trie.term >= 0, score, -np.inf), self._scratch)
+        return lattice.paths(trie, _Draws(lattice.ranks + lattice.depth, lattice.lanes, rng))
+
 
 
 def encode_batch(
@@ -323,10 +320,11 @@ class _Scratch:
 
 
 class _Steps:
-    """One slice for Viterbi, candidates stored densely by piece length.
+    """One slice, candidates stored densely by piece length.
 
-    Same layout as ``_Lattice`` (``lanes`` rows of ``width`` bytes; key ``p * lanes + j``
-    for boundary ``p`` of lane ``j``). Values carry ``depth`` rows of -inf in front (``pad``
+    The slice is ``lanes`` rows of ``width`` bytes; boundary ``p`` of lane ``j`` has the key
+    ``p * lanes + j``, so the text is stored with the lanes interleaved and the byte after
+    key ``k`` is at ``k + lanes``. Values carry ``depth`` rows of -inf in front (``pad``
     keys), so that "``d`` bytes back" is always a valid row, and the constant 0.0 last
     (index ``zero``).
 
@@ -344,8 +342,14 @@ class _Steps:
     """
 
     def __init__(
-        self, chunks: Sequence[bytes], trie: FlatTrie, slot_logp: np.ndarray, scratch: _Scratch, depth: int = DENSE_DEPTH
+        self,
+        chunks: Sequence[bytes],
+        trie: FlatTrie,
+        slot_logp: np.ndarray,
+        scratch: _Scratch,
+        linear: bool = False,
     ) -> None:
+        depth = DENSE_DEPTH
         lengths = [len(c) for c in chunks]
         width = max(max(lengths) + 1, -(-(sum(lengths) + len(lengths)) // LANE_COUNT))
         places = _pack(lengths, width)
@@ -355,9 +359,12 @@ class _Steps:
         self.pad, self.zero = depth * lanes, (depth + width) * lanes
         self.text = _lay_out(chunks, places, width, lanes)
         self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
-        self.dense[1:].fill(-np.inf)
-        byte_logp = np.append(slot_logp[1:257], -np.inf)  # the root's children; SEPARATOR last
-        self.dense[0, :lanes] = -np.inf
+        # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
+        self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
+        self.reach = trie.max_length
+        self.dense[1:].fill(self.none)
+        byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
+        self.dense[0, :lanes] = self.none
         byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
         deep = []
         for d, ends, nodes in trie.walk(self.text, stride=lanes):
@@ -365,7 +372,7 @@ class _Steps:
             if d <= depth:
                 self.dense[d - 1, ends] = found
             else:
-                hit = np.flatnonzero(found > -np.inf)
+                hit = np.flatnonzero(found != self.none)
                 ends = ends.take(hit)
                 deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
         self._list_deep(deep)
@@ -377,7 +384,7 @@ class _Steps:
         order = np.argsort(ends, kind="stable")
         self.deep_end = ends[order]
         self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(len(self.places), self.zero)])[order]
-        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.zeros(len(self.places))])[order]
+        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.full(len(self.places), self.one)])[order]
         index = np.arange(ends.size)
         first = np.ones(ends.size, dtype=bool)
         first[1:] = self.deep_end[1:] != self.deep_end[:-1]
@@ -389,66 +396,76 @@ class _Steps:
         lane, offset = np.divmod(np.asarray(places, dtype=np.int64), self.width)
         return offset * self.lanes + lane
 
-    def viterbi(self) -> np.ndarray:
-        """Best scores into ``self.values``; returns each key's choice (index of the first
-        maximal candidate: ``< ranks`` a deep rank, else length ``depth - (choice - ranks)``).
+    def forward(self, choose: "_Choices") -> np.ndarray:
+        """The recurrence over all lanes into ``self.values``: the max of the candidates
+        (Viterbi) or their log-sum-exp (sampling), as ``choose.reduce`` says. Returns each
+        key's choice by ``choose`` (an index into the candidates: ``< ranks`` a deep rank,
+        else length ``depth - (choice - ranks)``).
 
         Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
         lies before the block and the block's deep candidates are gathered at once; so are
-        its choices. Each step is then one add and one max."""
+        its choices. Each step is then one add and one reduction."""
         lanes, depth, width, ranks = self.lanes, self.depth, self.width, self.ranks
         values = self.scratch.get("values", self.zero + 1)
-        values[: self.pad] = -np.inf
-        values[self.zero] = 0.0
+        values[: self.pad] = self.none
+        values[self.zero] = self.one
         rows = values[: self.zero].reshape(depth + width, lanes)
         near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
-        span = depth + 1
-        count = ranks + depth
-        if count > 255:
-            raise ValueError("too many candidates per position for uint8 choices")
+        span, count = depth + 1, ranks + depth
         block = np.empty((span, count, lanes))
         flat = block.reshape(-1)
-        found = np.empty((span, count, lanes), dtype=bool)
-        weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]  # the first maximum wins
         # Where each deep candidate goes in its block, and where each block's run begins.
         step, lane = np.divmod(self.deep_end, lanes)
-        slot = ((step % span) * (ranks + depth) + self.deep_rank) * lanes + lane
+        slot = ((step % span) * count + self.deep_rank) * lanes + lane
         bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
         choice = self.scratch.get("choice", self.size, np.uint8).reshape(width, lanes)
-        maximum = np.maximum.reduce
+        reduce = choose.reduce
+        combine = np.multiply if self.linear else np.add
         for first, a, b in zip(range(0, width, span), bounds, bounds[1:]):
             last = min(width, first + span)
             work = block[: last - first]
-            work[:, :ranks] = -np.inf
+            if self.linear and first:
+                self._rescale(rows[max(0, first + depth - 1 - self.reach) : first + depth])
+            work[:, :ranks] = self.none
             candidate = values.take(self.deep_start[a:b])
-            candidate += self.deep_logp[a:b]
+            combine(candidate, self.deep_logp[a:b], out=candidate)
             flat[slot[a:b]] = candidate
             for p, row in zip(range(first, last), work):
-                np.add(rows[p : p + depth], near_logp[p], out=row[ranks:])
-                maximum(row, axis=0, out=rows[p + depth])
-            # The choice: count - max(weight of the candidates equal to the maximum); much
-            # cheaper than np.argmax along the middle axis, which copies the block.
-            equal = np.equal(work, rows[first + depth : last + depth, None], out=found[: last - first])
-            ranked = equal.view(np.uint8)
-            ranked *= weight
-            np.subtract(count, np.maximum.reduce(ranked, axis=1), out=choice[first:last])
+                combine(rows[p : p + depth], near_logp[p], out=row[ranks:])
+                reduce(row, axis=0, out=rows[p + depth])
+            choose(work, rows[first + depth : last + depth], choice[first:last])
         self.values = values
-        return choice
+        return choice.ravel()
 
-    def paths(self, trie: FlatTrie, choice: np.ndarray) -> List[Ids]:
-        """Each chunk's ids: all lanes walk back together along the choices."""
-        lanes, width, ranks = self.lanes, self.width, self.ranks
-        choice = choice.ravel()
+    @staticmethod
+    def _rescale(window: np.ndarray) -> None:
+        """Divide the rows that later steps read by each lane's last value (weights only):
+        ratios within a lane stay exact up to rounding, magnitudes stay near 1. Rows of an
+        earlier chunk of the lane may take any scale; they are never read again."""
+        last = window[-1]
+        factor = np.divide(1.0, last, out=np.ones_like(last), where=last > 0.0)
+        window *= factor
+
+    def paths(self, trie: FlatTrie, choose: "_Choices") -> List[Ids]:
+        """Each chunk's path: all lanes walk back together along the choices."""
+        lanes, ranks = self.lanes, self.ranks
+        choice = self.forward(choose)
         lengths = np.concatenate([np.zeros(ranks, dtype=np.int64), np.arange(self.depth, 0, -1) * lanes])
         jump = lengths.take(choice)
-        chunk_start = self.dense[0] == -np.inf  # chunk starts and padding: no byte ends here
+        chunk_start = self.dense[0] == self.none  # chunk starts and padding: no byte ends here
         deep = np.flatnonzero((choice < ranks) & ~chunk_start)
         entry = np.searchsorted(self.deep_end, deep) + choice[deep]
         jump[deep] = deep + self.pad - self.deep_start[entry]
         jump[chunk_start] = lanes  # over the separator, no piece
         on_path = _on_path(jump, lanes)
         on_path &= ~chunk_start
-        lane_major = np.flatnonzero(on_path.reshape(width, lanes).T)  # lane * width + offset
+        return self._chunk_ids(trie, on_path, jump)
+
+    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> List[Ids]:
+        """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), cut
+        into chunks."""
+        lanes = self.lanes
+        lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
         key = self._keys(lane_major)
         back = jump[key]
         ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes).tolist()
@@ -456,114 +473,76 @@ class _Steps:
         return [ids[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-class _Lattice:
-    """All matches of one slice, bucketed by end position in step-major order.
+class _Choices:
+    """Viterbi's choice per key, a block of steps at a time: ``count`` minus the largest
+    weight (``count`` for the first candidate, down to 1) among the candidates equal to the
+    maximum; much cheaper than ``np.argmax`` along the middle axis, which copies the block."""
 
-    The slice is ``lanes`` rows of ``width`` bytes. Position (boundary) ``p`` of lane ``j``
-    has the key ``p * lanes + j``, so the text is stored with the lanes interleaved and the
-    byte after key ``k`` is at ``k + lanes``. Key ``size`` (one past the last) holds the
-    constant 0.0 that chunk starts are computed from.
+    reduce = np.maximum.reduce
 
-    Single-byte pieces (a third of all matches) are dense: ``single_logp[key]`` and
-    ``single_id[key]`` for the byte ending at ``key`` (-inf / -1 at chunk starts and
-    padding). Longer pieces are in buckets, one per end position: ``offsets[key] ..
-    offsets[key + 1]``, longest first, with ``start`` (key of the match's start), ``logp``
-    and ``ids``. A position with no longer piece gets one dummy match from ``size``: logp
-    0.0 at chunk starts and padding (their value is then exactly 0.0), -inf elsewhere.
-    """
+    def __init__(self, count: int, lanes: int) -> None:
+        if count > 255:
+            raise ValueError("too many candidates per position for uint8 choices")
+        self.count = count
+        self.found = np.empty((1 + DENSE_DEPTH, count, lanes), dtype=bool)  # a block of steps
+        self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]
 
-    def __init__(self, chunks: Sequence[bytes], trie: FlatTrie, logp: np.ndarray) -> None:
-        lengths = [len(c) for c in chunks]
-        width = max(max(lengths) + 1, -(-(sum(lengths) + len(lengths)) // LANE_COUNT))
-        places = _pack(lengths, width)
-        lanes = places[-1] // width + 1
-        self.width, self.lanes, self.size = width, lanes, width * lanes
-        self.places, self.lengths = places, lengths
-        text = _lay_out(chunks, places, width, lanes)
+    def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
+        equal = np.equal(work, best[:, None], out=self.found[: len(work)])
+        ranked = equal.view(np.uint8)
+        ranked *= self.weight
+        np.subtract(self.count, np.maximum.reduce(ranked, axis=1), out=out)
 
-        found = trie.matches(text, stride=lanes)
-        _, starts, ids = next(found)
-        self.single_logp = np.full(self.size, -np.inf)
-        self.single_logp[starts + lanes] = logp[ids]
-        self.single_id = np.full(self.size, -1, dtype=np.int64)
-        self.single_id[starts + lanes] = ids
-        matches = [(s, s + d * lanes, i) for d, s, i in found]
-        ends = [m[1] for m in matches] or [np.zeros(0, dtype=np.int64)]
-        counts = np.bincount(np.concatenate(ends), minlength=self.size)
-        dummies = np.flatnonzero(counts == 0)
-        counts[dummies] = 1
-        offsets = np.zeros(self.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        self.start = np.empty(offsets[-1], dtype=np.int64)
-        self.ids = np.empty(offsets[-1], dtype=np.int64)
-        fill = offsets[:-1].copy()
-        for start, end, ids in reversed(matches):  # longest first
-            slots = fill[end]
-            fill[end] += 1  # one match per (end, length): no repeated ends here
-            self.start[slots] = start
-            self.ids[slots] = ids
-        slots = offsets[dummies]
-        self.start[slots] = self.size
-        self.ids[slots] = -1
-        self.logp = logp[self.ids]
-        self.logp[slots] = np.where(self.single_logp[dummies] == -np.inf, 0.0, -np.inf)
-        self.counts, self.offsets = counts, offsets
 
-    def forward(self, combine: np.ufunc) -> np.ndarray:
-        """Run the recurrence over all lanes, one offset per step: each position gets
-        ``combine`` (``np.maximum``: Viterbi, ``np.logaddexp``: sampling) of its
-        ``value[start] + logp`` over its matches. Returns the values by key."""
-        lanes = self.lanes
-        values = np.empty(self.size + 1, dtype=np.float64)
-        values[self.size] = 0.0
-        bounds = self.offsets[::lanes].tolist()
-        relative = self.offsets[:-1].reshape(self.width, lanes) - self.offsets[:-1:lanes, None]
-        rows = values[: self.size].reshape(self.width, lanes)
-        singles = self.single_logp.reshape(self.width, lanes)
-        start, logp, reduceat = self.start, self.logp, combine.reduceat
-        candidate = values[start[: bounds[1]]] + logp[: bounds[1]]
-        reduceat(candidate, relative[0], out=rows[0])  # offset 0: lane starts, no single byte
-        steps = zip(bounds[1:], bounds[2:], relative[1:], rows[1:], rows[:-1], singles[1:])
-        for a, b, groups, out, previous, single in steps:
-            candidate = values[start[a:b]]
-            candidate += logp[a:b]
-            reduceat(candidate, groups, out=out)
-            combine(out, previous + single, out=out)
-        return values
+class _LinearDraws(_Choices):
+    """Sampling on weights (p^alpha, rescaled by ``_Steps._rescale``): candidate k with
+    probability weight_k / sum, by inverse CDF (the first whose running sum reaches u * sum,
+    u in (0, 1]). No exp or log at all."""
 
-    def single_candidates(self, values: np.ndarray) -> np.ndarray:
-        """``values[key - lanes] + single_logp[key]`` for every key (-inf at offset 0)."""
-        out = np.full(self.size, -np.inf)
-        out[self.lanes :] = values[: self.size - self.lanes] + self.single_logp[self.lanes :]
-        return out
+    reduce = np.add.reduce
 
-    def walk_back(self, kept: np.ndarray) -> List[Ids]:
-        """Each chunk's ids, following at every position the first kept match of its
-        bucket, or the single byte if none is kept."""
-        size, lanes = self.size, self.lanes
-        hits = np.flatnonzero(kept)
-        hits_before = np.zeros(kept.size + 1, dtype=np.int64)
-        np.cumsum(kept, out=hits_before[1:])
-        first = hits_before[self.offsets[:-1]]
-        multi = np.flatnonzero(hits_before[self.offsets[1:]] > first)
-        chosen = hits[first[multi]]  # ties: the first, longest, kept match
-        ids = self.single_id.copy()
-        ids[multi] = self.ids[chosen]
-        # One piece back; one byte back for single bytes and over chunk starts and padding.
-        back = np.full(size, lanes)
-        back[multi] = multi - self.start[chosen]
-        back[ids < 0] = lanes
-        on_path = _on_path(back, lanes)
-        on_path &= ids >= 0
-        by_lane = (self.width, lanes)
-        on_path = on_path.reshape(by_lane).T.ravel()
-        tokens = ids.reshape(by_lane).T.ravel()[on_path].tolist()
-        before = np.zeros(size + 1, dtype=np.int64)
-        np.cumsum(on_path, out=before[1:])
-        starts = np.asarray(self.places)
-        first_token = before[starts].tolist()
-        last_token = before[starts + np.asarray(self.lengths) + 1].tolist()
-        return [tokens[a:b] for a, b in zip(first_token, last_token)]
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes)
+        self.rng = rng
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        running = np.cumsum(work, axis=1)
+        u = 1.0 - self.rng.random(total.shape)
+        u *= running[:, -1]
+        np.less(running, u[:, None], out=self.found[: len(work)])
+        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+
+
+class _Draws(_Choices):
+    """Sampling's choice per key: candidate k with probability exp(candidate_k - total), by
+    inverse CDF (the first whose running sum reaches u * sum, u in (0, 1])."""
+
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes)
+        self.rng = rng
+        self.shifted = np.empty((count, lanes))
+        self.sum = np.empty(lanes)
+
+    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
+        """log-sum-exp over ``axis`` 0 as max + log(sum(exp(row - max))): a few more calls
+        than ``np.logaddexp.reduce`` but one exp per candidate instead of an exp and a log
+        per pair. Padding (all -inf) gives NaN, which no chunk ever reads."""
+        np.maximum.reduce(row, axis=0, out=out)
+        with np.errstate(invalid="ignore"):
+            np.subtract(row, out, out=self.shifted)
+        np.exp(self.shifted, out=self.shifted)
+        np.log(np.add.reduce(self.shifted, axis=0, out=self.sum), out=self.sum)
+        out += self.sum
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
+            weight = np.subtract(work, total[:, None])
+        np.exp(weight, out=weight)
+        np.cumsum(weight, axis=1, out=weight)
+        u = 1.0 - self.rng.random(total.shape)
+        u *= weight[:, -1]
+        np.less(weight, u[:, None], out=self.found[: len(work)])
+        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
 
 
 def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:

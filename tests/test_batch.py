@@ -47,6 +47,14 @@ def test_encode_batch_equals_the_golden_ids(name, legacy_tokenizers):
     assert [g == row["ids"] for g, row in zip(got, rows)] == [True] * len(rows)
 
 
+@pytest.mark.parametrize("dense_depth", [1, 2, 5])
+def test_encode_batch_with_any_dense_depth_equals_scalar(dense_depth, tok80k, always_slice, monkeypatch):
+    # Small depths send most pieces through the deep list (ranks, ties among long pieces).
+    monkeypatch.setattr(batch_module, "DENSE_DEPTH", dense_depth)
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")[:300]]
+    assert tok80k.encode_batch(texts) == [tok80k.encode(t) for t in texts]
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "a", "\n", "\n\n\n", "é", "🙂🙂", "a\nb", "a\r\nb\n\n", "x" * 3000, "ab" * 700 + "\n" + "中文" * 100],
@@ -99,7 +107,11 @@ SAMPLING_MODEL = {b"ab": 6, b"bc": 4, b"abc": 2, b"ca": 3, b"cab": 1, b"a": 5, b
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.1, 1.0])
-def test_batched_sampling_draws_the_exact_distribution(alpha, always_slice):
+@pytest.mark.parametrize("dense_depth, linear_range", [(8, 600), (1, 600), (1, 0)])
+def test_batched_sampling_draws_the_exact_distribution(alpha, dense_depth, linear_range, always_slice, monkeypatch):
+    # dense_depth 1: longer pieces go through the deep list; linear_range 0: log scores.
+    monkeypatch.setattr(batch_module, "DENSE_DEPTH", dense_depth)
+    monkeypatch.setattr(batch_module, "LINEAR_RANGE", linear_range)
     model = tiny_model(SAMPLING_MODEL)
     tok = Tokenizer(model, seed=1234)
     text = "abcab"
