@@ -169,6 +169,7 @@ def encode_batch(
     window: List[Any] = []  # per text: a list of parts, each a special id or a list of chunks
     chunks: List[bytes] = []
     gathered = 0
+    form = tok.model.normalization
     for text in texts:
         parts: List[Any] = []
         pieces = [text] if splitter is None else splitter.split(text)
@@ -176,7 +177,7 @@ def encode_batch(
             if index % 2:
                 parts.append(tok._special_to_id[part])
             elif part:
-                data = to_utf8(normalize(part, tok.model.normalization))
+                data = to_utf8(normalize(part, form))
                 part_chunks = split_chunks(data)
                 parts.append((len(chunks), len(part_chunks)))
                 chunks.extend(part_chunks)
@@ -207,7 +208,11 @@ def encode_chunks(
 
 def _assemble(window: List[Any], chunk_ids: List[Ids], head: Ids, tail: Ids) -> List[Ids]:
     out = []
+    plain = not head and not tail
     for parts in window:
+        if plain and len(parts) == 1 and not isinstance(parts[0], int) and parts[0][1] == 1:
+            out.append(chunk_ids[parts[0][0]])  # a text of one chunk: that chunk's own list
+            continue
         ids = list(head)
         for part in parts:
             if isinstance(part, int):
