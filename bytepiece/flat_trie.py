@@ -107,22 +107,18 @@ class FlatTrie:
         Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
         several times more on these unpredictable masks."""
         base, check = self.base, self.check
-        cursor = np.flatnonzero(text != SEPARATOR)
-        first = text.take(cursor)
-        cursor += stride
-        # Depth 2 from a table over byte pairs: one look-up instead of a base/check step.
-        child = self.pairs.take(first * 257 + text.take(cursor))
-        alive = child >= 0
+        # Depth 2 from a table over byte pairs, at every position at once (a pair with a
+        # separator has no node): one look-up instead of a base/check step.
+        child = self.pairs.take(text[:-stride] * 257 + text[stride:])
+        kept = np.flatnonzero(child >= 0)
+        ends, node = kept + 2 * stride, child.take(kept)
         for depth in range(2, self.max_length + 1):
-            kept = np.flatnonzero(alive)
-            if not kept.size:
+            if not ends.size:
                 return
-            ends = cursor.take(kept) + stride
-            node = child.take(kept)
             yield depth, ends, node
             child = base.take(node) + text.take(ends)
-            alive = check.take(child) == node
-            cursor = ends
+            kept = np.flatnonzero(check.take(child) == node)
+            ends, node = ends.take(kept) + stride, child.take(kept)
 
     def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
         """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),
