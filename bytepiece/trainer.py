@@ -41,7 +41,7 @@ class Trainer:
     run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
     those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
     in memory (default 512 MiB; ``None``: no limit), spilling sorted runs to a temporary
-    directory beyond it.
+    directory (in ``spill_dir``, default the system's) beyond it.
     """
 
     def __init__(
@@ -58,6 +58,7 @@ class Trainer:
         jsonl_field: str = "text",
         on_error: str = "skip",
         memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
+        spill_dir: Optional[PathLike] = None,
         progress: bool = True,
     ) -> None:
         self.order = check_order(order)
@@ -74,6 +75,7 @@ class Trainer:
         self.jsonl_field = jsonl_field
         self.on_error = on_error
         self.memory_budget = memory_budget
+        self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
         self.progress = progress
 
     # ------------------------------------------------------------------ public
@@ -83,7 +85,7 @@ class Trainer:
         size: ``output``; several: ``output.<size>``)."""
         workers = max(1, int(workers))
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
-        with CountStore(self.memory_budget) as store:
+        with CountStore(self.memory_budget, self.spill_dir) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
             if not ngrams.total:
                 stats = reader.stats

@@ -50,10 +50,18 @@ def test_same_model_for_any_number_of_workers(small_corpus, baseline, tmp_path):
     assert files2 == files
 
 
-def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline, tmp_path):
+def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline, tmp_path, monkeypatch):
+    from bytepiece import count_store
+
+    spills = []
+    original = count_store.CountStore.spill
+    monkeypatch.setattr(count_store.CountStore, "spill", lambda self: (spills.append(self._spill_parent), original(self)))
     _, files = baseline
-    _, spilled = train(small_corpus, tmp_path, memory_budget=200_000)
+    (tmp_path / "spill").mkdir()
+    _, spilled = train(small_corpus, tmp_path, memory_budget=200_000, spill_dir=tmp_path / "spill")
     assert spilled == files
+    assert spills and set(spills) == {str(tmp_path / "spill")}
+    assert list((tmp_path / "spill").iterdir()) == []  # runs are deleted at the end
 
 
 def test_nested_vocabularies_with_recorded_settings_and_statistics(small_corpus, baseline):

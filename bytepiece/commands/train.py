@@ -34,6 +34,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--jsonl-field", default="text", help="field holding the text in .jsonl files (default text)")
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip and count them (default), or fail")
     parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE", help="spill count tables to disk beyond this (default 512M; e.g. 2G)")
+    parser.add_argument("--spill-dir", default=None, metavar="DIR", help="where spilled count runs go (default: the system temporary directory)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1); the model is the same for any value")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.set_defaults(func=run)
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         jsonl_field=args.jsonl_field,
         on_error=args.on_error,
         memory_budget=args.memory_budget,
+        spill_dir=args.spill_dir,
         progress=not args.quiet,
     )
     source = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
