@@ -367,12 +367,19 @@ class _Steps:
         # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
         self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
         self.reach = trie.max_length
-        self.dense[1:].fill(self.none)
+        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered.
+        self.dense[min(depth, 2) :].fill(self.none)
+        self.dense[: min(depth, 2), : 2 * lanes] = self.none
         byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
-        self.dense[0, :lanes] = self.none
         byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+        if depth >= 2:
+            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
+            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
         deep = []
-        for d, ends, nodes in trie.walk(self.text, stride=lanes):
+        for d, ends, nodes in trie.walk(self.text, stride=lanes, pairs=pairs):
+            if d == 2 and depth >= 2:
+                continue
             found = slot_logp.take(nodes)
             if d <= depth:
                 self.dense[d - 1, ends] = found
@@ -473,9 +480,9 @@ class _Steps:
         lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
         key = self._keys(lane_major)
         back = jump[key]
-        ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes).tolist()
+        ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes)
         bounds = np.searchsorted(lane_major, self.places).tolist() + [len(ids)]
-        return [ids[a:b] for a, b in zip(bounds, bounds[1:])]
+        return [ids[a:b].tolist() for a, b in zip(bounds, bounds[1:])]  # faster than slicing one list
 
 
 class _Choices:

@@ -23,7 +23,7 @@ Deliberately left out: the dynamic programme (``batch.py``) and anything per mat
 
 from __future__ import annotations
 
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -98,18 +98,21 @@ class FlatTrie:
             found = np.flatnonzero(ids >= 0)
             yield depth, ends[found] - depth * stride, ids[found]
 
-    def walk(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    def walk(
+        self, text: np.ndarray, stride: int = 1, pairs: Optional[np.ndarray] = None
+    ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
         """For each depth ``d`` = 2, 3, ...: ``(d, ends, nodes)`` for every run of ``d`` bytes
         that leads from the root to a node (a piece or a prefix of one): ``ends`` is the
         index just past the run (its start plus ``d * stride``), ascending; ``term[nodes]``
-        says which runs are pieces. Same ``text`` and ``stride`` as ``matches``.
+        says which runs are pieces. Same ``text`` and ``stride`` as ``matches``; ``pairs``,
+        if given, is ``text[:-stride] * 257 + text[stride:]``.
 
         Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
         several times more on these unpredictable masks."""
         base, check = self.base, self.check
         # Depth 2 from a table over byte pairs, at every position at once (a pair with a
         # separator has no node): one look-up instead of a base/check step.
-        child = self.pairs.take(text[:-stride] * 257 + text[stride:])
+        child = self.pairs.take(text[:-stride] * 257 + text[stride:] if pairs is None else pairs)
         kept = np.flatnonzero(child >= 0)
         ends, node = kept + 2 * stride, child.take(kept)
         for depth in range(2, self.max_length + 1):
