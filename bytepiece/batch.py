@@ -270,30 +270,26 @@ def plan_slices(
     >>> [group if isinstance(group, int) else len(group) for group in plan]
     [0, 55, 45]
     """
-    order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
-    remaining = sum(lengths) + len(lengths)
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    widths = np.asarray(lengths, dtype=np.int64)[order] + 1  # a chunk and its separator
+    after = np.cumsum(widths)  # bytes up to and including each chunk
+    order_list, head_lengths = order.tolist(), (widths - 1).tolist()
     plan: List[Any] = []
-    current: List[int] = []
-    size = 0
-    scalar_until = 0
-    for position, i in enumerate(order):
-        width = lengths[i] + 1
-        if not current and position >= scalar_until:  # a slice starts: is its head worth it?
-            head = [lengths[j] for j in order[position : position + 64]]
-            scalar_until = position + _long_head(head, STEP_BYTES)
-        if not current and (
-            width * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice or position < scalar_until
-        ):
-            plan.append(i)
-        else:
-            current.append(i)
-            size += width
-            if size >= slice_bytes:
-                plan.append(current)
-                current, size = [], 0
-        remaining -= width
-    if current:
-        plan.append(current)
+    position = 0
+    while position < len(order_list):
+        done = int(after[position - 1]) if position else 0
+        remaining = int(after[-1]) - done
+        long_ones = _long_head(head_lengths[position : position + 64], STEP_BYTES)
+        if long_ones:
+            plan.extend(order_list[position : position + long_ones])
+            position += long_ones
+        elif int(widths[position]) * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice:
+            plan.append(order_list[position])
+            position += 1
+        else:  # a slice: up to and including the chunk that brings it to slice_bytes
+            end = int(np.searchsorted(after, done + slice_bytes)) + 1
+            plan.append(order_list[position:end])
+            position = end
     return plan
 
 
