@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 import numpy as np
 
 from .flat_trie import SEPARATOR, FlatTrie
-from .model_file import Model
+from .model_file import Model, unigram_log_probs
 from .normalization import normalize, split_chunks, to_utf8
 from .sampling import sample_path
 from .viterbi import best_path
@@ -89,11 +89,8 @@ class BatchEncoder:
     def _tables(self) -> Tuple[FlatTrie, np.ndarray]:
         if self._trie is None:
             m = self._model
-            counts = np.asarray(m.counts, dtype=np.float64)
-            # The same arithmetic as tokenizer.build_automaton: bit-identical scores.
-            logps = np.log(counts) - np.log(float(sum(m.counts)))
             logp = np.zeros(m.vocab_size, dtype=np.float64)
-            logp[np.asarray(m.ids)] = logps
+            logp[np.asarray(m.ids)] = unigram_log_probs(m.counts)
             self._logp = logp
             self._trie = FlatTrie.build(m.pieces, m.ids)
             self._slot_logp = np.where(self._trie.term >= 0, logp[self._trie.term], -np.inf)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from .normalization import Normalization, check_normalization
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -149,6 +151,20 @@ def _validate(model: Model) -> None:
             f"{len(missing)} single-byte pieces are missing (e.g. {bytes(missing[:4])!r}); "
             "every byte must be a piece so that any text can be tokenized"
         )
+
+
+def unigram_log_probs(counts: Sequence[int]) -> "np.ndarray":
+    """``log(count) - log(total)`` per piece, in float64.
+
+    The one place scores are computed: the scalar and batch decoders and the trainer's
+    re-segmentation must agree to the last bit, and this is BytePiece 0.6's arithmetic,
+    so ties and near-ties resolve as the original's do.
+
+    >>> unigram_log_probs([1, 3]).round(4).tolist()
+    [-1.3863, -0.2877]
+    """
+    values = np.asarray(counts, dtype=np.float64)
+    return np.log(values) - np.log(float(sum(counts)))
 
 
 # ---------------------------------------------------------------- piece escaping

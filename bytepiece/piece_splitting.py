@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .hash_table import HashTable
+from .model_file import unigram_log_probs
 from .ngram_counting import chunk_positions
 from .ngram_segmentation import Layout
 from .train_tasks import release_memory
@@ -46,9 +47,8 @@ class BatchSegmenter:
 
     def __init__(self, counts: Dict[bytes, int]) -> None:
         self.pieces: List[bytes] = list(counts)
-        values = np.asarray([counts[p] for p in self.pieces], dtype=np.float64)
-        # exactly the arithmetic of tokenizer.build_automaton, so ties resolve the same
-        self.logp = np.log(values) - np.log(float(sum(counts.values())))
+        # the tokenizer's scores exactly, so ties resolve the same
+        self.logp = unigram_log_probs([counts[p] for p in self.pieces])
         self.lengths = np.fromiter(map(len, self.pieces), dtype=np.int64, count=len(self.pieces))
         self.max_length = int(self.lengths.max())
         self._matrix = np.zeros((len(self.pieces), self.max_length), dtype=np.uint8)

@@ -30,7 +30,7 @@ from typing import (
 import ahocorasick
 import numpy as np
 
-from .model_file import Model, PathLike, dumps_model, load_model, loads_model, save_model
+from .model_file import Model, PathLike, dumps_model, load_model, loads_model, save_model, unigram_log_probs
 from .normalization import normalize, split_chunks, to_utf8
 from .sampling import sample_path
 from .viterbi import best_path
@@ -448,10 +448,7 @@ def build_automaton(model: Model) -> Any:
     pyahocorasick's PyPI build takes ``str`` keys; mapping bytes to code points 0-255
     (latin-1) keeps match positions identical to a byte automaton.
     """
-    counts = np.asarray(model.counts, dtype=np.float64)
-    # Same arithmetic as BytePiece 0.6 (log count - log total, in float64) so that ties
-    # and near-ties resolve identically.
-    logps = (np.log(counts) - np.log(float(sum(model.counts)))).tolist()
+    logps = unigram_log_probs(model.counts).tolist()
     automaton = ahocorasick.Automaton()
     for piece, logp, piece_id in zip(model.pieces, logps, model.ids):
         automaton.add_word(piece.decode("latin-1"), (len(piece), logp, piece_id))
