@@ -11,15 +11,14 @@ float32 sums on very long lines), or characters without a piece of their own
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bytepiece import Tokenizer
 from bytepiece.token_file import iter_documents
+from _common import SHARED
 
-SHARED = Path(os.environ.get("BYTEPIECE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 MODELS = [
     SHARED / "models" / "bytepiece.zh.id.eu.80k.zip",
     SHARED / "models" / "bytepiece_80k.zip",

@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bytepiece import Model, load_model, save_model
 from bytepiece.tokenizer import build_automaton
+from _common import SHARED, best_of
 
-SHARED = Path(os.environ.get("BYTEPIECE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
 def union_model(size: int = 160_000) -> Model:
@@ -44,14 +42,6 @@ def legacy_json(model: Model) -> str:
         ensure_ascii=True,
     )
 
-
-def best_of(repeat: int, func) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> int:

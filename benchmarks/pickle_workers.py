@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import pickle
-import time
-from pathlib import Path
 
 from bytepiece import Tokenizer
+from _common import SHARED, best_of
 
-SHARED = Path(os.environ.get("BYTEPIECE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
-
-def best_of(repeat: int, function) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def _first_encode(tok: Tokenizer) -> int:

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Dict, List
 
 from bytepiece import Tokenizer
+from _common import SHARED
 
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("BYTEPIECE_SHARED", HERE.parent.parent / "shared"))
 DOMAINS = ("zh", "en", "code", "multi")
 
 
