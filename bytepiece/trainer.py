@@ -179,12 +179,9 @@ class Trainer:
         return batched(reader, _BATCH_CHARS)
 
     def _task_config(self) -> Dict[str, Any]:
-        return {
-            "order": self.order,
-            "normalization": self.normalization,
-            "isolate_digits": self.isolate_digits,
-            "ensure_unicode": self.ensure_unicode,
-        }
+        """The part of :meth:`config` that the counting and segmenting workers need."""
+        config = self.config()
+        return {key: config[key] for key in ("order", "normalization", "isolate_digits", "ensure_unicode")}
 
     def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
         from . import __version__  # not at the top: the package imports this module
