@@ -48,7 +48,7 @@ import numpy as np
 from .flat_trie import SEPARATOR, FlatTrie
 from .model_file import Model, unigram_log_probs
 from .normalization import normalize, split_chunks, to_utf8
-from .sampling import sample_path
+from .sampling import check_alpha, sample_path
 from .viterbi import best_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,9 +196,7 @@ def encode_chunks(
     if alpha is None:
         scalar = lambda chunk: best_path(automaton, chunk.decode("latin-1"), lengths)  # noqa: E731
     else:
-        alpha = float(alpha)
-        if not alpha >= 0.0:
-            raise ValueError(f"alpha must be >= 0 (or None for Viterbi decoding), got {alpha}")
+        alpha = check_alpha(alpha)
         scalar = lambda chunk: sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng)  # noqa: E731
     return tok._get_batch_encoder().encode_chunks(chunks, scalar, alpha, rng)
 

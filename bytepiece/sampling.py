@@ -31,6 +31,14 @@ from .viterbi import WINDOW, walk_back, windowed_path
 _NEG_INF = float("-inf")
 
 
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float, or ``ValueError`` unless it is >= 0 (NaN included)."""
+    alpha = float(alpha)
+    if not alpha >= 0.0:
+        raise ValueError(f"alpha must be >= 0 (or None for Viterbi decoding), got {alpha}")
+    return alpha
+
+
 def sample_path(
     automaton: Any,
     chunk: str,

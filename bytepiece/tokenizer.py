@@ -32,7 +32,7 @@ import numpy as np
 
 from .model_file import Model, PathLike, dumps_model, load_model, loads_model, save_model, unigram_log_probs
 from .normalization import normalize, split_chunks, to_utf8
-from .sampling import sample_path
+from .sampling import check_alpha, sample_path
 from .viterbi import best_path
 
 BATCH_MIN_BYTES = 32 << 10  # encode() hands texts at least this long to batch.py
@@ -236,9 +236,7 @@ class Tokenizer:
             for chunk in split_chunks(data):
                 ids.extend(best_path(automaton, chunk.decode("latin-1"), lengths))
             return ids
-        alpha = float(alpha)
-        if not alpha >= 0.0:
-            raise ValueError(f"alpha must be >= 0 (or None for Viterbi decoding), got {alpha}")
+        alpha = check_alpha(alpha)
         rng = self._generator(seed)
         for chunk in split_chunks(data):
             ids.extend(sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng))
