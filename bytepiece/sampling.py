@@ -103,9 +103,12 @@ _WEIGHTS: Dict[Tuple[int, float], _Weights] = {}
 def _linear_weights(automaton: Any, alpha: float) -> Optional[_Weights]:
     """Cached per automaton and alpha; None when alpha is too large for linear scale.
 
-    Between rescalings a value can shrink by at most min(p)^alpha per byte and grow by at
-    most the number of pieces ending at a position (<= reach) per byte; the block keeps
-    both within 1e±250."""
+    A value can be min(p)^alpha per byte smaller than the one before it, so within the
+    ``reach`` positions that are rescaled together the smallest may be min(p)^(alpha·reach)
+    of the largest, and it shrinks for ``block`` more bytes before the next rescaling:
+    that whole spread, alpha·worst·(reach + block) in natural log, must stay within
+    e^575 or the newest values underflow to 0. Growth is at most the number of pieces
+    ending at a position (<= reach) per byte, which the block also bounds."""
     key = (id(automaton), alpha)
     table = _WEIGHTS.get(key)
     if table is not None and table.automaton is automaton:
@@ -113,7 +116,7 @@ def _linear_weights(automaton: Any, alpha: float) -> Optional[_Weights]:
     values = list(automaton.values())
     worst = -min(logp for _, logp, _ in values)
     reach = max(length for length, _, _ in values)
-    block = int(min(250 / math.log10(reach + 1), 575 / max(alpha * worst, 1e-12)))
+    block = int(min(250 / math.log10(reach + 1), 575 / max(alpha * worst, 1e-12) - reach))
     if block < 8:
         return None
     weights = [0.0] * (max(i for _, _, i in values) + 1)
