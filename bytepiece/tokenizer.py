@@ -225,10 +225,10 @@ class Tokenizer:
     def _encode_ordinary(self, text: str, alpha: Optional[float], seed: Seed) -> Ids:
         data = to_utf8(normalize(text, self._model.normalization))
         if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: batch.py decides
-            from .batch import encode_chunks
+            from .batch import encode_utf8
 
             rng = None if alpha is None else self._generator(seed)
-            return [i for ids in encode_chunks(self, split_chunks(data), alpha, rng) for i in ids]
+            return encode_utf8(self, [data], None if alpha is None else check_alpha(alpha), rng)[0]
         automaton = self._get_automaton()
         lengths = self._lengths
         ids: Ids = []

@@ -14,6 +14,7 @@ import pytest
 
 from bytepiece import Tokenizer
 from bytepiece import batch as batch_module
+from bytepiece import batch_lattice, batch_layout
 from bytepiece.flat_trie import SEPARATOR, FlatTrie
 from bytepiece.normalization import split_chunks
 
@@ -24,9 +25,15 @@ from reference import chi_square, chi_square_critical, pieces_of, segmentation_d
 @pytest.fixture
 def always_slice(monkeypatch):
     """Send every chunk through a slice, however small the batch."""
-    monkeypatch.setattr(batch_module, "MIN_SLICE_BYTES", 0)
-    monkeypatch.setattr(batch_module, "MIN_LANES", 1)
-    monkeypatch.setattr(batch_module, "STEP_BYTES", 0)
+    monkeypatch.setattr(batch_layout, "MIN_SLICE_BYTES", 0)
+    monkeypatch.setattr(batch_layout, "MIN_LANES", 1)
+    monkeypatch.setattr(batch_layout, "STEP_BYTES", 0)
+
+    def no_scalar(*args, **kwargs):
+        raise AssertionError("a chunk went to the scalar decoder")
+
+    monkeypatch.setattr(batch_module, "best_path", no_scalar)
+    monkeypatch.setattr(batch_module, "sample_path", no_scalar)
 
 
 def test_flat_trie_finds_exactly_the_automaton_matches(tok80k):
@@ -50,7 +57,7 @@ def test_encode_batch_equals_the_golden_ids(name, legacy_tokenizers):
 @pytest.mark.parametrize("dense_depth", [1, 2, 5])
 def test_encode_batch_with_any_dense_depth_equals_scalar(dense_depth, tok80k, always_slice, monkeypatch):
     # Small depths send most pieces through the deep list (ranks, ties among long pieces).
-    monkeypatch.setattr(batch_module, "DENSE_DEPTH", dense_depth)
+    monkeypatch.setattr(batch_lattice, "DENSE_DEPTH", dense_depth)
     texts = [row["text"] for row in golden_rows("bytepiece_80k")[:300]]
     assert tok80k.encode_batch(texts) == [tok80k.encode(t) for t in texts]
 
@@ -96,9 +103,9 @@ def test_long_encode_goes_through_the_batch_path_exactly(tok80k):
 
 
 def test_plan_sends_only_worthwhile_chunks_to_slices():
-    plan = batch_module.plan_slices([100_000, 5] + [50] * 10_000)
+    plan = batch_layout.plan_slices(np.array([100_000, 5] + [50] * 10_000))
     assert plan[0] == 0  # one long chunk alone: scalar
-    sliced = [i for group in plan if isinstance(group, list) for i in group]
+    sliced = [i for group in plan if not isinstance(group, int) for i in group.tolist()]
     assert sorted(sliced) == list(range(1, 10_002))
 
 
@@ -110,8 +117,8 @@ SAMPLING_MODEL = {b"ab": 6, b"bc": 4, b"abc": 2, b"ca": 3, b"cab": 1, b"a": 5, b
 @pytest.mark.parametrize("dense_depth, linear_range", [(8, 600), (1, 600), (1, 0)])
 def test_batched_sampling_draws_the_exact_distribution(alpha, dense_depth, linear_range, always_slice, monkeypatch):
     # dense_depth 1: longer pieces go through the deep list; linear_range 0: log scores.
-    monkeypatch.setattr(batch_module, "DENSE_DEPTH", dense_depth)
-    monkeypatch.setattr(batch_module, "LINEAR_RANGE", linear_range)
+    monkeypatch.setattr(batch_lattice, "DENSE_DEPTH", dense_depth)
+    monkeypatch.setattr(batch_lattice, "LINEAR_RANGE", linear_range)
     model = tiny_model(SAMPLING_MODEL)
     tok = Tokenizer(model, seed=1234)
     text = "abcab"
@@ -152,3 +159,15 @@ def test_empty_batches_and_iterables(tok80k):
     assert tok80k.encode_batch([]) == []
     assert tok80k.encode_batch(["", "a"]) == [[], tok80k.encode("a")]
     assert tok80k.encode_batch(t for t in ["ab", "c"]) == [tok80k.encode("ab"), tok80k.encode("c")]
+
+
+def test_each_text_is_normalised_on_its_own(tok80k, always_slice):
+    # Joined, "e" + U+0301 would compose to "é"; as separate texts they must not.
+    texts = ["e", "\u0301x", "cafe\u0301", "\u1100", "\u1161"]
+    assert tok80k.encode_batch(texts) == [tok80k.encode(t) for t in texts]
+
+
+@pytest.mark.parametrize("bad, error", [(b"bytes", TypeError), ("lone \ud800 surrogate", ValueError)])
+def test_a_bad_text_is_named_by_its_index(tok80k, bad, error):
+    with pytest.raises(error, match="text 1 of the batch"):
+        tok80k.encode_batch(["fine", bad, "fine"])

@@ -1,0 +1,329 @@
+"""The vectorised lattice of one slice: Viterbi and exact sampling over all lanes at once.
+
+Explained in ``docs/performance.md``; the slice comes from ``batch_layout.lay_out``.
+
+1. ``FlatTrie.walk`` finds every piece occurring in the slice, one trie level at a time
+   over all positions together;
+2. pieces up to ``DENSE_DEPTH`` bytes go in dense rows, one per length, indexed by end
+   key, -inf where no piece ends; the rare longer ones are listed by end, longest first.
+   Step ``p`` then reads contiguous blocks: the values of the previous ``DENSE_DEPTH``
+   steps and the rows' entries at ``p`` (no sorting or bucketing of matches by end);
+3. the recurrence advances all lanes one position per step: one add and one reduction over
+   the candidates, ``maximum`` (Viterbi) or a sum of weights p^alpha (sampling), and takes
+   the choices of a block of steps at once;
+4. each chunk's path is walked back for all lanes together, and the ids of the pieces on
+   it are read off the trie.
+
+Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
+float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
+back-pointer is the *first* candidate in longest-first order whose value equals the best
+score, which is the one the scalar "replace only on strict improvement" rule keeps.
+Sampling computes the forward sums and then draws each position's back-pointer with
+probability weight / sum (forward filtering, backward sampling): an exact sample. It uses
+the random stream differently from the scalar sampler, so the same seed gives a different
+(equally distributed) segmentation.
+
+Deliberately left out: choosing what goes in a slice (``batch_layout.py``), normalisation,
+chunking and special tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from .batch_layout import Layout
+from .flat_trie import FlatTrie
+
+DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
+LINEAR_RANGE = 700  # sampling on weights p^alpha while they provably stay within e^±LINEAR_RANGE
+
+Slice = Tuple[np.ndarray, np.ndarray]  # the ids of a slice's chunks back to back, and their counts
+
+
+def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, scratch: "Scratch") -> Slice:
+    """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``; ``slot_logp``
+    is the log probability of the piece ending at each trie slot (-inf: none)."""
+    lattice = _Steps(layout, trie, slot_logp, scratch)
+    return lattice.paths(trie, _Choices(lattice.ranks + lattice.depth, layout.lanes))
+
+
+def sample_slice(
+    layout: Layout, trie: FlatTrie, logp: np.ndarray, alpha: float, rng: np.random.Generator, scratch: "Scratch"
+) -> Slice:
+    """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
+    score = alpha * logp[trie.term]
+    if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
+        weights = np.where(trie.term >= 0, np.exp(score), 0.0)
+        lattice = _Steps(layout, trie, weights, scratch, linear=True)
+        return lattice.paths(trie, _LinearDraws(lattice.ranks + lattice.depth, layout.lanes, rng))
+    lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
+    return lattice.paths(trie, _Draws(lattice.ranks + lattice.depth, layout.lanes, rng))
+
+
+def linear_weights_fit(worst: float, reach: int) -> bool:
+    """Whether weights p^alpha, rescaled every block as ``_Steps`` does, stay within
+    e^±LINEAR_RANGE; ``worst`` is -min(alpha * logp), ``reach`` the longest piece.
+
+    A value read later lies at most ``span = reach + DENSE_DEPTH + 1`` steps back from the
+    lane's latest value, which the rescaling sets to 1. Going forward a value shrinks by
+    at most e^-worst per step (the single byte is always a piece), so older values are at
+    most e^(worst * span); it grows by at most 2x per step (every weight is <= 1, so the
+    sum of the last ``reach`` values at most doubles), so older values are at least
+    2^-span / reach of it. Both extremes must fit a double (e^±709), with a margin."""
+    span = reach + DENSE_DEPTH + 1
+    return worst * span + math.log(2.0) * span + math.log(reach + 1) < LINEAR_RANGE
+
+
+class Scratch:
+    """Working arrays kept by a ``BatchEncoder`` between slices and calls: fresh arrays of
+    tens of MB cost about as much in page faults as the work done in them."""
+
+    def __init__(self) -> None:
+        self._arrays: Dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size]
+
+
+class _Steps:
+    """One slice (keys as in ``batch_layout.Layout``), candidates stored densely by piece
+    length. Values carry ``depth`` rows of -inf in front (``pad`` keys), so that "``d``
+    bytes back" is always a valid row, and the constant 0.0 last (index ``zero``).
+
+    * ``dense[d - 1, key]``: logp of the piece of length ``d <= depth`` ending at ``key``,
+      -inf when there is none. Step ``p``'s candidates for lengths ``depth .. 1`` are then
+      ``rows[p - depth .. p - 1] + dense[::-1, p]``: contiguous blocks, no index arrays, no
+      sorting of matches by end position.
+    * Longer pieces (rare) are listed by end key, longest first: ``deep_end``,
+      ``deep_start`` (value index of the start), ``deep_logp`` and ``deep_rank`` (0 for the
+      longest at its end). Each chunk start has a dummy of rank 0 from the constant 0.0
+      with logp 0.0, so each chunk's sums start from exactly 0.0.
+
+    Candidates are ordered longest first (deep ranks, then lengths ``depth .. 1``), so the
+    first index of the maximum is the scalar decoder's choice.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        trie: FlatTrie,
+        slot_logp: np.ndarray,
+        scratch: Scratch,
+        linear: bool = False,
+    ) -> None:
+        depth = DENSE_DEPTH
+        lanes = layout.lanes
+        self.layout, self.width, self.lanes, self.depth = layout, layout.width, lanes, depth
+        self.size, self.scratch, self.text = layout.width * lanes, scratch, layout.text
+        self.pad, self.zero = depth * lanes, (depth + layout.width) * lanes
+        self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
+        # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
+        self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
+        self.reach = trie.max_length
+        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered.
+        self.dense[min(depth, 2) :].fill(self.none)
+        self.dense[: min(depth, 2), : 2 * lanes] = self.none
+        byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
+        byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+        if depth >= 2:
+            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
+            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+        deep = []
+        for d, ends, nodes in trie.walk(self.text, stride=lanes, pairs=pairs):
+            if d == 2 and depth >= 2:
+                continue
+            found = slot_logp.take(nodes)
+            if d <= depth:
+                self.dense[d - 1, ends] = found
+            else:
+                hit = np.flatnonzero(found != self.none)
+                ends = ends.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+        self._list_deep(deep)
+
+    def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """The deep matches (given shortest first) and the dummies, by end, longest first."""
+        places = self.layout.places
+        chunk_starts = self.layout.keys(places)
+        ends = np.concatenate([e for e, _, _ in reversed(deep)] + [chunk_starts])
+        order = np.argsort(ends, kind="stable")
+        self.deep_end = ends[order]
+        self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(places.size, self.zero)])[order]
+        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.full(places.size, self.one)])[order]
+        index = np.arange(ends.size)
+        first = np.ones(ends.size, dtype=bool)
+        first[1:] = self.deep_end[1:] != self.deep_end[:-1]
+        self.deep_rank = index - np.maximum.accumulate(np.where(first, index, 0))
+        self.ranks = int(self.deep_rank.max()) + 1
+
+    def forward(self, choose: "_Choices") -> np.ndarray:
+        """The recurrence over all lanes into ``self.values``: the max of the candidates
+        (Viterbi) or their log-sum-exp (sampling), as ``choose.reduce`` says. Returns each
+        key's choice by ``choose`` (an index into the candidates: ``< ranks`` a deep rank,
+        else length ``depth - (choice - ranks)``).
+
+        Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
+        lies before the block and the block's deep candidates are gathered at once; so are
+        its choices. Each step is then one add and one reduction."""
+        lanes, depth, width, ranks = self.lanes, self.depth, self.width, self.ranks
+        values = self.scratch.get("values", self.zero + 1)
+        values[: self.pad] = self.none
+        values[self.zero] = self.one
+        rows = values[: self.zero].reshape(depth + width, lanes)
+        near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
+        span, count = depth + 1, ranks + depth
+        block = np.empty((span, count, lanes))
+        flat = block.reshape(-1)
+        # Where each deep candidate goes in its block, and where each block's run begins.
+        step, lane = np.divmod(self.deep_end, lanes)
+        slot = ((step % span) * count + self.deep_rank) * lanes + lane
+        bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
+        choice = self.scratch.get("choice", self.size, np.uint8).reshape(width, lanes)
+        reduce = choose.reduce
+        combine = np.multiply if self.linear else np.add
+        for first, a, b in zip(range(0, width, span), bounds, bounds[1:]):
+            last = min(width, first + span)
+            work = block[: last - first]
+            if self.linear and first:
+                self._rescale(rows[max(0, first + depth - 1 - self.reach) : first + depth])
+            work[:, :ranks] = self.none
+            candidate = values.take(self.deep_start[a:b])
+            combine(candidate, self.deep_logp[a:b], out=candidate)
+            flat[slot[a:b]] = candidate
+            for p, row in zip(range(first, last), work):
+                combine(rows[p : p + depth], near_logp[p], out=row[ranks:])
+                reduce(row, axis=0, out=rows[p + depth])
+            choose(work, rows[first + depth : last + depth], choice[first:last])
+        self.values = values
+        return choice.ravel()
+
+    @staticmethod
+    def _rescale(window: np.ndarray) -> None:
+        """Divide the rows that later steps read by each lane's last value (weights only):
+        ratios within a lane stay exact up to rounding, magnitudes stay near 1. Rows of an
+        earlier chunk of the lane may take any scale; they are never read again."""
+        last = window[-1]
+        factor = np.divide(1.0, last, out=np.ones_like(last), where=last > 0.0)
+        window *= factor
+
+    def paths(self, trie: FlatTrie, choose: "_Choices") -> Slice:
+        """Each chunk's path: all lanes walk back together along the choices."""
+        lanes, ranks = self.lanes, self.ranks
+        choice = self.forward(choose)
+        lengths = np.concatenate([np.zeros(ranks, dtype=np.int64), np.arange(self.depth, 0, -1) * lanes])
+        jump = lengths.take(choice)
+        chunk_start = self.dense[0] == self.none  # chunk starts and padding: no byte ends here
+        deep = np.flatnonzero((choice < ranks) & ~chunk_start)
+        entry = np.searchsorted(self.deep_end, deep) + choice[deep]
+        jump[deep] = deep + self.pad - self.deep_start[entry]
+        jump[chunk_start] = lanes  # over the separator, no piece
+        on_path = _on_path(jump, lanes)
+        on_path &= ~chunk_start
+        return self._chunk_ids(trie, on_path, jump)
+
+    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Slice:
+        """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in
+        lane-major order (which is the slice's chunk order), and how many each chunk has."""
+        lanes = self.lanes
+        lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
+        key = self.layout.keys(lane_major)
+        back = jump[key]
+        ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes)
+        bounds = np.append(np.searchsorted(lane_major, self.layout.places), ids.size)
+        return ids, np.diff(bounds)
+
+
+class _Choices:
+    """Viterbi's choice per key, a block of steps at a time: ``count`` minus the largest
+    weight (``count`` for the first candidate, down to 1) among the candidates equal to the
+    maximum; much cheaper than ``np.argmax`` along the middle axis, which copies the block."""
+
+    reduce = np.maximum.reduce
+
+    def __init__(self, count: int, lanes: int) -> None:
+        if count > 255:
+            raise ValueError("too many candidates per position for uint8 choices")
+        self.count = count
+        self.found = np.empty((1 + DENSE_DEPTH, count, lanes), dtype=bool)  # a block of steps
+        self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]
+
+    def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
+        equal = np.equal(work, best[:, None], out=self.found[: len(work)])
+        ranked = equal.view(np.uint8)
+        ranked *= self.weight
+        np.subtract(self.count, np.maximum.reduce(ranked, axis=1), out=out)
+
+
+class _LinearDraws(_Choices):
+    """Sampling on weights (p^alpha, rescaled by ``_Steps._rescale``): candidate k with
+    probability weight_k / sum, by inverse CDF (the first whose running sum reaches u * sum,
+    u in (0, 1]). No exp or log at all."""
+
+    reduce = np.add.reduce
+
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes)
+        self.rng = rng
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        running = np.cumsum(work, axis=1)
+        u = 1.0 - self.rng.random(total.shape)
+        u *= running[:, -1]
+        np.less(running, u[:, None], out=self.found[: len(work)])
+        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+
+
+class _Draws(_Choices):
+    """Sampling's choice per key: candidate k with probability exp(candidate_k - total), by
+    inverse CDF (the first whose running sum reaches u * sum, u in (0, 1])."""
+
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes)
+        self.rng = rng
+        self.shifted = np.empty((count, lanes))
+        self.sum = np.empty(lanes)
+
+    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
+        """log-sum-exp over ``axis`` 0 as max + log(sum(exp(row - max))): a few more calls
+        than ``np.logaddexp.reduce`` but one exp per candidate instead of an exp and a log
+        per pair. Padding (all -inf) gives NaN, which no chunk ever reads."""
+        np.maximum.reduce(row, axis=0, out=out)
+        with np.errstate(invalid="ignore"):
+            np.subtract(row, out, out=self.shifted)
+        np.exp(self.shifted, out=self.shifted)
+        np.log(np.add.reduce(self.shifted, axis=0, out=self.sum), out=self.sum)
+        out += self.sum
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
+            weight = np.subtract(work, total[:, None])
+        np.exp(weight, out=weight)
+        np.cumsum(weight, axis=1, out=weight)
+        u = 1.0 - self.rng.random(total.shape)
+        u *= weight[:, -1]
+        np.less(weight, u[:, None], out=self.found[: len(work)])
+        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+
+
+def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
+    """Keys visited by walking back from the last step of every lane, ``back[key]`` keys at
+    a time (all lanes together), until the first step."""
+    keys = np.arange(back.size)
+    previous = keys - back
+    previous[:lanes] = keys[:lanes]  # stay put at the start of a lane
+    on_path = np.zeros(back.size, dtype=bool)
+    position = keys[back.size - lanes :]
+    while position.max() >= lanes:
+        for _ in range(16):
+            on_path[position] = True
+            position = previous.take(position)
+    return on_path
+
+
