@@ -47,7 +47,7 @@ def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, scratch
     """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``; ``slot_logp``
     is the log probability of the piece ending at each trie slot (-inf: none)."""
     lattice = _Steps(layout, trie, slot_logp, scratch)
-    return lattice.paths(trie, _Choices(lattice.ranks + lattice.depth, layout.lanes))
+    return lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
 
 
 def sample_slice(
@@ -58,9 +58,9 @@ def sample_slice(
     if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
         weights = np.where(trie.term >= 0, np.exp(score), 0.0)
         lattice = _Steps(layout, trie, weights, scratch, linear=True)
-        return lattice.paths(trie, _LinearDraws(lattice.ranks + lattice.depth, layout.lanes, rng))
+        return lattice.paths(trie, _LinearDraws(lattice.depth + 1, layout.lanes, rng))
     lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
-    return lattice.paths(trie, _Draws(lattice.ranks + lattice.depth, layout.lanes, rng))
+    return lattice.paths(trie, _Draws(lattice.depth + 1, layout.lanes, rng))
 
 
 def linear_weights_fit(worst: float, reach: int) -> bool:
@@ -100,13 +100,13 @@ class _Steps:
       -inf when there is none. Step ``p``'s candidates for lengths ``depth .. 1`` are then
       ``rows[p - depth .. p - 1] + dense[::-1, p]``: contiguous blocks, no index arrays, no
       sorting of matches by end position.
-    * Longer pieces (rare) are listed by end key, longest first: ``deep_end``,
-      ``deep_start`` (value index of the start), ``deep_logp`` and ``deep_rank`` (0 for the
-      longest at its end). Each chunk start has a dummy of rank 0 from the constant 0.0
-      with logp 0.0, so each chunk's sums start from exactly 0.0.
+    * Longer pieces (rare) are listed by end key, longest first, in groups of equal end:
+      ``deep_end``, ``deep_start`` (value index of the start), ``deep_logp``. Each chunk
+      start has a dummy from the constant 0.0 with logp 0.0, so each chunk's sums start
+      from exactly 0.0. A step sees a group as one candidate (its max, or its sum).
 
-    Candidates are ordered longest first (deep ranks, then lengths ``depth .. 1``), so the
-    first index of the maximum is the scalar decoder's choice.
+    Candidates are ordered longest first (the deep group, then lengths ``depth .. 1``), so
+    the first index of the maximum is the scalar decoder's choice.
     """
 
     def __init__(
@@ -149,59 +149,67 @@ class _Steps:
         self._list_deep(deep)
 
     def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        """The deep matches (given shortest first) and the dummies, by end, longest first."""
+        """The deep matches (given shortest first) and the dummies, by end, longest first,
+        in *groups* of equal end key: ``group_start`` (first entry), ``group_key``."""
         places = self.layout.places
-        chunk_starts = self.layout.keys(places)
-        ends = np.concatenate([e for e, _, _ in reversed(deep)] + [chunk_starts])
+        ends = np.concatenate([e for e, _, _ in reversed(deep)] + [self.layout.keys(places)])
         order = np.argsort(ends, kind="stable")
         self.deep_end = ends[order]
         self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(places.size, self.zero)])[order]
         self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.full(places.size, self.one)])[order]
-        index = np.arange(ends.size)
         first = np.ones(ends.size, dtype=bool)
         first[1:] = self.deep_end[1:] != self.deep_end[:-1]
-        self.deep_rank = index - np.maximum.accumulate(np.where(first, index, 0))
-        self.ranks = int(self.deep_rank.max()) + 1
+        self.group_start = np.flatnonzero(first)
+        self.group_key = self.deep_end[self.group_start]
 
     def forward(self, choose: "_Choices") -> np.ndarray:
         """The recurrence over all lanes into ``self.values``: the max of the candidates
-        (Viterbi) or their log-sum-exp (sampling), as ``choose.reduce`` says. Returns each
-        key's choice by ``choose`` (an index into the candidates: ``< ranks`` a deep rank,
-        else length ``depth - (choice - ranks)``).
+        (Viterbi) or their sum (sampling), as ``choose`` says. Returns each key's choice by
+        ``choose``: 0 for a deep piece (which one: ``deep_pick``), else length
+        ``depth + 1 - choice``.
 
         Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
-        lies before the block and the block's deep candidates are gathered at once; so are
-        its choices. Each step is then one add and one reduction."""
-        lanes, depth, width, ranks = self.lanes, self.depth, self.width, self.ranks
+        lies before the block, and the block's deep candidates are gathered at once and
+        folded into one candidate per key (their max, or their sum); so are the block's
+        choices. Each step is then one add and one reduction over ``depth + 1`` rows."""
+        lanes, depth, width = self.lanes, self.depth, self.width
         values = self.scratch.get("values", self.zero + 1)
         values[: self.pad] = self.none
         values[self.zero] = self.one
         rows = values[: self.zero].reshape(depth + width, lanes)
         near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
-        span, count = depth + 1, ranks + depth
+        span = count = depth + 1
         block = np.empty((span, count, lanes))
         flat = block.reshape(-1)
-        # Where each deep candidate goes in its block, and where each block's run begins.
-        step, lane = np.divmod(self.deep_end, lanes)
-        slot = ((step % span) * count + self.deep_rank) * lanes + lane
+        # Where each group's folded candidate goes in its block, and each block's groups.
+        step, lane = np.divmod(self.group_key, lanes)
+        slot = (step % span) * (count * lanes) + lane
         bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
+        entries = np.append(self.group_start, self.deep_end.size).tolist()
+        self.deep_value = np.empty(self.deep_end.size)  # each deep candidate, for deep_pick
+        self.deep_total = np.empty(self.group_key.size)  # their max or sum per group
         choice = self.scratch.get("choice", self.size, np.uint8).reshape(width, lanes)
         reduce = choose.reduce
         combine = np.multiply if self.linear else np.add
-        for first, a, b in zip(range(0, width, span), bounds, bounds[1:]):
+        for first, g, h in zip(range(0, width, span), bounds, bounds[1:]):
             last = min(width, first + span)
             work = block[: last - first]
             if self.linear and first:
                 self._rescale(rows[max(0, first + depth - 1 - self.reach) : first + depth])
-            work[:, :ranks] = self.none
-            candidate = values.take(self.deep_start[a:b])
-            combine(candidate, self.deep_logp[a:b], out=candidate)
-            flat[slot[a:b]] = candidate
+            work[:, 0] = self.none
+            if h > g:
+                a, b = entries[g], entries[h]
+                candidate = self.deep_value[a:b]
+                values.take(self.deep_start[a:b], out=candidate)
+                combine(candidate, self.deep_logp[a:b], out=candidate)
+                choose.fold(candidate, self.group_start[g:h] - a, out=self.deep_total[g:h])
+                flat[slot[g:h]] = self.deep_total[g:h]
             for p, row in zip(range(first, last), work):
-                combine(rows[p : p + depth], near_logp[p], out=row[ranks:])
+                combine(rows[p : p + depth], near_logp[p], out=row[1:])
                 reduce(row, axis=0, out=rows[p + depth])
             choose(work, rows[first + depth : last + depth], choice[first:last])
         self.values = values
+        self.deep_pick = self.group_start + choose.pick(self.deep_value, self.deep_total, self.group_start)
         return choice.ravel()
 
     @staticmethod
@@ -215,14 +223,13 @@ class _Steps:
 
     def paths(self, trie: FlatTrie, choose: "_Choices") -> Slice:
         """Each chunk's path: all lanes walk back together along the choices."""
-        lanes, ranks = self.lanes, self.ranks
+        lanes = self.lanes
         choice = self.forward(choose)
-        lengths = np.concatenate([np.zeros(ranks, dtype=np.int64), np.arange(self.depth, 0, -1) * lanes])
-        jump = lengths.take(choice)
+        jump = np.arange(self.depth + 1, 0, -1, dtype=np.int64).take(choice) * lanes
         chunk_start = self.dense[0] == self.none  # chunk starts and padding: no byte ends here
-        deep = np.flatnonzero((choice < ranks) & ~chunk_start)
-        entry = np.searchsorted(self.deep_end, deep) + choice[deep]
-        jump[deep] = deep + self.pad - self.deep_start[entry]
+        deep = np.flatnonzero((choice == 0) & ~chunk_start)
+        entry = self.deep_pick.take(np.searchsorted(self.group_key, deep))
+        jump[deep] = deep + self.pad - self.deep_start.take(entry)
         jump[chunk_start] = lanes  # over the separator, no piece
         on_path = _on_path(jump, lanes)
         on_path &= ~chunk_start
@@ -243,15 +250,16 @@ class _Steps:
 class _Choices:
     """Viterbi's choice per key, a block of steps at a time: ``count`` minus the largest
     weight (``count`` for the first candidate, down to 1) among the candidates equal to the
-    maximum; much cheaper than ``np.argmax`` along the middle axis, which copies the block."""
+    maximum; much cheaper than ``np.argmax`` along the middle axis, which copies the block.
+    Deep candidates are folded into one by their max; ``pick`` then finds the first of each
+    group that reaches it (longest first, as the scalar decoder)."""
 
     reduce = np.maximum.reduce
 
     def __init__(self, count: int, lanes: int) -> None:
-        if count > 255:
-            raise ValueError("too many candidates per position for uint8 choices")
         self.count = count
         self.found = np.empty((1 + DENSE_DEPTH, count, lanes), dtype=bool)  # a block of steps
+        self.running = np.empty((1 + DENSE_DEPTH, count, lanes))  # sampling's running sums
         self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]
 
     def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
@@ -260,11 +268,25 @@ class _Choices:
         ranked *= self.weight
         np.subtract(self.count, np.maximum.reduce(ranked, axis=1), out=out)
 
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        np.maximum.reduceat(candidate, starts, out=out)
+
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Per group, the rank of the first candidate equal to the group's max."""
+        rank = np.zeros(starts.size, dtype=np.int64)
+        for r, live in reversed(list(_ranks(starts, value.size))):
+            hit = value.take(starts.take(live) + r) == total.take(live)
+            rank[live[hit]] = r
+        return rank
+
 
 class _LinearDraws(_Choices):
     """Sampling on weights (p^alpha, rescaled by ``_Steps._rescale``): candidate k with
     probability weight_k / sum, by inverse CDF (the first whose running sum reaches u * sum,
-    u in (0, 1]). No exp or log at all."""
+    u in (0, 1]). No exp or log at all. Deep candidates are folded into their sum; ``pick``
+    then draws one of each group in proportion to its weight (drawing the group, then the
+    piece within it, is the same distribution)."""
 
     reduce = np.add.reduce
 
@@ -273,20 +295,42 @@ class _LinearDraws(_Choices):
         self.rng = rng
 
     def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
-        running = np.cumsum(work, axis=1)
+        running = _running_sums(work, self.running[: len(work)])
         u = 1.0 - self.rng.random(total.shape)
         u *= running[:, -1]
         np.less(running, u[:, None], out=self.found[: len(work)])
         np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
 
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        np.add.reduceat(candidate, starts, out=out)
 
-class _Draws(_Choices):
-    """Sampling's choice per key: candidate k with probability exp(candidate_k - total), by
-    inverse CDF (the first whose running sum reaches u * sum, u in (0, 1])."""
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        return self._draw(value, starts)
+
+    def _draw(self, weight: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Per group, the rank drawn in proportion to ``weight``: the number of running sums
+        below u times the group's sum (the same sequential sums both times)."""
+        ranks = list(_ranks(starts, weight.size))
+        running = np.zeros(starts.size)
+        for r, live in ranks:
+            running[live] += weight.take(starts.take(live) + r)
+        threshold = running * (1.0 - self.rng.random(starts.size))
+        running[:] = 0.0
+        rank = np.zeros(starts.size, dtype=np.int64)
+        for r, live in ranks:
+            running[live] += weight.take(starts.take(live) + r)
+            rank[live] += running[live] < threshold[live]
+        return rank
+
+
+class _Draws(_LinearDraws):
+    """Sampling in log space (weights that would under- or overflow): candidate k with
+    probability exp(candidate_k - total), by inverse CDF (the first whose running sum
+    reaches u * sum, u in (0, 1]); deep candidates are folded by log-sum-exp."""
 
     def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
-        super().__init__(count, lanes)
-        self.rng = rng
+        super().__init__(count, lanes, rng)
         self.shifted = np.empty((count, lanes))
         self.sum = np.empty(lanes)
 
@@ -305,11 +349,39 @@ class _Draws(_Choices):
         with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
             weight = np.subtract(work, total[:, None])
         np.exp(weight, out=weight)
-        np.cumsum(weight, axis=1, out=weight)
+        weight = _running_sums(weight, self.running[: len(work)])
         u = 1.0 - self.rng.random(total.shape)
         u *= weight[:, -1]
         np.less(weight, u[:, None], out=self.found[: len(work)])
         np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        top = np.maximum.reduceat(candidate, starts)
+        sizes = np.diff(np.append(starts, candidate.size))
+        np.log(np.add.reduceat(np.exp(candidate - np.repeat(top, sizes)), starts), out=out)
+        out += top
+
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        sizes = np.diff(np.append(starts, value.size))
+        return self._draw(np.exp(value - np.repeat(total, sizes)), starts)
+
+
+def _ranks(starts: np.ndarray, size: int) -> List[Tuple[int, np.ndarray]]:
+    """For each rank ``r``, the groups (given by their first entries, ascending, of ``size``
+    entries in all) that have an entry of rank ``r``."""
+    sizes = np.diff(np.append(starts, size))
+    longest = int(sizes.max()) if sizes.size else 0
+    return [(r, np.flatnonzero(sizes > r)) for r in range(longest)]
+
+
+def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.cumsum(work, axis=1)``, one candidate row at a time: numpy accumulates along a
+    middle axis element by element, 6x slower than these whole-row adds."""
+    np.copyto(out[:, 0], work[:, 0])
+    for k in range(1, work.shape[1]):
+        np.add(out[:, k - 1], work[:, k], out=out[:, k])
+    return out
 
 
 def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:

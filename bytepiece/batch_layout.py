@@ -28,7 +28,7 @@ SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~10
 MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
 MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
 STEP_BYTES = 16  # a step of a slice costs about as much as this many bytes of scalar decoding
-LANE_COUNT = 512  # preferred number of lanes; lanes are at least as wide as the longest chunk
+LANE_COUNT = 1024  # preferred number of lanes; lanes are at least as wide as the longest chunk
 
 _NEWLINE = 10
 
