@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -38,9 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Ids = List[int]
 
-WINDOW_CHARS = 4 << 20  # encode_batch gathers this many characters (then slices them) at a time
-WORKER_MIN_BYTES = 256 << 10  # smaller batches are not worth a process pool
-JOB_CHARS = 8 << 20  # text per pool job
+JOB_CHARS = 1 << 20  # encode_batch works in jobs of about this many characters
+MIN_JOB_CHARS = 64 << 10  # smaller jobs are not worth sending to a worker
 
 
 class BatchEncoder:
@@ -126,52 +124,116 @@ def encode_batch(
     allowed_special: Any = (),
     workers: Optional[int] = None,
 ) -> List[Ids]:
-    """``[tok.encode(t, ...) for t in texts]``, vectorised; see ``Tokenizer.encode_batch``."""
+    """``[tok.encode(t, ...) for t in texts]``, vectorised; see ``Tokenizer.encode_batch``.
+
+    Texts go in jobs of about ``JOB_CHARS`` characters, encoded here or, with ``workers``,
+    by ``tok``'s process pool; with ``alpha`` each job draws from its own generator,
+    seeded in job order from ``tok``'s stream (or ``seed``), so the result does not depend
+    on the number of workers."""
+    alpha = None if alpha is None else check_alpha(alpha)
     rng = None if alpha is None else tok._generator(seed)
-    if alpha is not None:
-        alpha = check_alpha(alpha)
+    tok._special_splitter(allowed_special)  # unknown special tokens fail here, not in a worker
+    for wanted, token in ((add_bos, "<bos>"), (add_eos, "<eos>")):
+        if wanted:
+            tok._required_special(token)
+    options = dict(add_bos=add_bos, add_eos=add_eos, alpha=alpha, allowed_special=allowed_special)
     if workers == 0:
         workers = os.cpu_count() or 1
-    options = dict(add_bos=add_bos, add_eos=add_eos, alpha=alpha, allowed_special=allowed_special)
-    if workers is not None and workers > 1 and _total_chars(texts) >= WORKER_MIN_BYTES:
-        return _encode_in_pool(tok, texts, workers, rng, options)
-    splitter = tok._special_splitter(allowed_special)
+    size = JOB_CHARS
+    if alpha is None and workers is not None and workers > 1:  # smaller jobs: all workers busy
+        size = min(size, max(MIN_JOB_CHARS, _chars(texts) // (2 * workers)))
+    jobs = [(part, None if rng is None else int(rng.integers(2**63)), options) for part in _jobs(texts, size)]
+    if workers is not None and workers > 1 and len(jobs) > 1:
+        from .batch_pool import worker_pool
+
+        results: Iterable[Tuple[np.ndarray, np.ndarray]] = worker_pool(tok, workers).map(_job, jobs)
+    else:
+        results = (encode_job(tok, job) for job in jobs)
+    out: List[Ids] = []
+    for ids, bounds in results:
+        flat, cuts = ids.tolist(), bounds.tolist()
+        out.extend(flat[a:b] for a, b in zip(cuts, cuts[1:]))
+    return out
+
+
+Job = Tuple[Sequence[str], Optional[int], Dict[str, Any]]
+
+
+def encode_job(tok: "Tokenizer", job: Job) -> Tuple[np.ndarray, np.ndarray]:
+    """One job of ``encode_batch``: all ids of its texts back to back (int32), and each
+    text's bounds in them."""
+    texts, seed, options = job
+    rng = None if seed is None else np.random.default_rng(seed)
+    ids, bounds = encode_arrays(tok, texts, rng=rng, **options)
+    return ids.astype(np.int32), bounds
+
+
+def _job(job: Job) -> Tuple[np.ndarray, np.ndarray]:
+    from .batch_pool import worker_tokenizer
+
+    return encode_job(worker_tokenizer(), job)
+
+
+def encode_arrays(
+    tok: "Tokenizer",
+    texts: Sequence[str],
+    *,
+    alpha: Optional[float] = None,
+    rng: Optional[np.random.Generator] = None,
+    allowed_special: Any = (),
+    add_bos: bool = False,
+    add_eos: bool = False,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """As ``encode_texts``, with special tokens and ``<bos>`` / ``<eos>`` as ``encode``."""
     head = [tok._required_special("<bos>")] if add_bos else []
     tail = [tok._required_special("<eos>")] if add_eos else []
-    out: List[Ids] = []
-    for window in _windows(texts):
-        if splitter is None:
-            ids, bounds = encode_texts(tok, window, alpha, rng)
-            if head or tail:
-                out.extend(head + ids[a:b] + tail for a, b in zip(bounds, bounds[1:]))
-            else:
-                out.extend(ids[a:b] for a, b in zip(bounds, bounds[1:]))
-            continue
-        parts, segments = _split_special(tok, splitter, window)
-        ids, bounds = encode_texts(tok, segments, alpha, rng)
-        for text_parts in parts:
-            text_ids = list(head)
-            for part in text_parts:
-                if isinstance(part, tuple):
-                    text_ids.append(part[0])  # a special token's id
-                else:
-                    text_ids.extend(ids[bounds[part] : bounds[part + 1]])
-            text_ids.extend(tail)
-            out.append(text_ids)
-    return out
+    splitter = tok._special_splitter(allowed_special)
+    if splitter is None:
+        ids, bounds = encode_texts(tok, texts, alpha, rng)
+        return _frame(ids, bounds, head, tail) if head or tail else (ids, bounds)
+    parts, segments = _split_special(tok, splitter, texts)
+    ids, bounds = encode_texts(tok, segments, alpha, rng)
+    pieces: List[np.ndarray] = []
+    sizes = []
+    for text_parts in parts:
+        size = len(head) + len(tail)
+        pieces.append(np.asarray(head, dtype=np.int64))
+        for part in text_parts:
+            piece = np.asarray(part, dtype=np.int64) if isinstance(part, tuple) else ids[bounds[part] : bounds[part + 1]]
+            pieces.append(piece)
+            size += piece.size
+        pieces.append(np.asarray(tail, dtype=np.int64))
+        sizes.append(size)
+    out_bounds = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out_bounds[1:])
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64), out_bounds
+
+
+def _frame(ids: np.ndarray, bounds: np.ndarray, head: Ids, tail: Ids) -> Tuple[np.ndarray, np.ndarray]:
+    """``head + ids + tail`` for each text."""
+    counts = np.diff(bounds)
+    framed = np.zeros(bounds.size, dtype=np.int64)
+    np.cumsum(counts + len(head) + len(tail), out=framed[1:])
+    out = np.empty(int(framed[-1]), dtype=np.int64)
+    out[np.repeat(framed[:-1] + len(head) - bounds[:-1], counts) + np.arange(ids.size)] = ids
+    for k, token in enumerate(head):
+        out[framed[:-1] + k] = token
+    for k, token in enumerate(tail):
+        out[framed[1:] - len(tail) + k] = token
+    return out, framed
 
 
 def encode_texts(
     tok: "Tokenizer", texts: Sequence[str], alpha: Optional[float], rng: Optional[np.random.Generator]
-) -> Tuple[Ids, Ids]:
+) -> Tuple[np.ndarray, np.ndarray]:
     """All ids of ``texts`` (ordinary text, no special tokens) back to back, and the bounds
-    of each text's ids in that list."""
+    of each text's ids in them."""
     return encode_utf8(tok, _utf8(texts, tok.model.normalization), alpha, rng)
 
 
 def encode_utf8(
     tok: "Tokenizer", datas: Sequence[bytes], alpha: Optional[float], rng: Optional[np.random.Generator]
-) -> Tuple[Ids, Ids]:
+) -> Tuple[np.ndarray, np.ndarray]:
     """As ``encode_texts``, for normalised UTF-8 texts."""
     automaton = tok._get_automaton()
     lengths = tok._lengths
@@ -185,8 +247,7 @@ def encode_utf8(
     starts, chunk_lengths = chunk_bounds(np.frombuffer(buffer, dtype=np.uint8), text_starts)
     encoder = tok._get_batch_encoder()
     ids, offsets = encoder.encode_chunks(buffer, starts, chunk_lengths, scalar, alpha, rng)
-    bounds = offsets.take(np.searchsorted(starts, text_starts))
-    return ids.tolist(), bounds.tolist()
+    return ids, offsets.take(np.searchsorted(starts, text_starts))
 
 
 def _utf8(texts: Sequence[str], form: Normalization) -> List[bytes]:
@@ -207,16 +268,16 @@ def _utf8(texts: Sequence[str], form: Normalization) -> List[bytes]:
     return out
 
 
-def _total_chars(texts: Sequence[str]) -> int:
-    return sum(len(t) for t in texts if isinstance(t, str))
+def _chars(texts: Sequence[str]) -> int:
+    return sum(len(text) for text in texts if isinstance(text, str))
 
 
-def _windows(texts: Sequence[str]) -> Iterator[Sequence[str]]:
-    """Consecutive runs of texts of about ``WINDOW_CHARS`` characters (at least one text)."""
+def _jobs(texts: Sequence[str], chars: int) -> Iterator[Sequence[str]]:
+    """Consecutive runs of texts of about ``chars`` characters (at least one text each)."""
     start, size = 0, 0
     for index, text in enumerate(texts):
         size += len(text) if isinstance(text, str) else 0
-        if size >= WINDOW_CHARS:
+        if size >= chars:
             yield texts[start : index + 1]
             start, size = index + 1, 0
     if start < len(texts):
@@ -238,35 +299,3 @@ def _split_special(tok: "Tokenizer", splitter: Any, texts: Sequence[str]) -> Tup
                 segments.append(part)
         parts.append(text_parts)
     return parts, segments
-
-
-_WORKER: Dict[str, Any] = {}
-
-
-def _start_worker(tok: "Tokenizer") -> None:
-    _WORKER["tok"] = tok
-
-
-def _work(job: Tuple[List[str], Any, Dict[str, Any]]) -> List[Ids]:
-    texts, seed, options = job
-    return encode_batch(_WORKER["tok"], texts, seed=seed, **options)
-
-
-def _encode_in_pool(
-    tok: "Tokenizer", texts: Sequence[str], workers: int, rng: Optional[np.random.Generator], options: Dict[str, Any]
-) -> List[Ids]:
-    """Contiguous parts of about equal size, at least one per worker; results in order. Sampling
-    seeds each part from ``rng``, so a seeded call is reproducible for a given ``workers``."""
-    tok._get_batch_encoder()._tables()  # built once here; forked workers inherit it
-    tok._get_automaton()
-    total = _total_chars(texts)
-    target = min(-(-total // workers), JOB_CHARS)  # one job per worker, at most JOB_CHARS each
-    jobs, start, size = [], 0, 0
-    for end, text in enumerate(texts, 1):
-        size += len(text) if isinstance(text, str) else 0
-        if size >= target or end == len(texts):
-            seed = None if rng is None else int(rng.integers(2**63))
-            jobs.append((list(texts[start:end]), seed, options))
-            start, size = end, 0
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(tok,)) as pool:
-        return [ids for part in pool.map(_work, jobs) for ids in part]

@@ -73,6 +73,7 @@ class Tokenizer:
         self._id_to_special: Dict[int, str] = {i: t for t, i in m.special_tokens.items()}
         self._piece_to_id: Optional[Dict[bytes, int]] = None
         self._automaton: Any = None  # built on first use: cheap pickling, fast start-up
+        self._pool: Any = None  # encode_batch's worker processes (batch_pool.py)
         self.reseed(seed)
 
     # ------------------------------------------------------------------ properties
@@ -199,13 +200,27 @@ class Tokenizer:
         """Encode each text of ``texts`` (same options as :meth:`encode`), vectorised.
 
         Viterbi ids are exactly those of :meth:`encode`; with ``alpha`` each text gets an
-        exact sample, but not the one ``encode`` would draw from the same seed.
-        ``workers=N`` (0: one per core) spreads a big batch over a process pool.
+        exact sample, but not the one ``encode`` would draw from the same seed (the same
+        ``seed`` gives the same samples for any ``workers``).
+
+        ``workers=N`` (0: one per core) spreads a batch of more than about a million
+        characters over N processes. The pool is started on first use and kept for later
+        calls; :meth:`close` (or deleting the tokenizer) stops it.
         See ``batch.py`` and ``docs/performance.md``.
+
+        >>> tok.encode_batch(["hello world", "新词发现"])          # doctest: +SKIP
+        [[1626, 6585, 30241], [8587, 9544, 39351]]
         """
         from .batch import encode_batch
 
         return encode_batch(self, list(texts), workers=workers, **options)
+
+    def close(self) -> None:
+        """Stop the worker processes that ``encode_batch(workers=N)`` started, if any.
+        The tokenizer stays usable (a later call with ``workers`` starts a new pool)."""
+        from .batch_pool import close_pool
+
+        close_pool(self)
 
     def tokenize_batch(self, texts: Iterable[str], **options: Any) -> List[List[bytes]]:
         """Split each text into byte pieces (options as :meth:`encode_batch`)."""
@@ -228,7 +243,7 @@ class Tokenizer:
             from .batch import encode_utf8
 
             rng = None if alpha is None else self._generator(seed)
-            return encode_utf8(self, [data], None if alpha is None else check_alpha(alpha), rng)[0]
+            return encode_utf8(self, [data], None if alpha is None else check_alpha(alpha), rng)[0].tolist()
         automaton = self._get_automaton()
         lengths = self._lengths
         ids: Ids = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import collections
 import math
+import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from bytepiece import batch_lattice, batch_layout
 from bytepiece.flat_trie import SEPARATOR, FlatTrie
 from bytepiece.normalization import split_chunks
 
-from conftest import LEGACY_MODELS, golden_rows, tiny_model
+from conftest import LEGACY_MODELS, SHARED, golden_rows, tiny_model
 from reference import chi_square, chi_square_critical, pieces_of, segmentation_distribution
 
 
@@ -86,11 +88,35 @@ def test_special_tokens_bos_eos_and_workers(tok80k, always_slice):
     assert tok80k.tokenize_batch(["hello world"]) == [tok80k.tokenize("hello world")]
 
 
-def test_workers_give_the_same_ids(tok80k, monkeypatch):
-    monkeypatch.setattr(batch_module, "WORKER_MIN_BYTES", 0)
+def test_workers_give_the_same_ids_and_keep_their_pool(monkeypatch):
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 5000)  # many jobs
+    tok = Tokenizer(SHARED / "models" / "bytepiece_80k.zip")
     rows = golden_rows("bytepiece_80k")[:400]
     texts = [row["text"] for row in rows]
-    assert tok80k.encode_batch(texts, workers=2) == [row["ids"] for row in rows]
+    try:
+        assert tok.encode_batch(texts, workers=2) == [row["ids"] for row in rows]
+        pool = tok._pool.executor
+        options = dict(add_bos=True, add_eos=True, allowed_special="all")
+        special = ["a<eos>b", "", "<bos>"] * 50
+        assert tok.encode_batch(special, workers=2, **options) == [tok.encode(t, **options) for t in special]
+        assert tok._pool.executor is pool  # reused, not restarted
+    finally:
+        tok.close()
+    assert tok._pool is None
+    assert tok.encode_batch(texts[:3], workers=2) == [row["ids"] for row in rows[:3]]  # one job: no pool
+    assert tok._pool is None
+
+
+def test_sampling_is_the_same_for_any_number_of_workers(monkeypatch):
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 5000)
+    tok = Tokenizer(SHARED / "models" / "bytepiece_80k.zip")
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")[:300]]
+    try:
+        alone = tok.encode_batch(texts, alpha=0.1, seed=3)
+        assert tok.encode_batch(texts, alpha=0.1, seed=3, workers=2) == alone
+        assert tok.encode_batch(texts, alpha=0.1, seed=4, workers=2) != alone
+    finally:
+        tok.close()
 
 
 def test_long_encode_goes_through_the_batch_path_exactly(tok80k):
@@ -171,3 +197,28 @@ def test_each_text_is_normalised_on_its_own(tok80k, always_slice):
 def test_a_bad_text_is_named_by_its_index(tok80k, bad, error):
     with pytest.raises(error, match="text 1 of the batch"):
         tok80k.encode_batch(["fine", bad, "fine"])
+
+
+def _child_encode(tok, texts, queue):
+    ids = tok.encode_batch(texts, workers=2)
+    queue.put((ids, tok._pool.pid == os.getpid()))
+    tok.close()
+
+
+def test_a_forked_copy_starts_its_own_pool(monkeypatch):
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 5000)
+    tok = Tokenizer(SHARED / "models" / "bytepiece_80k.zip")
+    rows = golden_rows("bytepiece_80k")[:200]
+    texts = [row["text"] for row in rows]
+    context = multiprocessing.get_context("fork")
+    try:
+        tok.encode_batch(texts, workers=2)
+        queue = context.Queue()
+        child = context.Process(target=_child_encode, args=(tok, texts, queue))
+        child.start()
+        ids, own_pool = queue.get(timeout=120)
+        child.join(timeout=60)
+        assert own_pool and ids == [row["ids"] for row in rows]
+        assert tok.encode_batch(texts, workers=2) == ids  # the parent's pool still works
+    finally:
+        tok.close()
