@@ -199,7 +199,8 @@ def encode_arrays(
         size = len(head) + len(tail)
         pieces.append(np.asarray(head, dtype=np.int64))
         for part in text_parts:
-            piece = np.asarray(part, dtype=np.int64) if isinstance(part, tuple) else ids[bounds[part] : bounds[part + 1]]
+            special = isinstance(part, tuple)
+            piece = np.asarray(part, dtype=np.int64) if special else ids[bounds[part] : bounds[part + 1]]
             pieces.append(piece)
             size += piece.size
         pieces.append(np.asarray(tail, dtype=np.int64))

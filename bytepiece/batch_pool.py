@@ -40,8 +40,7 @@ def worker_pool(tok: "Tokenizer", workers: int) -> ProcessPoolExecutor:
         close_pool(tok)
     tok._get_batch_encoder()._tables()  # built once here; forked workers inherit them
     tok._get_automaton()
-    context = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(tok,))
+    executor = ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_start_worker, initargs=(tok,))
     weakref.finalize(tok, _shut_down, executor, os.getpid())
     tok._pool = _Pool(executor, workers, os.getpid())
     return executor
@@ -50,6 +49,13 @@ def worker_pool(tok: "Tokenizer", workers: int) -> ProcessPoolExecutor:
 def _shut_down(executor: ProcessPoolExecutor, owner: int) -> None:
     if os.getpid() == owner:  # a forked copy of the tokenizer must not touch its parent's pool
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def process_context() -> Any:
+    """fork on Linux: workers inherit the tables, and a script needs no ``__main__``
+    guard (spawn re-imports the main module in every worker); the platform's default
+    elsewhere (fork is unsafe on macOS)."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
 
 
 def close_pool(tok: "Tokenizer") -> None:

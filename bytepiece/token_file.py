@@ -21,19 +21,21 @@ Deliberately left out: shuffling and windowing (the reader gives numpy views to 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .batch_pool import process_context
 from .model_file import PathLike, creation_mode, dumps_model
+from .sampling import check_alpha
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tokenizer import Tokenizer
@@ -212,6 +214,7 @@ def iter_documents(
 
 
 _worker_tok: Any = None
+BLOCK_CHARS = 1 << 20  # documents are encoded in blocks of about this many characters
 
 
 def _init_worker(tok: "Tokenizer") -> None:
@@ -219,15 +222,39 @@ def _init_worker(tok: "Tokenizer") -> None:
     _worker_tok = tok
 
 
-def _encode_task(task: Tuple[int, str, Optional[float], Optional[int], bool]) -> np.ndarray:
-    index, text, alpha, seed, eos = task
-    # Per-document seeds: the output does not depend on the number of workers.
-    doc_seed = None if alpha is None else (seed, index)
-    ids = _worker_tok.encode(text, alpha=alpha, seed=doc_seed)
-    if eos:
-        ids.append(_worker_tok.eos_id)
-    # An array pickles as one buffer: far cheaper to send back from a worker than a list.
-    return np.asarray(ids, dtype=token_dtype(_worker_tok.vocab_size))
+Block = Tuple[int, List[str], Optional[float], int, bool]
+
+
+def _encode_block(task: Block) -> Tuple[np.ndarray, np.ndarray]:
+    """A block of documents, vectorised (``encode_batch``'s path): all ids back to back
+    as the file's dtype (which pickles as one buffer, far cheaper to send back from a
+    worker than lists) and each document's bounds in them."""
+    from .batch import encode_arrays
+
+    index, texts, alpha, seed, eos = task
+    # Seeded per block, and blocks depend only on the documents: the output does not
+    # depend on the number of workers.
+    rng = None if alpha is None else np.random.default_rng([seed, index])
+    ids, bounds = encode_arrays(_worker_tok, texts, alpha=alpha, rng=rng, add_eos=eos)
+    return ids.astype(token_dtype(_worker_tok.vocab_size)), bounds
+
+
+def _blocks(documents: Iterable[str], alpha: Optional[float], seed: int, eos: bool) -> Iterator[Block]:
+    texts: List[str] = []
+    size = index = 0
+    for text in documents:
+        texts.append(text)
+        size += len(text)
+        if size >= BLOCK_CHARS:
+            yield index, texts, alpha, seed, eos
+            texts, size, index = [], 0, index + 1
+    if texts:
+        yield index, texts, alpha, seed, eos
+
+
+def _documents(blocks: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+    for ids, bounds in blocks:
+        yield from np.split(ids, bounds[1:-1])
 
 
 def encode_corpus(
@@ -248,17 +275,21 @@ def encode_corpus(
 ) -> Dict[str, Any]:
     """Encode every document of ``source`` into a token file at ``out``; returns its meta.
 
-    Deterministic: the same corpus, model and options give the same bytes for any
-    ``workers``; with ``alpha`` each document is sampled with seed ``(seed, index)``.
+    Documents are encoded in blocks of about ``BLOCK_CHARS`` characters by the batch path
+    (Viterbi ids are exactly those of ``tok.encode``). Deterministic: the same corpus,
+    model and options give the same bytes for any ``workers``; with ``alpha`` block ``b``
+    is sampled with seed ``(seed, b)``.
     """
     if eos and tok.eos_id is None:
         raise ValueError("this model has no <eos> token; pass eos=False (--no-eos) and rely on the index")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if alpha is not None:
+        alpha = check_alpha(alpha)
     if Path(out).exists() and not overwrite:  # fail before doing the work
         raise FileExistsError(f"{out} exists; choose another output or pass --overwrite / overwrite=True")
     documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
-    tasks = ((i, text, alpha, seed, eos) for i, text in enumerate(documents))
+    blocks = _blocks(documents, alpha, seed, eos)
     meta = {
         "eos_appended": bool(eos),
         "eos_id": tok.eos_id,
@@ -267,14 +298,13 @@ def encode_corpus(
         "seed": seed if alpha is not None else None,
         "model_sha256": model_checksum(tok),
     }
+    write = functools.partial(write_token_file, out, vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
     if workers == 1:
         _init_worker(tok)
-        return write_token_file(out, _progress(map(_encode_task, tasks), progress), vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
-    # fork would also work, but spawn avoids inheriting the parent's threads and locks.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(tok,)) as pool:
-        encoded = pool.imap(_encode_task, tasks, chunksize=8)  # imap keeps document order
-        return write_token_file(out, _progress(encoded, progress), vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
+        return write(_progress(_documents(map(_encode_block, blocks)), progress))
+    with process_context().Pool(workers, initializer=_init_worker, initargs=(tok,)) as pool:
+        encoded = pool.imap(_encode_block, blocks)  # imap keeps document order
+        return write(_progress(_documents(encoded), progress))
 
 
 def _progress(items: Iterable[np.ndarray], enabled: bool) -> Iterable[np.ndarray]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bytepiece import Tokenizer
+from bytepiece import token_file
 from bytepiece.cli import main
 from bytepiece.token_file import TokenFile, encode_corpus, iter_documents, write_token_file
 from bytepiece.trainer import Trainer
@@ -83,13 +84,23 @@ def test_no_eos_and_uint32(corpus, tmp_path):
     assert tok.decode(tokens.tokens.tolist()) == "".join(docs)
 
 
-def test_deterministic_across_workers_and_with_sampling(tok, corpus, tmp_path):
+def test_deterministic_across_workers_and_with_sampling(tok, corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(token_file, "BLOCK_CHARS", 40)  # several blocks
     encode_corpus(tok, corpus, tmp_path / "w1", alpha=0.1, seed=3)
     encode_corpus(tok, corpus, tmp_path / "w2", alpha=0.1, seed=3, workers=2)
     for name in ("tokens.bin", "offsets.npy", "meta.json"):
         assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
-    viterbi = [d.tolist() for d in TokenFile(tmp_path / "w1")]
-    assert [tok.decode(d) for d in viterbi] == [d + "<eos>" for d in iter_documents(corpus)]
+    sampled = [d.tolist() for d in TokenFile(tmp_path / "w1")]
+    assert [tok.decode(d) for d in sampled] == [d + "<eos>" for d in iter_documents(corpus)]
+    encode_corpus(tok, corpus, tmp_path / "other", alpha=0.1, seed=4)
+    assert [d.tolist() for d in TokenFile(tmp_path / "other")] != sampled
+
+
+def test_viterbi_ids_are_those_of_encode(tok, corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(token_file, "BLOCK_CHARS", 40)
+    encode_corpus(tok, corpus, tmp_path / "out", workers=2)
+    expected = [tok.encode(d) + [tok.eos_id] for d in iter_documents(corpus)]
+    assert [d.tolist() for d in TokenFile(tmp_path / "out")] == expected
 
 
 def test_existing_output_refused_or_replaced_atomically(tok, corpus, tmp_path):

@@ -29,7 +29,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--no-eos", dest="eos", action="store_false", help="do not end each document with <eos> (the index still marks boundaries)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
-    parser.add_argument("--seed", type=int, default=0, help="with --alpha: document i uses seed (SEED, i) (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="with --alpha: block b of documents (about 1M characters each) uses seed (SEED, b) (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
