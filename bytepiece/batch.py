@@ -75,7 +75,7 @@ class BatchEncoder:
         buffer: bytes,
         starts: np.ndarray,
         lengths: np.ndarray,
-        scalar: Callable[[bytes], Ids],
+        scalar: Callable[[memoryview], Ids],
         alpha: Optional[float] = None,
         rng: Optional[np.random.Generator] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
@@ -84,6 +84,7 @@ class BatchEncoder:
         ``scalar(chunk)`` encodes the chunks not worth a slice."""
         trie, logp = self._tables()
         data = np.frombuffer(buffer, dtype=np.uint8)
+        view = memoryview(buffer)  # slices without copies, for the scalar decoders
         found_at = np.zeros(starts.size, dtype=np.int64)  # where each chunk's ids are in `parts`
         counts = np.zeros(starts.size, dtype=np.int64)
         parts: List[np.ndarray] = []
@@ -91,7 +92,7 @@ class BatchEncoder:
         for group in plan_slices(lengths):
             if isinstance(group, int):
                 start = int(starts[group])
-                ids = np.asarray(scalar(buffer[start : start + int(lengths[group])]), dtype=np.int64)
+                ids = np.asarray(scalar(view[start : start + int(lengths[group])]), dtype=np.int64)
                 found_at[group], counts[group] = position, ids.size
             else:
                 layout = lay_out(data, starts[group], lengths[group])
@@ -239,9 +240,9 @@ def encode_utf8(
     automaton = tok._get_automaton()
     lengths = tok._lengths
     if alpha is None:
-        scalar = lambda chunk: best_path(automaton, chunk.decode("latin-1"), lengths)  # noqa: E731
+        scalar = lambda chunk: best_path(automaton, str(chunk, "latin-1"), lengths)  # noqa: E731
     else:
-        scalar = lambda chunk: sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng)  # noqa: E731
+        scalar = lambda chunk: sample_path(automaton, str(chunk, "latin-1"), lengths, alpha, rng)  # noqa: E731
     buffer = b"".join(datas)
     text_starts = np.zeros(len(datas) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=text_starts[1:])
