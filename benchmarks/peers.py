@@ -158,9 +158,11 @@ def run_original(python: str, model: str, texts: Dict[str, List[str]], repeat: i
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(texts, handle)
     try:
+        # Its own environment: a PYTHONPATH pointing at our package would shadow the original's.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
             [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA)],
-            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(), env=env,
         )
     finally:
         os.unlink(handle.name)
@@ -232,6 +234,7 @@ def main() -> int:
         measure(f"bytepiece sample alpha={ALPHA} (scalar)", name, lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
         measure(f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
         ours = {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()}
+        tok.close()  # the workers= pool
         original = run_original(args.original_python, model, texts, args.repeat)
         if original is None:
             notes.append(f"original BytePiece 0.6.3: not run (no interpreter at {args.original_python}; "
