@@ -28,6 +28,21 @@ def test_encode_decode_round_trip_through_files(tmp_path):
     assert back.returncode == 0 and back.stdout == text.encode()
 
 
+def test_encode_ids_are_those_of_tokenizer_encode_line_by_line(tmp_path):
+    from bytepiece import Tokenizer
+
+    from conftest import golden_rows
+
+    lines = [row["text"].replace("\n", " ") + "\n" for row in golden_rows("bytepiece_80k")[:400]]
+    source = tmp_path / "many.txt"
+    source.write_bytes("".join(lines).encode())
+    out = bytepiece("encode", "-m", MODEL, str(source))
+    assert out.returncode == 0, out.stderr
+    tok = Tokenizer(MODEL)
+    got = [[int(i) for i in line.split()] for line in out.stdout.decode().splitlines()]
+    assert got == [tok.encode(line) for line in lines]
+
+
 def test_encode_reads_stdin_and_prints_pieces():
     out = bytepiece("encode", "-m", MODEL, "--pieces", stdin="hello 世界\n".encode())
     assert out.returncode == 0
