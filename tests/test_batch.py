@@ -10,9 +10,12 @@ import collections
 import math
 import multiprocessing
 import os
+import unicodedata
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bytepiece import Tokenizer
 from bytepiece import batch as batch_module
@@ -222,3 +225,16 @@ def test_a_forked_copy_starts_its_own_pool(monkeypatch):
         assert tok.encode_batch(texts, workers=2) == ids  # the parent's pool still works
     finally:
         tok.close()
+
+
+MARKS = ["a", "e", "\u0301", "\u0300", "\u0328", "\u1100", "\u1161", "\u11a8", "\u212b", "\u00e9", "\u0344",
+         "\u0b47", "\u0b3e", "\u0f73", "\u05b0", "\u0591", "\u3099", "\u304b", "\U0001d15e", "\u0345", "\n"]
+
+
+@given(st.lists(st.text(alphabet=MARKS, max_size=5), max_size=6))
+@settings(max_examples=400, deadline=None)
+def test_batch_normalisation_is_per_text(texts):
+    # One NFC check of the joined texts decides whether each must be normalised: this
+    # relies on "joined is NFC => each part is NFC".
+    assert batch_module._utf8(texts, "nfc") == [unicodedata.normalize("NFC", t).encode() for t in texts]
+    assert batch_module._utf8(texts, "none") == [t.encode() for t in texts]
