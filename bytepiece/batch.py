@@ -151,9 +151,23 @@ def encode_batch(
     else:
         results = (encode_job(tok, job) for job in jobs)
     out: List[Ids] = []
-    for ids, bounds in results:
-        out.extend(_as_lists(ids, bounds))
+    try:
+        for ids, bounds in results:
+            out.extend(_as_lists(ids, bounds))
+    except (TypeError, ValueError):
+        _name_bad_text(tok, texts)  # a job only knows its own texts: say which of the batch
+        raise
     return out
+
+
+def _name_bad_text(tok: "Tokenizer", texts: Sequence[str]) -> None:
+    """Raise the error of the first text that cannot be normalised and encoded, with its
+    index in the batch (the error path only: every text is checked again)."""
+    for index, text in enumerate(texts):
+        try:
+            to_utf8(normalize(text, tok.model.normalization))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"text {index} of the batch: {exc}") from None
 
 
 def _as_lists(ids: np.ndarray, bounds: np.ndarray) -> List[Ids]:
@@ -263,15 +277,8 @@ def _utf8(texts: Sequence[str], form: Normalization) -> List[bytes]:
         if form == "nfc" and not unicodedata.is_normalized("NFC", "".join(texts)):
             texts = [unicodedata.normalize("NFC", text) for text in texts]
         return list(map(str.encode, texts))
-    except (TypeError, UnicodeEncodeError):
-        pass
-    out = []
-    for index, text in enumerate(texts):  # the slow way, to say which text is wrong and why
-        try:
-            out.append(to_utf8(normalize(text, form)))
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"text {index} of the batch: {exc}") from None
-    return out
+    except (TypeError, UnicodeEncodeError):  # say what is wrong, as encode() does
+        return [to_utf8(normalize(text, form)) for text in texts]
 
 
 def _chars(texts: Sequence[str]) -> int:

@@ -238,3 +238,10 @@ def test_batch_normalisation_is_per_text(texts):
     # relies on "joined is NFC => each part is NFC".
     assert batch_module._utf8(texts, "nfc") == [unicodedata.normalize("NFC", t).encode() for t in texts]
     assert batch_module._utf8(texts, "none") == [t.encode() for t in texts]
+
+
+def test_a_bad_text_in_a_later_job_is_named_by_its_batch_index(tok80k, monkeypatch):
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 10)
+    texts = ["some text " * 3] * 5 + ["lone \udc80 surrogate"]
+    with pytest.raises(ValueError, match="text 5 of the batch: .*surrogate"):
+        tok80k.encode_batch(texts)
