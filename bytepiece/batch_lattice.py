@@ -179,11 +179,11 @@ class _Steps:
         rows = values[: self.zero].reshape(depth + width, lanes)
         near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
         span = count = depth + 1
-        block = np.empty((span, count, lanes))
+        block = np.empty((count, span, lanes))  # candidate-major: per-block work is one call
         flat = block.reshape(-1)
         # Where each group's folded candidate goes in its block, and each block's groups.
         step, lane = np.divmod(self.group_key, lanes)
-        slot = (step % span) * (count * lanes) + lane
+        slot = (step % span) * lanes + lane
         bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
         entries = np.append(self.group_start, self.deep_end.size).tolist()
         self.deep_value = np.empty(self.deep_end.size)  # each deep candidate, for deep_pick
@@ -193,10 +193,10 @@ class _Steps:
         combine = np.multiply if self.linear else np.add
         for first, g, h in zip(range(0, width, span), bounds, bounds[1:]):
             last = min(width, first + span)
-            work = block[: last - first]
+            work = block[:, : last - first]
             if self.linear and first:
                 self._rescale(rows[max(0, first + depth - 1 - self.reach) : first + depth])
-            work[:, 0] = self.none
+            work[0] = self.none
             if h > g:
                 a, b = entries[g], entries[h]
                 candidate = self.deep_value[a:b]
@@ -204,7 +204,8 @@ class _Steps:
                 combine(candidate, self.deep_logp[a:b], out=candidate)
                 choose.fold(candidate, self.group_start[g:h] - a, out=self.deep_total[g:h])
                 flat[slot[g:h]] = self.deep_total[g:h]
-            for p, row in zip(range(first, last), work):
+            for j, p in enumerate(range(first, last)):
+                row = work[:, j]
                 combine(rows[p : p + depth], near_logp[p], out=row[1:])
                 reduce(row, axis=0, out=rows[p + depth])
             choose(work, rows[first + depth : last + depth], choice[first:last])
@@ -258,15 +259,15 @@ class _Choices:
 
     def __init__(self, count: int, lanes: int) -> None:
         self.count = count
-        self.found = np.empty((1 + DENSE_DEPTH, count, lanes), dtype=bool)  # a block of steps
-        self.running = np.empty((1 + DENSE_DEPTH, count, lanes))  # sampling's running sums
-        self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None]
+        self.found = np.empty((count, 1 + DENSE_DEPTH, lanes), dtype=bool)  # a block of steps
+        self.running = np.empty((count, 1 + DENSE_DEPTH, lanes))  # sampling's running sums
+        self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None, None]
 
     def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
-        equal = np.equal(work, best[:, None], out=self.found[: len(work)])
+        equal = np.equal(work, best, out=self.found[:, : best.shape[0]])
         ranked = equal.view(np.uint8)
         ranked *= self.weight
-        np.subtract(self.count, np.maximum.reduce(ranked, axis=1), out=out)
+        np.subtract(self.count, np.maximum.reduce(ranked, axis=0), out=out)
 
     @staticmethod
     def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
@@ -295,11 +296,11 @@ class _LinearDraws(_Choices):
         self.rng = rng
 
     def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
-        running = _running_sums(work, self.running[: len(work)])
+        running = _running_sums(work, self.running[:, : total.shape[0]])
         u = 1.0 - self.rng.random(total.shape)
-        u *= running[:, -1]
-        np.less(running, u[:, None], out=self.found[: len(work)])
-        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+        u *= running[-1]
+        found = np.less(running, u, out=self.found[:, : total.shape[0]])
+        np.add.reduce(found.view(np.uint8), axis=0, out=out)
 
     @staticmethod
     def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
@@ -347,13 +348,13 @@ class _Draws(_LinearDraws):
 
     def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
-            weight = np.subtract(work, total[:, None])
+            weight = np.subtract(work, total, out=self.running[:, : total.shape[0]])
         np.exp(weight, out=weight)
-        weight = _running_sums(weight, self.running[: len(work)])
+        _running_sums(weight, weight)
         u = 1.0 - self.rng.random(total.shape)
-        u *= weight[:, -1]
-        np.less(weight, u[:, None], out=self.found[: len(work)])
-        np.sum(self.found[: len(work)], axis=1, out=out, dtype=np.uint8)
+        u *= weight[-1]
+        found = np.less(weight, u, out=self.found[:, : total.shape[0]])
+        np.add.reduce(found.view(np.uint8), axis=0, out=out)
 
     @staticmethod
     def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
@@ -376,11 +377,12 @@ def _ranks(starts: np.ndarray, size: int) -> List[Tuple[int, np.ndarray]]:
 
 
 def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``np.cumsum(work, axis=1)``, one candidate row at a time: numpy accumulates along a
-    middle axis element by element, 6x slower than these whole-row adds."""
-    np.copyto(out[:, 0], work[:, 0])
-    for k in range(1, work.shape[1]):
-        np.add(out[:, k - 1], work[:, k], out=out[:, k])
+    """``np.cumsum(work, axis=0)`` one candidate block at a time (``out`` may be ``work``):
+    numpy accumulates element by element along an axis, 20x slower than these adds."""
+    if out is not work:
+        np.copyto(out[0], work[0])
+    for k in range(1, work.shape[0]):
+        np.add(out[k - 1], work[k], out=out[k])
     return out
 
 
