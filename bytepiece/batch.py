@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -156,6 +157,9 @@ def encode_batch(
             out.extend(_as_lists(ids, bounds))
     except (TypeError, ValueError):
         _name_bad_text(tok, texts)  # a job only knows its own texts: say which of the batch
+        raise
+    except BrokenProcessPool:
+        tok.close()  # a worker died (killed, out of memory): the next call starts a new pool
         raise
     return out
 

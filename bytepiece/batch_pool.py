@@ -63,7 +63,7 @@ def close_pool(tok: "Tokenizer") -> None:
     pool: Optional[_Pool] = getattr(tok, "_pool", None)
     tok._pool = None
     if pool is not None and pool.pid == os.getpid():
-        pool.executor.shutdown(wait=True, cancel_futures=True)
+        pool.executor.shutdown(wait=True, cancel_futures=True)  # also fine on a broken pool
 
 
 _WORKER: Any = {}

@@ -245,3 +245,22 @@ def test_a_bad_text_in_a_later_job_is_named_by_its_batch_index(tok80k, monkeypat
     texts = ["some text " * 3] * 5 + ["lone \udc80 surrogate"]
     with pytest.raises(ValueError, match="text 5 of the batch: .*surrogate"):
         tok80k.encode_batch(texts)
+
+
+def test_a_killed_worker_breaks_one_call_not_the_tokenizer(monkeypatch):
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 5000)
+    tok = Tokenizer(SHARED / "models" / "bytepiece_80k.zip")
+    rows = golden_rows("bytepiece_80k")[:200]
+    texts = [row["text"] for row in rows]
+    try:
+        tok.encode_batch(texts, workers=2)
+        for process in tok._pool.executor._processes.values():
+            os.kill(process.pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            tok.encode_batch(texts, workers=2)
+        assert tok.encode_batch(texts, workers=2) == [row["ids"] for row in rows]  # a new pool
+    finally:
+        tok.close()
