@@ -176,25 +176,27 @@ def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarra
     piece ``i - 1`` and opens new ones below that depth.
     """
     order = sorted(range(len(pieces)), key=pieces.__getitem__)
-    lengths = np.array([len(pieces[i]) for i in order], dtype=np.int64)
+    in_order = [pieces[i] for i in order]
+    lengths = np.fromiter(map(len, in_order), dtype=np.int64, count=len(order))
     depth = int(lengths.max())
-    table = np.zeros((len(order), depth), dtype=np.int64)
-    flat = np.frombuffer(b"".join(pieces[i] for i in order), dtype=np.uint8)
+    table = np.zeros((depth, len(order)), dtype=np.int64)  # table[d, i]: byte d of piece i
+    flat = np.frombuffer(b"".join(in_order), dtype=np.uint8)
     rows = np.repeat(np.arange(len(order)), lengths)
     cols = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    table[rows, cols] = flat
+    table[cols, rows] = flat
     lcp = np.zeros(len(order), dtype=np.int64)
-    differs = (table[1:] != table[:-1]) | (np.arange(depth) >= np.minimum(lengths[1:], lengths[:-1])[:, None])
-    lcp[1:] = np.where(differs.any(axis=1), differs.argmax(axis=1), depth)
-    node = np.zeros((len(order), depth + 1), dtype=np.int64)  # node of each piece's prefix of length d
+    differs = (table[:, 1:] != table[:, :-1]) | (np.arange(depth)[:, None] >= np.minimum(lengths[1:], lengths[:-1]))
+    lcp[1:] = np.where(differs.any(axis=0), differs.argmax(axis=0), depth)
+    node = np.zeros((depth + 1, len(order)), dtype=np.int64)  # node of each piece's prefix of length d
     parents, labels = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
     count = 1
     for d in range(1, depth + 1):
         opens = (d > lcp) & (d <= lengths)
-        node[:, d] = count + np.cumsum(opens) - 1
-        parents.append(node[opens, d - 1])
-        labels.append(table[opens, d - 1])
-        count += int(opens.sum())
+        np.cumsum(opens, out=node[d])
+        node[d] += count - 1
+        parents.append(node[d - 1][opens])
+        labels.append(table[d - 1][opens])
+        count += int(node[d, -1] - count + 1) if len(order) else 0
     terminal = np.full(count, -1, dtype=np.int64)
-    terminal[node[np.arange(len(order)), lengths]] = np.asarray(ids)[order]
+    terminal[node[lengths, np.arange(len(order))]] = np.asarray(ids)[order]
     return np.concatenate(parents), np.concatenate(labels), terminal
