@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bytepiece import Tokenizer
+from bytepiece import Tokenizer, sampling
 
 from conftest import tiny_model
 from reference import chi_square, chi_square_critical, pieces_of, segmentation_distribution
@@ -19,16 +19,37 @@ MODEL = tiny_model(
 DRAWS = 20_000
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.1, 1.0])
-@pytest.mark.parametrize("text", ["abcab", "aaaa", "新词发", "cabca"])
-def test_sampling_matches_the_exact_distribution(text, alpha):
-    tok = Tokenizer(MODEL, seed=1234)
+def assert_draws_are_exact(tok, text, alpha):
     expected = segmentation_distribution(text.encode(), MODEL, alpha)
     observed = Counter(pieces_of(tok.encode(text, alpha=alpha), MODEL) for _ in range(DRAWS))
     stat, dof = chi_square(observed, expected, DRAWS)
     assert stat < chi_square_critical(dof), f"chi2={stat:.1f} dof={dof}"
     total_variation = 0.5 * sum(abs(observed.get(s, 0) / DRAWS - p) for s, p in expected.items())
     assert total_variation < 0.03
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("text", ["abcab", "aaaa", "新词发", "cabca"])
+def test_sampling_matches_the_exact_distribution(text, alpha):
+    assert_draws_are_exact(Tokenizer(MODEL, seed=1234), text, alpha)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1.0])
+@pytest.mark.parametrize("text", ["abcab", "新词发", "aaaa"])
+def test_rescaling_between_batches_keeps_the_draws_exact(text, alpha, monkeypatch):
+    # Real chunks are rescaled every few hundred edges; two edges per batch puts a
+    # rescaling (with an unfinished position, and with the empty prefix still readable)
+    # inside these short texts.
+    build = sampling._build_weights
+
+    def tiny_batches(automaton, alpha):
+        table = build(automaton, alpha)
+        table.block = 2
+        return table
+
+    monkeypatch.setattr(sampling, "_build_weights", tiny_batches)
+    monkeypatch.setattr(sampling, "_WEIGHTS", {})
+    assert_draws_are_exact(Tokenizer(MODEL, seed=99), text, alpha)
 
 
 def test_three_equal_options_are_equally_likely():
