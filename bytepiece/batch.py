@@ -19,6 +19,7 @@ Deliberately left out: the lattice (``batch_lattice.py``) and the layout of slic
 from __future__ import annotations
 
 import os
+import threading
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -53,6 +54,7 @@ class BatchEncoder:
         self._trie: Optional[FlatTrie] = None
         self._logp: Optional[np.ndarray] = None
         self._scratch = Scratch()
+        self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
 
     def __getstate__(self) -> dict:
         return {"model": self._model}
@@ -83,7 +85,8 @@ class BatchEncoder:
         """The ids of the chunks ``buffer[starts[i] : starts[i] + lengths[i]]``, back to back
         in chunk order, and ``offsets`` (chunk ``i``'s ids are ``offsets[i] : offsets[i + 1]``).
         ``scalar(chunk)`` encodes the chunks not worth a slice."""
-        trie, logp = self._tables()
+        with self._lock:
+            trie, logp = self._tables()
         data = np.frombuffer(buffer, dtype=np.uint8)
         view = memoryview(buffer)  # slices without copies, for the scalar decoders
         found_at = np.zeros(starts.size, dtype=np.int64)  # where each chunk's ids are in `parts`
@@ -97,11 +100,12 @@ class BatchEncoder:
                 found_at[group], counts[group] = position, ids.size
             else:
                 layout = lay_out(data, starts[group], lengths[group])
-                if alpha is None:
-                    ids, group_counts = viterbi_slice(layout, trie, self._slot_logp, self._scratch)
-                else:
-                    assert rng is not None
-                    ids, group_counts = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
+                with self._lock:
+                    if alpha is None:
+                        ids, group_counts = viterbi_slice(layout, trie, self._slot_logp, self._scratch)
+                    else:
+                        assert rng is not None
+                        ids, group_counts = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
                 counts[group] = group_counts
                 found_at[group] = np.cumsum(group_counts) - group_counts + position
             parts.append(ids)

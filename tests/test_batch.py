@@ -264,3 +264,13 @@ def test_a_killed_worker_breaks_one_call_not_the_tokenizer(monkeypatch):
         assert tok.encode_batch(texts, workers=2) == [row["ids"] for row in rows]  # a new pool
     finally:
         tok.close()
+
+
+def test_threads_sharing_a_tokenizer_get_the_right_ids(tok80k):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = golden_rows("bytepiece_80k")
+    batches = [[row["text"] for row in rows[k::4]] for k in range(4)]
+    expected = [tok80k.encode_batch(batch) for batch in batches]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(tok80k.encode_batch, batches * 2)) == expected * 2
