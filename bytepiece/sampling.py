@@ -134,20 +134,20 @@ class _Weights:
         self.weights, self.block, self.reach = weights, block, reach
 
 
-# (id(automaton), alpha) -> (automaton, table): the automaton is kept to tell a reused id.
-_WEIGHTS: Dict[Tuple[int, float], Tuple[Any, Optional[_Weights]]] = {}
+# Keyed by the automaton itself (hashed by identity), so an id cannot be reused.
+_WEIGHTS: Dict[Tuple[Any, float], Optional[_Weights]] = {}
 
 
 def _linear_weights(automaton: Any, alpha: float) -> Optional[_Weights]:
     """Cached per automaton and alpha; None when alpha is too large for linear scale."""
-    key = (id(automaton), alpha)
-    cached = _WEIGHTS.get(key)
-    if cached is not None and cached[0] is automaton:
-        return cached[1]
-    table = _build_weights(automaton, alpha)
+    key = (automaton, alpha)
+    try:
+        return _WEIGHTS[key]
+    except KeyError:
+        pass
     if len(_WEIGHTS) >= 8:
         _WEIGHTS.clear()
-    _WEIGHTS[key] = (automaton, table)
+    table = _WEIGHTS[key] = _build_weights(automaton, alpha)
     return table
 
 
