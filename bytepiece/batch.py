@@ -143,6 +143,8 @@ def encode_batch(
         if wanted:
             tok._required_special(token)
     options = dict(add_bos=add_bos, add_eos=add_eos, alpha=alpha, allowed_special=allowed_special)
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: one per core), got {workers}")
     if workers == 0:
         workers = os.cpu_count() or 1
     size = JOB_CHARS

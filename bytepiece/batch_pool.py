@@ -29,6 +29,7 @@ class _Pool(NamedTuple):
     executor: ProcessPoolExecutor
     workers: int
     pid: int  # the process that started it: a forked copy must not use it
+    finalizer: weakref.finalize  # shuts the pool down when the tokenizer is collected
 
 
 def worker_pool(tok: "Tokenizer", workers: int) -> ProcessPoolExecutor:
@@ -41,8 +42,8 @@ def worker_pool(tok: "Tokenizer", workers: int) -> ProcessPoolExecutor:
     tok._get_batch_encoder()._tables()  # built once here; forked workers inherit them
     tok._get_automaton()
     executor = ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_start_worker, initargs=(tok,))
-    weakref.finalize(tok, _shut_down, executor, os.getpid())
-    tok._pool = _Pool(executor, workers, os.getpid())
+    finalizer = weakref.finalize(tok, _shut_down, executor, os.getpid())
+    tok._pool = _Pool(executor, workers, os.getpid(), finalizer)
     return executor
 
 
@@ -63,6 +64,7 @@ def close_pool(tok: "Tokenizer") -> None:
     pool: Optional[_Pool] = getattr(tok, "_pool", None)
     tok._pool = None
     if pool is not None and pool.pid == os.getpid():
+        pool.finalizer.detach()
         pool.executor.shutdown(wait=True, cancel_futures=True)  # also fine on a broken pool
 
 

@@ -203,9 +203,10 @@ class Tokenizer:
         exact sample, but not the one ``encode`` would draw from the same seed (the same
         ``seed`` gives the same samples for any ``workers``).
 
-        ``workers=N`` (0: one per core) spreads a batch of more than about a million
-        characters over N processes. The pool is started on first use and kept for later
-        calls; :meth:`close` (or deleting the tokenizer) stops it.
+        ``workers=N`` (0: one per core) spreads the batch over N processes, in jobs of at
+        least 64K characters (sampling: about a million, so that a seed gives the same
+        samples for any N). The pool is started on first use and kept for later calls;
+        :meth:`close` (or deleting the tokenizer) stops it.
         See ``batch.py`` and ``docs/performance.md``.
 
         >>> tok.encode_batch(["hello world", "新词发现"])          # doctest: +SKIP

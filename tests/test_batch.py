@@ -274,3 +274,8 @@ def test_threads_sharing_a_tokenizer_get_the_right_ids(tok80k):
     expected = [tok80k.encode_batch(batch) for batch in batches]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(tok80k.encode_batch, batches * 2)) == expected * 2
+
+
+def test_negative_workers_is_an_error(tok80k):
+    with pytest.raises(ValueError, match="workers"):
+        tok80k.encode_batch(["text"], workers=-2)
