@@ -21,6 +21,7 @@ Deliberately left out: shuffling and windowing (the reader gives numpy views to 
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import json
@@ -29,7 +30,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -303,8 +304,20 @@ def encode_corpus(
         _init_worker(tok)
         return write(_progress(_documents(map(_encode_block, blocks)), progress))
     with process_context().Pool(workers, initializer=_init_worker, initargs=(tok,)) as pool:
-        encoded = pool.imap(_encode_block, blocks)  # imap keeps document order
+        encoded = _bounded_map(pool, _encode_block, blocks, in_flight=2 * workers)
         return write(_progress(_documents(encoded), progress))
+
+
+def _bounded_map(pool: Any, function: Callable[[Any], Any], items: Iterable[Any], in_flight: int) -> Iterator[Any]:
+    """``pool.imap`` in order, reading at most ``in_flight`` items ahead: imap's feeder
+    thread reads its input as fast as it can, so a big corpus would end up in memory."""
+    pending: Deque[Any] = collections.deque()
+    for item in items:
+        pending.append(pool.apply_async(function, (item,)))
+        if len(pending) >= in_flight:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _progress(items: Iterable[np.ndarray], enabled: bool) -> Iterable[np.ndarray]:

@@ -186,3 +186,25 @@ def test_corpus_sample_with_two_workers(tmp_path):
     for index in range(0, len(tokens), max(1, len(tokens) // 50)):
         assert tok.decode(tokens[index].tolist()).endswith("<eos>")
     assert os.path.getsize(tmp_path / "zh" / "tokens.bin") == 4 * tokens.num_tokens
+
+
+def _square(x):
+    return x * x
+
+
+def test_workers_read_only_a_few_blocks_ahead():
+    # A big corpus must not be read into memory ahead of the workers.
+    from bytepiece.batch_pool import process_context
+
+    read = []
+
+    def items():
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    with process_context().Pool(2) as pool:
+        results = token_file._bounded_map(pool, _square, items(), in_flight=4)
+        assert next(results) == 0
+        assert len(read) <= 4
+        assert list(results) == [i * i for i in range(1, 100)]
