@@ -18,9 +18,12 @@ Deliberately left out: the lattice (``batch_lattice.py``) and the layout of slic
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import threading
 import unicodedata
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -147,6 +150,9 @@ def encode_batch(
         raise ValueError(f"workers must be >= 0 (0: one per core), got {workers}")
     if workers == 0:
         workers = os.cpu_count() or 1
+    if workers is not None and workers > 1 and multiprocessing.current_process().daemon:
+        _warn_daemon()
+        workers = None
     size = JOB_CHARS
     if alpha is None and workers is not None and workers > 1:  # smaller jobs: all workers busy
         size = min(size, max(MIN_JOB_CHARS, _chars(texts) // (2 * workers)))
@@ -168,6 +174,16 @@ def encode_batch(
         tok.close()  # a worker died (killed, out of memory): the next call starts a new pool
         raise
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_daemon() -> None:
+    warnings.warn(
+        "encode_batch(workers=N) runs in this process instead: it is a daemonic process (e.g. a "
+        "DataLoader worker), which may not start processes of its own",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def _name_bad_text(tok: "Tokenizer", texts: Sequence[str]) -> None:

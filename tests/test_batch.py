@@ -279,3 +279,27 @@ def test_threads_sharing_a_tokenizer_get_the_right_ids(tok80k):
 def test_negative_workers_is_an_error(tok80k):
     with pytest.raises(ValueError, match="workers"):
         tok80k.encode_batch(["text"], workers=-2)
+
+
+def _encode_in_daemon(texts, queue):
+    import warnings
+
+    tok = Tokenizer(SHARED / "models" / "bytepiece_80k.zip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ids = tok.encode_batch(texts, workers=2)
+    queue.put((ids, [str(w.message) for w in caught]))
+
+
+def test_workers_inside_a_daemonic_process_run_in_process(monkeypatch):
+    # DataLoader workers are daemonic and may not start processes: no crash, a warning.
+    monkeypatch.setattr(batch_module, "JOB_CHARS", 5000)
+    rows = golden_rows("bytepiece_80k")[:100]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_encode_in_daemon, args=([row["text"] for row in rows], queue), daemon=True)
+    child.start()
+    ids, messages = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert ids == [row["ids"] for row in rows]
+    assert any("daemonic" in m for m in messages)
