@@ -1,6 +1,6 @@
 """A flat (double-array) trie of the pieces, walked with numpy over many positions at once.
 
-The batch path (``batch.py``) needs every vocabulary piece occurring in a megabyte of text.
+The batch path (``batch_lattice.py``) needs every vocabulary piece occurring in a megabyte of text.
 pyahocorasick finds them in C but hands each match to Python as a tuple, which costs more
 than everything else together. Here the trie lives in three integer arrays and one walk
 step advances *all* start positions by one byte with a few numpy operations:
@@ -13,7 +13,7 @@ The root is slot 0 and its children (every single byte is a piece) are slots 1..
 depth 1 is a plain table look-up. Text is given as integers with the value 256 as a
 separator: no node has a child for 256, so no match ever crosses a separator.
 
-Deliberately left out: the dynamic programme (``batch.py``) and anything per match in Python.
+Deliberately left out: the dynamic programme (``batch_lattice.py``) and anything per match in Python.
 
 >>> pieces = [bytes([b]) for b in range(256)] + [b"ab"]
 >>> trie = FlatTrie.build(pieces, range(len(pieces)))
@@ -88,7 +88,7 @@ class FlatTrie:
         """For each depth ``d`` = 1, 2, ...: ``(d, starts, ids)`` of the pieces of length ``d``.
 
         ``text`` is an int64 array of byte values with ``SEPARATOR`` between chunks and at
-        the end; the byte after index ``i`` is at ``i + stride`` (``batch.py`` stores lanes
+        the end; the byte after index ``i`` is at ``i + stride`` (``batch_layout.py`` stores lanes
         interleaved). ``starts`` come out ascending.
         """
         starts = np.flatnonzero(text != SEPARATOR)
