@@ -41,8 +41,8 @@ class BatchSegmenter:
     """Segment byte strings by a ``piece -> count`` vocabulary that has every single byte.
 
     >>> vocab = {**{bytes([b]): 1 for b in range(256)}, b"ab": 50, b"abc": 2}
-    >>> BatchSegmenter(vocab).segment([b"abcab", b"c"])
-    [[b'ab', b'c', b'ab'], [b'c']]
+    >>> BatchSegmenter(vocab).segment([b"abcab", b"c"])  # abc+ab: 2*50/308**2 > ab+c+ab: 50*1*50/308**3
+    [[b'abc', b'ab'], [b'c']]
     """
 
     def __init__(self, counts: Dict[bytes, int]) -> None:
