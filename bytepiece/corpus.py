@@ -292,3 +292,21 @@ def _line_start_cut(data: bytes) -> int:
     """
     body = data.rstrip(b"\n")
     return body.rfind(b"\n") + 1
+
+
+def batched(items: Iterable[Any], limit: int) -> Iterator[List[Any]]:
+    """Consecutive items in lists whose total ``len`` just reaches ``limit``.
+
+    >>> list(batched(["ab", "c", "de", "f"], 3))
+    [['ab', 'c'], ['de', 'f']]
+    """
+    batch: List[Any] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += len(item)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, Iterator
 import numpy as np
 
 from .batch_pool import process_context
+from .corpus import batched
 from .model_file import PathLike, creation_mode, dumps_model
 from .sampling import check_alpha
 
@@ -241,15 +242,7 @@ def _encode_block(task: Block) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _blocks(documents: Iterable[str], alpha: Optional[float], seed: int, eos: bool) -> Iterator[Block]:
-    texts: List[str] = []
-    size = index = 0
-    for text in documents:
-        texts.append(text)
-        size += len(text)
-        if size >= BLOCK_CHARS:
-            yield index, texts, alpha, seed, eos
-            texts, size, index = [], 0, index + 1
-    if texts:
+    for index, texts in enumerate(batched(documents, BLOCK_CHARS)):
         yield index, texts, alpha, seed, eos
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 import numpy as np
 
+from .corpus import batched
 from .ngram_counting import NgramCounts, count_ngrams, merge_sorted_counts
 from .ngram_segmentation import token_starts
 from .normalization import normalize, training_chunks
@@ -36,24 +37,6 @@ _CONFIG: Dict[str, Any] = {}
 def _init_worker(config: Dict[str, Any]) -> None:
     _CONFIG.clear()
     _CONFIG.update(config)
-
-
-def batched(items: Iterable[Any], limit: int) -> Iterator[List[Any]]:
-    """Consecutive items in lists whose total ``len`` just reaches ``limit``.
-
-    >>> list(batched(["ab", "c", "de", "f"], 3))
-    [['ab', 'c'], ['de', 'f']]
-    """
-    batch: List[Any] = []
-    size = 0
-    for item in items:
-        batch.append(item)
-        size += len(item)
-        if size >= limit:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
 
 
 def chunk_texts(texts: List[str], config: Dict[str, Any]) -> List[bytes]:

@@ -22,7 +22,8 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from .normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
-from .train_tasks import PieceShard, WorkerPool, release_memory, batched, count_task, segment_long_task, segment_task
+from .corpus import batched
+from .train_tasks import PieceShard, WorkerPool, release_memory, count_task, segment_long_task, segment_task
 
 _BATCH_CHARS = 2_000_000  # characters of text per map task
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together

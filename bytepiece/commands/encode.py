@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Iterator, List
 
+from ..corpus import batched
 from ..model_file import escape_piece
 from ..tokenizer import Tokenizer
 from ._io import open_inputs, open_output
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     tok = Tokenizer(args.model, seed=args.seed)
     interactive = args.inputs in ([], ["-"]) and sys.stdin.isatty()
     with open_inputs(args.inputs) as lines, open_output(args.output) as out:
-        for batch in _batches((line for _name, _number, line in lines), 1 if interactive else BATCH_CHARS):
+        for batch in batched((line for _name, _number, line in lines), 1 if interactive else BATCH_CHARS):
             if args.pieces:
                 for pieces in tok.tokenize_batch(batch, alpha=args.alpha):
                     out.write("\t".join(escape_piece(p) for p in pieces) + "\n")
@@ -46,16 +46,3 @@ def run(args: argparse.Namespace) -> int:
             if interactive:
                 out.flush()
     return 0
-
-
-def _batches(lines: Iterator[str], chars: int) -> Iterator[List[str]]:
-    batch: List[str] = []
-    size = 0
-    for line in lines:
-        batch.append(line)
-        size += len(line)
-        if size >= chars:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
