@@ -260,7 +260,6 @@ class _Choices:
     def __init__(self, count: int, lanes: int) -> None:
         self.count = count
         self.found = np.empty((count, 1 + DENSE_DEPTH, lanes), dtype=bool)  # a block of steps
-        self.running = np.empty((count, 1 + DENSE_DEPTH, lanes))  # sampling's running sums
         self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None, None]
 
     def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
@@ -294,12 +293,16 @@ class _LinearDraws(_Choices):
     def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
         super().__init__(count, lanes)
         self.rng = rng
+        self.running = np.empty((count, 1 + DENSE_DEPTH, lanes))  # a block's running sums
 
     def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
-        running = _running_sums(work, self.running[:, : total.shape[0]])
-        u = 1.0 - self.rng.random(total.shape)
+        self._inverse_cdf(_running_sums(work, self.running[:, : total.shape[0]]), out)
+
+    def _inverse_cdf(self, running: np.ndarray, out: np.ndarray) -> None:
+        """Per key, the number of ``running`` sums below u times the last one, u in (0, 1]."""
+        u = 1.0 - self.rng.random(running.shape[1:])
         u *= running[-1]
-        found = np.less(running, u, out=self.found[:, : total.shape[0]])
+        found = np.less(running, u, out=self.found[:, : running.shape[1]])
         np.add.reduce(found.view(np.uint8), axis=0, out=out)
 
     @staticmethod
@@ -350,11 +353,7 @@ class _Draws(_LinearDraws):
         with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
             weight = np.subtract(work, total, out=self.running[:, : total.shape[0]])
         np.exp(weight, out=weight)
-        _running_sums(weight, weight)
-        u = 1.0 - self.rng.random(total.shape)
-        u *= weight[-1]
-        found = np.less(weight, u, out=self.found[:, : total.shape[0]])
-        np.add.reduce(found.view(np.uint8), axis=0, out=out)
+        self._inverse_cdf(_running_sums(weight, weight), out)
 
     @staticmethod
     def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
