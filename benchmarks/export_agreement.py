@@ -16,7 +16,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bytepiece import Tokenizer
-from bytepiece.token_file import iter_documents
+from bytepiece.io.token_file import iter_documents
 from _common import SHARED
 
 MODELS = [

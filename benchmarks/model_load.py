@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bytepiece import Model, load_model, save_model
-from bytepiece.tokenizer import build_automaton
+from bytepiece.encoding.tokenizer import build_automaton
 from _common import SHARED, best_of
 
 

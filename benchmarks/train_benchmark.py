@@ -107,8 +107,8 @@ def held_out_bytes_per_token(model_path: Path, held_dir: Path) -> Dict[str, floa
     (called directly, so a batch encoder in progress elsewhere cannot change the figure)."""
     from bytepiece import load_model
     from bytepiece.normalization import normalize, split_chunks
-    from bytepiece.tokenizer import build_automaton
-    from bytepiece.viterbi import best_path
+    from bytepiece.encoding.tokenizer import build_automaton
+    from bytepiece.encoding.viterbi import best_path
 
     model = load_model(model_path)
     automaton = build_automaton(model)

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from . import __version__
 from .commands import COMMANDS
-from .model_file import ModelFormatError
+from .model import ModelFormatError
 
 
 def build_parser() -> argparse.ArgumentParser:

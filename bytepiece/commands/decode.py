@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..model_file import unescape_piece
-from ..tokenizer import Tokenizer
+from ..io.model_file import unescape_piece
+from ..encoding.tokenizer import Tokenizer
 from ._io import open_inputs, open_output
 
 

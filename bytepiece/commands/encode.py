@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..corpus import batched
-from ..model_file import escape_piece
-from ..tokenizer import Tokenizer
+from ..io.corpus import batched
+from ..io.model_file import escape_piece
+from ..encoding.tokenizer import Tokenizer
 from ._io import open_inputs, open_output
 
 

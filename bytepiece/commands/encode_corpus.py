@@ -1,6 +1,6 @@
 """``bytepiece encode-corpus``: a corpus directory -> a memory-mappable token file.
 
-See ``bytepiece/token_file.py`` for the format and ``docs/recipes/encode-corpus.md``.
+See ``bytepiece/io/token_file.py`` for the format and ``docs/recipes/encode-corpus.md``.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..corpus import ON_ERROR
-from ..token_file import SPLITS, encode_corpus
-from ..tokenizer import Tokenizer
+from ..io.corpus import ON_ERROR, SPLITS
+from ..encoding.encode_corpus import encode_corpus
+from ..encoding.tokenizer import Tokenizer
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -27,7 +27,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--jsonl-field", default="text", help="field holding the text in .jsonl files (default text)")
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip with a warning (default), or fail")
     parser.add_argument("--no-eos", dest="eos", action="store_false", help="do not end each document with <eos> (the index still marks boundaries)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the output is the same for any value")
     parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
     parser.add_argument("--seed", type=int, default=0, help="with --alpha: block b of documents (about 1M characters each) uses seed (SEED, b) (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (atomically)")

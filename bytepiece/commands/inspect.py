@@ -7,7 +7,8 @@ import json
 from collections import Counter
 from typing import Any, Dict
 
-from ..model_file import Model, escape_piece, load_model
+from ..model import Model
+from ..io.model_file import escape_piece, load_model
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import List
 
-from ..corpus import ON_ERROR
-from ..trainer import DEFAULT_MEMORY_BUDGET, Trainer
+from ..io.corpus import ON_ERROR
+from ..training.trainer import DEFAULT_MEMORY_BUDGET, Trainer
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 
@@ -35,7 +35,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip and count them (default), or fail")
     parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE", help="spill count tables to disk beyond this (default 512M; e.g. 2G)")
     parser.add_argument("--spill-dir", default=None, metavar="DIR", help="where spilled count runs go (default: the system temporary directory)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1); the model is the same for any value")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the model is the same for any value")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.set_defaults(func=run)
 

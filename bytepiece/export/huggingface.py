@@ -23,10 +23,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List
 
-from ..model_file import PathLike, atomic_write_bytes
+from ..model import BOS, EOS, PAD, PathLike
+from ..io.files import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..tokenizer import Tokenizer
+    from ..encoding.tokenizer import Tokenizer
 
 # Special tokens must never win inside the Unigram lattice (with split_special_tokens).
 _SPECIAL_SCORE = -1e9
@@ -57,14 +58,12 @@ def build_tokenizer(tok: "Tokenizer", *, add_bos: bool = False, add_eos: bool = 
     except ImportError:  # pragma: no cover - exercised only without the extra
         raise ImportError("exporting to Hugging Face needs `pip install bytepiece[hf]` (tokenizers)") from None
     alphabet = byte_alphabet()
-    automaton = tok._get_automaton()
+    log_probs = tok.engine.log_probs().tolist()  # the exact floats Viterbi uses
     vocab: List[Any] = [None] * tok.vocab_size
     for token, token_id in tok.special_tokens.items():
         vocab[token_id] = (token, _SPECIAL_SCORE)
     for piece, piece_id in zip(tok.model.pieces, tok.model.ids):
-        # The automaton holds the exact float log-probabilities Viterbi uses.
-        logp = automaton.get(piece.decode("latin-1"))[1]
-        vocab[piece_id] = ("".join(alphabet[b] for b in piece), logp)
+        vocab[piece_id] = ("".join(alphabet[b] for b in piece), log_probs[piece_id])
     hf = HFTokenizer(models.Unigram(vocab, unk_id=None, byte_fallback=False))
     if tok.model.normalization == "nfc":
         hf.normalizer = normalizers.NFC()
@@ -83,12 +82,12 @@ def build_tokenizer(tok: "Tokenizer", *, add_bos: bool = False, add_eos: bool = 
 
 
 def _template(tok: "Tokenizer", processors: Any, add_bos: bool, add_eos: bool) -> Any:
-    wanted = [name for name, on in (("<bos>", add_bos), ("<eos>", add_eos)) if on]
+    wanted = [name for name, on in ((BOS, add_bos), (EOS, add_eos)) if on]
     missing = [name for name in wanted if name not in tok.special_tokens]
     if missing:
         raise ValueError(f"this model has no {', '.join(missing)} special token")
     def sequence(piece: str) -> List[str]:
-        return (["<bos>"] if add_bos else []) + [piece] + (["<eos>"] if add_eos else [])
+        return ([BOS] if add_bos else []) + [piece] + ([EOS] if add_eos else [])
 
     return processors.TemplateProcessing(
         single=sequence("$A"),
@@ -117,8 +116,8 @@ def to_huggingface(tok: "Tokenizer", path: PathLike, *, add_bos: bool = False, a
         "model_max_length": 1_000_000_000_000_000_019_884_624_838_656,
         "clean_up_tokenization_spaces": False,
     }
-    for role in ("pad", "bos", "eos"):
-        if f"<{role}>" in tok.special_tokens:
-            config[f"{role}_token"] = f"<{role}>"
+    for role, token in (("pad", PAD), ("bos", BOS), ("eos", EOS)):
+        if token in tok.special_tokens:
+            config[f"{role}_token"] = token
     atomic_write_bytes(target / "tokenizer_config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     return target / "tokenizer.json"

@@ -35,10 +35,11 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Tuple
 
-from ..model_file import PathLike, atomic_write_bytes
+from ..model import BOS, EOS, PAD, PathLike
+from ..io.files import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..tokenizer import Tokenizer
+    from ..encoding.tokenizer import Tokenizer
 
 # ModelProto.SentencePiece.Type
 _NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
@@ -56,14 +57,14 @@ def build_model_proto(tok: "Tokenizer") -> bytes:
             _varint_field(4, len(entries)),
             _varint_field(35, 1),  # byte_fallback
             _varint_field(40, unk_id),
-            _varint_field(41, _signed(specials.get("<bos>", -1))),
-            _varint_field(42, _signed(specials.get("<eos>", -1))),
-            _varint_field(43, _signed(specials.get("<pad>", -1))),
+            _varint_field(41, _signed(specials.get(BOS, -1))),
+            _varint_field(42, _signed(specials.get(EOS, -1))),
+            _varint_field(43, _signed(specials.get(PAD, -1))),
             # SentencePiece looks the special ids up by these names (defaults <s>, </s>).
             _bytes_field(45, b"<unk>"),
-            _bytes_field(46, b"<bos>"),
-            _bytes_field(47, b"<eos>"),
-            _bytes_field(48, b"<pad>"),
+            _bytes_field(46, BOS.encode()),
+            _bytes_field(47, EOS.encode()),
+            _bytes_field(48, PAD.encode()),
         ]
     )
     normalizer = b"".join(
@@ -94,13 +95,13 @@ def to_sentencepiece(tok: "Tokenizer", path: PathLike) -> Path:
 
 def _pieces(tok: "Tokenizer") -> List[Tuple[str, float, int]]:
     model = tok.model
-    automaton = tok._get_automaton()
+    log_probs = tok.engine.log_probs().tolist()  # the exact floats Viterbi uses
     entries: List = [None] * tok.vocab_size
     for token, token_id in tok.special_tokens.items():
         entries[token_id] = (token, 0.0, _CONTROL)
     invalid = []
     for piece, piece_id in zip(model.pieces, model.ids):
-        logp = automaton.get(piece.decode("latin-1"))[1]
+        logp = log_probs[piece_id]
         if len(piece) == 1 and (piece[0] >= 0x80 or piece[0] == 0):
             # SentencePiece takes no NUL piece; a NUL byte falls back to <0x00> instead.
             entries[piece_id] = (f"<0x{piece[0]:02X}>", 0.0, _BYTE)

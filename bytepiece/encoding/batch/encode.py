@@ -1,0 +1,297 @@
+"""Batch encoding: many texts at once, vectorised with numpy where it pays.
+
+Explained in ``docs/performance.md``. ``encode_batch`` cuts the texts into jobs of about
+``JOB_CHARS`` characters; a job's texts are normalised, joined into one UTF-8 buffer, and
+every chunk in it is found with a few numpy passes (``layout.chunk_bounds``).
+``BatchEncoder.encode_chunks`` then sends the chunks through vectorised slices
+(``lattice.py``) or, when a slice does not pay, through the scalar decoders
+(``viterbi.py`` / ``sampling.py``), and gathers all ids into one array in chunk order;
+each text's ids are one slice of that array's list. No Python object is made per chunk:
+with tens of thousands of short texts per megabyte, that cost as much as the decoding.
+
+Viterbi ids are exactly the scalar ``encode``'s (see ``lattice.py``); sampling draws from
+the same exact distribution with a different use of the random stream.
+
+Deliberately left out: the lattice (``lattice.py``) and the layout of slices
+(``layout.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ...io.corpus import batched
+from ...model import BOS, EOS
+from ...normalization import Normalization, normalize, to_utf8
+from ...parallel import available_workers, resolve_workers
+from ..random_streams import Seed
+from ..sampling import check_alpha
+from .flat_trie import FlatTrie
+from .lattice import Scratch, sample_slice, viterbi_slice
+from .layout import chunk_bounds, lay_out, plan_slices
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import AllowedSpecial, Engine
+
+Ids = List[int]
+Arrays = Tuple[np.ndarray, np.ndarray]  # all ids back to back, and each text's bounds in them
+
+JOB_CHARS = 1 << 20  # encode_batch works in jobs of about this many characters
+MIN_JOB_CHARS = 64 << 10  # smaller jobs are not worth sending to a worker
+
+
+class BatchEncoder:
+    """Vectorised Viterbi / sampling over the chunks of a buffer, for one vocabulary:
+    ``pieces`` with their ``ids``, and ``log_probs`` indexed by id. The flat trie is built
+    on first use (or by :meth:`prepare`)."""
+
+    def __init__(self, pieces: Sequence[bytes], ids: Sequence[int], log_probs: np.ndarray) -> None:
+        self._pieces = pieces
+        self._ids = ids
+        self._logp = log_probs
+        self._trie: Optional[FlatTrie] = None
+        self._slot_logp = np.zeros(0)
+        self._scratch = Scratch()
+        self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
+
+    def prepare(self) -> FlatTrie:
+        """Build the trie now (before forking workers, say); returns it."""
+        with self._lock:
+            if self._trie is None:
+                trie = FlatTrie.build(self._pieces, self._ids)
+                self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
+                self._trie = trie
+            return self._trie
+
+    def encode_chunks(
+        self,
+        buffer: bytes,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        scalar: Callable[[memoryview], Ids],
+        alpha: Optional[float] = None,
+        rng: Optional[np.random.Generator] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """The ids of the chunks ``buffer[starts[i] : starts[i] + lengths[i]]``, back to back
+        in chunk order, and ``offsets`` (chunk ``i``'s ids are ``offsets[i] : offsets[i + 1]``).
+        ``scalar(chunk)`` encodes the chunks not worth a slice."""
+        trie, logp = self.prepare(), self._logp
+        data = np.frombuffer(buffer, dtype=np.uint8)
+        view = memoryview(buffer)  # slices without copies, for the scalar decoders
+        found_at = np.zeros(starts.size, dtype=np.int64)  # where each chunk's ids are in `parts`
+        counts = np.zeros(starts.size, dtype=np.int64)
+        parts: List[np.ndarray] = []
+        position = 0
+        for group in plan_slices(lengths):
+            if isinstance(group, int):
+                start = int(starts[group])
+                ids = np.asarray(scalar(view[start : start + int(lengths[group])]), dtype=np.int64)
+                found_at[group], counts[group] = position, ids.size
+            else:
+                layout = lay_out(data, starts[group], lengths[group])
+                with self._lock:
+                    if alpha is None:
+                        ids, group_counts = viterbi_slice(layout, trie, self._slot_logp, self._scratch)
+                    else:
+                        assert rng is not None
+                        ids, group_counts = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
+                counts[group] = group_counts
+                found_at[group] = np.cumsum(group_counts) - group_counts + position
+            parts.append(ids)
+            position += ids.size
+        offsets = np.zeros(starts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        if not parts:
+            return np.zeros(0, dtype=np.int64), offsets
+        gather = np.repeat(found_at - offsets[:-1], counts)
+        gather += np.arange(position)
+        return np.concatenate(parts).take(gather), offsets
+
+
+def encode_batch(
+    engine: "Engine",
+    texts: Sequence[str],
+    *,
+    add_bos: bool = False,
+    add_eos: bool = False,
+    alpha: Optional[float] = None,
+    seed: Seed = None,
+    allowed_special: "AllowedSpecial" = (),
+    workers: int = 1,
+) -> List[Ids]:
+    """``[tok.encode(t, ...) for t in texts]``, vectorised; see ``Tokenizer.encode_batch``.
+
+    Texts go in jobs of about ``JOB_CHARS`` characters, encoded here or, with ``workers``,
+    by the engine's process pool; with ``alpha`` each job draws from its own generator,
+    seeded in job order from the engine's stream (or ``seed``), so the result does not
+    depend on the number of workers."""
+    workers = available_workers(resolve_workers(workers), "encode_batch(workers=N)")
+    alpha = None if alpha is None else check_alpha(alpha)
+    rng = None if alpha is None else engine.random.generator(seed)
+    engine.special_splitter(allowed_special)  # unknown special tokens fail here, not in a worker
+    options = Options(add_bos, add_eos, alpha, allowed_special)
+    options.frame(engine)  # a missing <bos> / <eos> fails here too, not in a worker
+    size = JOB_CHARS
+    if alpha is None and workers > 1:  # smaller jobs: all workers busy
+        size = min(size, max(MIN_JOB_CHARS, _chars(texts) // (2 * workers)))
+    jobs = [(part, None if rng is None else int(rng.integers(2**63)), options) for part in batched(texts, size, size=_length)]
+    if workers > 1 and len(jobs) > 1:
+        results = engine.worker_pool(workers).imap(encode_job, jobs)
+    else:
+        results = (encode_job(engine, job) for job in jobs)
+    out: List[Ids] = []
+    try:
+        for ids, bounds in results:
+            out.extend(_as_lists(ids, bounds))
+    except (TypeError, ValueError):
+        _name_bad_text(engine, texts)  # a job only knows its own texts: say which of the batch
+        raise
+    except BrokenProcessPool:
+        engine.close()  # a worker died (killed, out of memory): the next call starts a new pool
+        raise
+    return out
+
+
+class Options:
+    """The per-text options of a batch (picklable: jobs carry them to workers)."""
+
+    def __init__(self, add_bos: bool, add_eos: bool, alpha: Optional[float], allowed_special: "AllowedSpecial") -> None:
+        self.add_bos, self.add_eos, self.alpha, self.allowed_special = add_bos, add_eos, alpha, allowed_special
+
+    def frame(self, engine: "Engine") -> Tuple[Ids, Ids]:
+        """The ids before and after each text (``<bos>`` / ``<eos>`` when asked for)."""
+        head = [engine.special_id(BOS)] if self.add_bos else []
+        tail = [engine.special_id(EOS)] if self.add_eos else []
+        return head, tail
+
+
+def _name_bad_text(engine: "Engine", texts: Sequence[str]) -> None:
+    """Raise the error of the first text that cannot be normalised and encoded, with its
+    index in the batch (the error path only: every text is checked again)."""
+    for index, text in enumerate(texts):
+        try:
+            engine.normalized_utf8(text)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"text {index} of the batch: {exc}") from None
+
+
+def _as_lists(ids: np.ndarray, bounds: np.ndarray) -> List[Ids]:
+    flat, cuts = ids.tolist(), bounds.tolist()  # one tolist: far cheaper than one per text
+    return [flat[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+Job = Tuple[Sequence[str], Optional[int], Options]
+
+
+def encode_job(engine: "Engine", job: Job) -> Arrays:
+    """One job of ``encode_batch`` (here or in a worker): all ids of its texts back to
+    back (int32), and each text's bounds in them."""
+    texts, seed, options = job
+    rng = None if seed is None else np.random.default_rng(seed)
+    ids, bounds = encode_arrays(engine, texts, options, rng)
+    return ids.astype(np.int32), bounds
+
+
+def encode_arrays(engine: "Engine", texts: Sequence[str], options: Options, rng: Optional[np.random.Generator]) -> Arrays:
+    """As ``encode_texts``, with special tokens and ``<bos>`` / ``<eos>`` as ``encode``."""
+    head, tail = options.frame(engine)
+    splitter = engine.special_splitter(options.allowed_special)
+    if splitter is None:
+        ids, bounds = encode_texts(engine, texts, options.alpha, rng)
+        return _frame(ids, bounds, head, tail) if head or tail else (ids, bounds)
+    parts, segments = _split_special(engine, splitter, texts)
+    ids, bounds = encode_texts(engine, segments, options.alpha, rng)
+    pieces: List[np.ndarray] = []
+    sizes = []
+    for text_parts in parts:
+        size = len(head) + len(tail)
+        pieces.append(np.asarray(head, dtype=np.int64))
+        for part in text_parts:
+            special = isinstance(part, tuple)
+            piece = np.asarray(part, dtype=np.int64) if special else ids[bounds[part] : bounds[part + 1]]
+            pieces.append(piece)
+            size += piece.size
+        pieces.append(np.asarray(tail, dtype=np.int64))
+        sizes.append(size)
+    out_bounds = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out_bounds[1:])
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64), out_bounds
+
+
+def _frame(ids: np.ndarray, bounds: np.ndarray, head: Ids, tail: Ids) -> Arrays:
+    """``head + ids + tail`` for each text."""
+    counts = np.diff(bounds)
+    framed = np.zeros(bounds.size, dtype=np.int64)
+    np.cumsum(counts + len(head) + len(tail), out=framed[1:])
+    out = np.empty(int(framed[-1]), dtype=np.int64)
+    out[np.repeat(framed[:-1] + len(head) - bounds[:-1], counts) + np.arange(ids.size)] = ids
+    for k, token in enumerate(head):
+        out[framed[:-1] + k] = token
+    for k, token in enumerate(tail):
+        out[framed[1:] - len(tail) + k] = token
+    return out, framed
+
+
+def encode_texts(
+    engine: "Engine", texts: Sequence[str], alpha: Optional[float], rng: Optional[np.random.Generator]
+) -> Arrays:
+    """All ids of ``texts`` (ordinary text, no special tokens) back to back, and the bounds
+    of each text's ids in them."""
+    return encode_utf8(engine, _utf8(texts, engine.model.normalization), alpha, rng)
+
+
+def encode_utf8(
+    engine: "Engine", datas: Sequence[bytes], alpha: Optional[float], rng: Optional[np.random.Generator]
+) -> Arrays:
+    """As ``encode_texts``, for normalised UTF-8 texts."""
+    buffer = b"".join(datas)
+    text_starts = np.zeros(len(datas) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=text_starts[1:])
+    starts, chunk_lengths = chunk_bounds(np.frombuffer(buffer, dtype=np.uint8), text_starts)
+    ids, offsets = engine.encode_chunks(buffer, starts, chunk_lengths, alpha, rng)
+    return ids, offsets.take(np.searchsorted(starts, text_starts))
+
+
+def _utf8(texts: Sequence[str], form: Normalization) -> List[bytes]:
+    """Each text normalised and encoded. One check of all texts together when they are
+    already NFC (the usual case; a joined text is NFC only if each part is)."""
+    try:
+        if form == "nfc" and not unicodedata.is_normalized("NFC", "".join(texts)):
+            texts = [unicodedata.normalize("NFC", text) for text in texts]
+        return list(map(str.encode, texts))
+    except (TypeError, UnicodeEncodeError):  # say what is wrong, as encode() does
+        return [to_utf8(normalize(text, form)) for text in texts]
+
+
+def _length(text: Any) -> int:
+    """A text's size for cutting jobs; a text that is not a ``str`` fails later, by index."""
+    return len(text) if isinstance(text, str) else 0
+
+
+def _chars(texts: Sequence[str]) -> int:
+    return sum(map(_length, texts))
+
+
+def _split_special(
+    engine: "Engine", splitter: "re.Pattern[str]", texts: Sequence[str]
+) -> Tuple[List[List[Union[int, Tuple[int]]]], List[str]]:
+    """Each text as a list of parts: ``(id,)`` for a special token, else the index of an
+    ordinary segment in the returned list of segments."""
+    parts: List[List[Union[int, Tuple[int]]]] = []
+    segments: List[str] = []
+    for text in texts:
+        text_parts: List[Union[int, Tuple[int]]] = []
+        for part in engine.split_special(text, splitter):
+            if isinstance(part, int):
+                text_parts.append((part,))
+            else:
+                text_parts.append(len(segments))
+                segments.append(part)
+        parts.append(text_parts)
+    return parts, segments

@@ -1,0 +1,202 @@
+"""A flat (double-array) trie of the pieces, walked with numpy over many positions at once.
+
+The batch path (``lattice.py``) needs every vocabulary piece occurring in a megabyte of text.
+pyahocorasick finds them in C but hands each match to Python as a tuple, which costs more
+than everything else together. Here the trie lives in three integer arrays and one walk
+step advances *all* start positions by one byte with a few numpy operations:
+
+* ``base[node] + byte`` is the slot of the child of ``node`` for ``byte``;
+* the child exists iff ``check[slot] == node``;
+* ``term[slot]`` is the piece id ending at that node, or -1.
+
+The root is slot 0 and its children (every single byte is a piece) are slots 1..256, so
+depth 1 is a plain table look-up. Text is given as integers with the value 256 as a
+separator: no node has a child for 256, so no match ever crosses a separator.
+
+Deliberately left out: the dynamic programme (``lattice.py``) and anything per match in Python.
+
+>>> pieces = [bytes([b]) for b in range(256)] + [b"ab"]
+>>> trie = FlatTrie.build(pieces, range(len(pieces)))
+>>> [(d, s.tolist(), i.tolist()) for d, s, i in trie.matches(np.array([97, 98, 256]))]
+[(1, [0, 1], [97, 98]), (2, [0], [256])]
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+SEPARATOR = 256  # a "byte" value that never continues a piece
+
+
+class FlatTrie:
+    """Double-array trie over byte strings; see the module docstring."""
+
+    def __init__(self, base: np.ndarray, check: np.ndarray, term: np.ndarray, max_length: int) -> None:
+        self.base = base
+        self.check = check.astype(np.int32)  # compared, never used as an index: half the traffic
+        self.term = term.astype(np.int32)
+        self.max_length = max_length
+        # pairs[a * 257 + b]: slot of the node for bytes a, b (-1: none; b = 256 separates).
+        first = np.repeat(np.arange(256), 257)
+        second = np.tile(np.arange(257), 256)
+        child = base[first + 1] + second
+        pairs = np.where(check[child] == first + 1, child, -1)
+        self.pairs = np.concatenate([pairs, np.full(257, -1)])  # a = 256: a separator
+
+    @classmethod
+    def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
+        """Build from pieces and their ids. Every single byte must be among the pieces."""
+        if len(set(p for p in pieces if len(p) == 1)) != 256:
+            raise ValueError("every single byte must be a piece")
+        parent, label, terminal = _prefix_tree(pieces, ids)
+        nodes = terminal.size
+        fan_out = np.bincount(parent[1:], minlength=nodes)
+        base_of = np.zeros(nodes, dtype=np.int64)
+        used = bytearray(nodes + 1024)
+        # Nodes with several children, widest first, first-fit in pure Python (the root's
+        # 256 children take slots 1..256); then every single-child node takes a free slot.
+        order = np.argsort(parent[1:], kind="stable") + 1
+        ends = np.cumsum(fan_out)
+        sorted_labels = label[order].tolist()
+        wide = np.flatnonzero(fan_out > 1)
+        wide = wide[np.argsort(-fan_out[wide], kind="stable")]
+        ends_list, fan_list = ends.tolist(), fan_out.tolist()
+        base_of[0] = 1
+        used[1:257] = b"\x01" * 256
+        wide_labels = [(n, sorted_labels[ends_list[n] - fan_list[n] : ends_list[n]]) for n in wide.tolist() if n]
+        _place_wide(used, base_of, wide_labels, 257)
+        single = np.flatnonzero(fan_out == 1)
+        used_array = np.frombuffer(bytes(used), dtype=np.uint8)
+        free = np.flatnonzero(used_array[257:] == 0) + 257
+        if free.size < single.size:
+            free = np.concatenate([free, np.arange(used_array.size, used_array.size + single.size)])
+        base_of[single] = free[: single.size] - label[order][ends[single] - 1]
+        slot = np.zeros(nodes, dtype=np.int64)
+        slot[1:] = base_of[parent[1:]] + label[1:]
+        size = int(max(slot.max(), base_of.max())) + 258  # base + 256 (the separator) stays inside
+        base_arr = np.zeros(size, dtype=np.int64)
+        check = np.full(size, -1, dtype=np.int64)
+        term = np.full(size, -1, dtype=np.int64)
+        base_arr[slot] = base_of
+        check[slot[1:]] = slot[parent[1:]]
+        term[slot] = terminal
+        return cls(base_arr, check, term, max(len(p) for p in pieces))
+
+    def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """For each depth ``d`` = 1, 2, ...: ``(d, starts, ids)`` of the pieces of length ``d``.
+
+        ``text`` is an int64 array of byte values with ``SEPARATOR`` between chunks and at
+        the end; the byte after index ``i`` is at ``i + stride`` (``layout.py`` stores lanes
+        interleaved). ``starts`` come out ascending.
+        """
+        starts = np.flatnonzero(text != SEPARATOR)
+        yield 1, starts, self.term[text[starts] + 1]  # the root's children: slot 1 + byte
+        for depth, ends, nodes in self.walk(text, stride):
+            ids = self.term[nodes]
+            found = np.flatnonzero(ids >= 0)
+            yield depth, ends[found] - depth * stride, ids[found]
+
+    def walk(
+        self, text: np.ndarray, stride: int = 1, pairs: Optional[np.ndarray] = None
+    ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """For each depth ``d`` = 2, 3, ...: ``(d, ends, nodes)`` for every run of ``d`` bytes
+        that leads from the root to a node (a piece or a prefix of one): ``ends`` is the
+        index just past the run (its start plus ``d * stride``), ascending; ``term[nodes]``
+        says which runs are pieces. Same ``text`` and ``stride`` as ``matches``; ``pairs``,
+        if given, is ``text[:-stride] * 257 + text[stride:]``.
+
+        Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
+        several times more on these unpredictable masks."""
+        base, check = self.base, self.check
+        # Depth 2 from a table over byte pairs, at every position at once (a pair with a
+        # separator has no node): one look-up instead of a base/check step.
+        child = self.pairs.take(text[:-stride] * 257 + text[stride:] if pairs is None else pairs)
+        kept = np.flatnonzero(child >= 0)
+        ends, node = kept + 2 * stride, child.take(kept)
+        for depth in range(2, self.max_length + 1):
+            if not ends.size:
+                return
+            yield depth, ends, node
+            child = base.take(node) + text.take(ends)
+            kept = np.flatnonzero(check.take(child) == node)
+            ends, node = ends.take(kept) + stride, child.take(kept)
+
+    def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
+        """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),
+        walked all together: sorted by length, the longer ones go on walking."""
+        order = np.argsort(lengths.astype(np.uint8), kind="stable")  # a radix sort
+        cursor, lengths = starts.take(order), lengths.take(order)
+        node = text.take(cursor) + 1
+        for depth in range(1, int(lengths[-1]) if lengths.size else 0):
+            first = int(np.searchsorted(lengths, depth, side="right"))
+            cursor[first:] += stride
+            node[first:] = self.base.take(node[first:]) + text.take(cursor[first:])
+        ids = np.empty_like(node)
+        ids[order] = self.term.take(node)
+        return ids
+
+
+def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
+    """Give each node a base whose child slots are all free: first fit over the free slots
+    near the frontier (found with ``bytearray.find``, at most 32 tries), else past it.
+    Holes left behind are filled by the single-child nodes afterwards."""
+    first_free = 1
+    for node, labels in nodes:
+        first, rest = labels[0], labels[1:]
+        slot = used.find(0, max(first_free, frontier - 1024, first + 1))
+        for _ in range(32):
+            if slot < 0 or slot >= frontier:
+                break
+            offset = slot - first
+            for b in rest:  # a plain loop: any() over a generator cost 3x more here
+                if used[offset + b]:
+                    break
+            else:
+                break
+            slot = used.find(0, slot + 1)
+        else:
+            slot = -1
+        base = slot - first if 0 <= slot < frontier else frontier
+        if base + 257 > len(used):
+            used.extend(bytes(base + 257))
+        for b in labels:
+            used[base + b] = 1
+        frontier = max(frontier, base + labels[-1] + 1)
+        first_free = used.find(0, first_free)
+        base_of[node] = base
+
+
+def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces' prefix tree as arrays over its nodes (0 is the root): ``parent``,
+    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1).
+
+    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` nodes with
+    piece ``i - 1`` and opens new ones below that depth.
+    """
+    order = sorted(range(len(pieces)), key=pieces.__getitem__)
+    in_order = [pieces[i] for i in order]
+    lengths = np.fromiter(map(len, in_order), dtype=np.int64, count=len(order))
+    depth = int(lengths.max())
+    table = np.zeros((depth, len(order)), dtype=np.int64)  # table[d, i]: byte d of piece i
+    flat = np.frombuffer(b"".join(in_order), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(order)), lengths)
+    cols = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    table[cols, rows] = flat
+    lcp = np.zeros(len(order), dtype=np.int64)
+    differs = (table[:, 1:] != table[:, :-1]) | (np.arange(depth)[:, None] >= np.minimum(lengths[1:], lengths[:-1]))
+    lcp[1:] = np.where(differs.any(axis=0), differs.argmax(axis=0), depth)
+    node = np.zeros((depth + 1, len(order)), dtype=np.int64)  # node of each piece's prefix of length d
+    parents, labels = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
+    count = 1
+    for d in range(1, depth + 1):
+        opens = (d > lcp) & (d <= lengths)
+        np.cumsum(opens, out=node[d])
+        node[d] += count - 1
+        parents.append(node[d - 1][opens])
+        labels.append(table[d - 1][opens])
+        count += int(node[d, -1] - count + 1) if len(order) else 0
+    terminal = np.full(count, -1, dtype=np.int64)
+    terminal[node[lengths, np.arange(len(order))]] = np.asarray(ids)[order]
+    return np.concatenate(parents), np.concatenate(labels), terminal

@@ -1,0 +1,402 @@
+"""The vectorised lattice of one slice: Viterbi and exact sampling over all lanes at once.
+
+Explained in ``docs/performance.md``; the slice comes from ``batch_layout.lay_out``.
+
+1. ``FlatTrie.walk`` finds every piece occurring in the slice, one trie level at a time
+   over all positions together;
+2. pieces up to ``DENSE_DEPTH`` bytes go in dense rows, one per length, indexed by end
+   key, -inf where no piece ends; the rare longer ones are listed by end, longest first.
+   Step ``p`` then reads contiguous blocks: the values of the previous ``DENSE_DEPTH``
+   steps and the rows' entries at ``p`` (no sorting or bucketing of matches by end);
+3. the recurrence advances all lanes one position per step: one add and one reduction over
+   the candidates, ``maximum`` (Viterbi) or a sum of weights p^alpha (sampling), and takes
+   the choices of a block of steps at once;
+4. each chunk's path is walked back for all lanes together, and the ids of the pieces on
+   it are read off the trie.
+
+Exactness. Viterbi does the scalar decoder's float operations (``score[start] + logp`` in
+float64, from 0.0 at each chunk start, then a max), so scores are bit-identical; the
+back-pointer is the *first* candidate in longest-first order whose value equals the best
+score, which is the one the scalar "replace only on strict improvement" rule keeps.
+Sampling computes the forward sums and then draws each position's back-pointer with
+probability weight / sum (forward filtering, backward sampling): an exact sample. It uses
+the random stream differently from the scalar sampler, so the same seed gives a different
+(equally distributed) segmentation.
+
+Deliberately left out: choosing what goes in a slice (``layout.py``), normalisation,
+chunking and special tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from .layout import Layout
+from .flat_trie import FlatTrie
+
+DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
+LINEAR_RANGE = 700  # sampling on weights p^alpha while they provably stay within e^±LINEAR_RANGE
+
+Slice = Tuple[np.ndarray, np.ndarray]  # the ids of a slice's chunks back to back, and their counts
+
+
+def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, scratch: "Scratch") -> Slice:
+    """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``; ``slot_logp``
+    is the log probability of the piece ending at each trie slot (-inf: none)."""
+    lattice = _Steps(layout, trie, slot_logp, scratch)
+    return lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
+
+
+def sample_slice(
+    layout: Layout, trie: FlatTrie, logp: np.ndarray, alpha: float, rng: np.random.Generator, scratch: "Scratch"
+) -> Slice:
+    """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
+    score = alpha * logp[trie.term]
+    if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
+        weights = np.where(trie.term >= 0, np.exp(score), 0.0)
+        lattice = _Steps(layout, trie, weights, scratch, linear=True)
+        return lattice.paths(trie, _LinearDraws(lattice.depth + 1, layout.lanes, rng))
+    lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
+    return lattice.paths(trie, _Draws(lattice.depth + 1, layout.lanes, rng))
+
+
+def linear_weights_fit(worst: float, reach: int) -> bool:
+    """Whether weights p^alpha, rescaled every block as ``_Steps`` does, stay within
+    e^±LINEAR_RANGE; ``worst`` is -min(alpha * logp), ``reach`` the longest piece.
+
+    A value read later lies at most ``span = reach + DENSE_DEPTH + 1`` steps back from the
+    lane's latest value, which the rescaling sets to 1. Going forward a value shrinks by
+    at most e^-worst per step (the single byte is always a piece), so older values are at
+    most e^(worst * span); it grows by at most 2x per step (every weight is <= 1, so the
+    sum of the last ``reach`` values at most doubles), so older values are at least
+    2^-span / reach of it. Both extremes must fit a double (e^±709), with a margin."""
+    span = reach + DENSE_DEPTH + 1
+    return worst * span + math.log(2.0) * span + math.log(reach + 1) < LINEAR_RANGE
+
+
+class Scratch:
+    """Working arrays kept by a ``BatchEncoder`` between slices and calls: fresh arrays of
+    tens of MB cost about as much in page faults as the work done in them."""
+
+    def __init__(self) -> None:
+        self._arrays: Dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size]
+
+
+class _Steps:
+    """One slice (keys as in ``batch_layout.Layout``), candidates stored densely by piece
+    length. Values carry ``depth`` rows of -inf in front (``pad`` keys), so that "``d``
+    bytes back" is always a valid row, and the constant 0.0 last (index ``zero``).
+
+    * ``dense[d - 1, key]``: logp of the piece of length ``d <= depth`` ending at ``key``,
+      -inf when there is none. Step ``p``'s candidates for lengths ``depth .. 1`` are then
+      ``rows[p - depth .. p - 1] + dense[::-1, p]``: contiguous blocks, no index arrays, no
+      sorting of matches by end position.
+    * Longer pieces (rare) are listed by end key, longest first, in groups of equal end:
+      ``deep_end``, ``deep_start`` (value index of the start), ``deep_logp``. Each chunk
+      start has a dummy from the constant 0.0 with logp 0.0, so each chunk's sums start
+      from exactly 0.0. A step sees a group as one candidate (its max, or its sum).
+
+    Candidates are ordered longest first (the deep group, then lengths ``depth .. 1``), so
+    the first index of the maximum is the scalar decoder's choice.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        trie: FlatTrie,
+        slot_logp: np.ndarray,
+        scratch: Scratch,
+        linear: bool = False,
+    ) -> None:
+        depth = DENSE_DEPTH
+        lanes = layout.lanes
+        self.layout, self.width, self.lanes, self.depth = layout, layout.width, lanes, depth
+        self.size, self.scratch, self.text = layout.width * lanes, scratch, layout.text
+        self.pad, self.zero = depth * lanes, (depth + layout.width) * lanes
+        self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
+        # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
+        self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
+        self.reach = trie.max_length
+        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered.
+        self.dense[min(depth, 2) :].fill(self.none)
+        self.dense[: min(depth, 2), : 2 * lanes] = self.none
+        byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
+        byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+        if depth >= 2:
+            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
+            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+        deep = []
+        for d, ends, nodes in trie.walk(self.text, stride=lanes, pairs=pairs):
+            if d == 2 and depth >= 2:
+                continue
+            found = slot_logp.take(nodes)
+            if d <= depth:
+                self.dense[d - 1, ends] = found
+            else:
+                hit = np.flatnonzero(found != self.none)
+                ends = ends.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+        self._list_deep(deep)
+
+    def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """The deep matches (given shortest first) and the dummies, by end, longest first,
+        in *groups* of equal end key: ``group_start`` (first entry), ``group_key``."""
+        places = self.layout.places
+        ends = np.concatenate([e for e, _, _ in reversed(deep)] + [self.layout.keys(places)])
+        order = np.argsort(ends, kind="stable")
+        self.deep_end = ends[order]
+        self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(places.size, self.zero)])[order]
+        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.full(places.size, self.one)])[order]
+        first = np.ones(ends.size, dtype=bool)
+        first[1:] = self.deep_end[1:] != self.deep_end[:-1]
+        self.group_start = np.flatnonzero(first)
+        self.group_key = self.deep_end[self.group_start]
+
+    def forward(self, choose: "_Choices") -> np.ndarray:
+        """The recurrence over all lanes into ``self.values``: the max of the candidates
+        (Viterbi) or their sum (sampling), as ``choose`` says. Returns each key's choice by
+        ``choose``: 0 for a deep piece (which one: ``deep_pick``), else length
+        ``depth + 1 - choice``.
+
+        Steps go in blocks of ``depth + 1``: a deep piece is longer than that, so its start
+        lies before the block, and the block's deep candidates are gathered at once and
+        folded into one candidate per key (their max, or their sum); so are the block's
+        choices. Each step is then one add and one reduction over ``depth + 1`` rows."""
+        lanes, depth, width = self.lanes, self.depth, self.width
+        values = self.scratch.get("values", self.zero + 1)
+        values[: self.pad] = self.none
+        values[self.zero] = self.one
+        rows = values[: self.zero].reshape(depth + width, lanes)
+        near_logp = self.dense.reshape(depth, width, lanes)[::-1].transpose(1, 0, 2)
+        span = count = depth + 1
+        block = np.empty((count, span, lanes))  # candidate-major: per-block work is one call
+        flat = block.reshape(-1)
+        # Where each group's folded candidate goes in its block, and each block's groups.
+        step, lane = np.divmod(self.group_key, lanes)
+        slot = (step % span) * lanes + lane
+        bounds = np.searchsorted(step, np.arange(0, width + span, span)).tolist()
+        entries = np.append(self.group_start, self.deep_end.size).tolist()
+        self.deep_value = np.empty(self.deep_end.size)  # each deep candidate, for deep_pick
+        self.deep_total = np.empty(self.group_key.size)  # their max or sum per group
+        choice = self.scratch.get("choice", self.size, np.uint8).reshape(width, lanes)
+        reduce = choose.reduce
+        combine = np.multiply if self.linear else np.add
+        for first, g, h in zip(range(0, width, span), bounds, bounds[1:]):
+            last = min(width, first + span)
+            work = block[:, : last - first]
+            if self.linear and first:
+                self._rescale(rows[max(0, first + depth - 1 - self.reach) : first + depth])
+            work[0] = self.none
+            if h > g:
+                a, b = entries[g], entries[h]
+                candidate = self.deep_value[a:b]
+                values.take(self.deep_start[a:b], out=candidate)
+                combine(candidate, self.deep_logp[a:b], out=candidate)
+                choose.fold(candidate, self.group_start[g:h] - a, out=self.deep_total[g:h])
+                flat[slot[g:h]] = self.deep_total[g:h]
+            for j, p in enumerate(range(first, last)):
+                row = work[:, j]
+                combine(rows[p : p + depth], near_logp[p], out=row[1:])
+                reduce(row, axis=0, out=rows[p + depth])
+            choose(work, rows[first + depth : last + depth], choice[first:last])
+        self.values = values
+        self.deep_pick = self.group_start + choose.pick(self.deep_value, self.deep_total, self.group_start)
+        return choice.ravel()
+
+    @staticmethod
+    def _rescale(window: np.ndarray) -> None:
+        """Divide the rows that later steps read by each lane's last value (weights only):
+        ratios within a lane stay exact up to rounding, magnitudes stay near 1. Rows of an
+        earlier chunk of the lane may take any scale; they are never read again."""
+        last = window[-1]
+        factor = np.divide(1.0, last, out=np.ones_like(last), where=last > 0.0)
+        window *= factor
+
+    def paths(self, trie: FlatTrie, choose: "_Choices") -> Slice:
+        """Each chunk's path: all lanes walk back together along the choices."""
+        lanes = self.lanes
+        choice = self.forward(choose)
+        jump = np.arange(self.depth + 1, 0, -1, dtype=np.int64).take(choice) * lanes
+        chunk_start = self.dense[0] == self.none  # chunk starts and padding: no byte ends here
+        deep = np.flatnonzero((choice == 0) & ~chunk_start)
+        entry = self.deep_pick.take(np.searchsorted(self.group_key, deep))
+        jump[deep] = deep + self.pad - self.deep_start.take(entry)
+        jump[chunk_start] = lanes  # over the separator, no piece
+        on_path = _on_path(jump, lanes)
+        on_path &= ~chunk_start
+        return self._chunk_ids(trie, on_path, jump)
+
+    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Slice:
+        """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in
+        lane-major order (which is the slice's chunk order), and how many each chunk has."""
+        lanes = self.lanes
+        lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
+        key = self.layout.keys(lane_major)
+        back = jump[key]
+        ids = trie.piece_ids(self.text, key - back, back // lanes, stride=lanes)
+        bounds = np.append(np.searchsorted(lane_major, self.layout.places), ids.size)
+        return ids, np.diff(bounds)
+
+
+class _Choices:
+    """Viterbi's choice per key, a block of steps at a time: ``count`` minus the largest
+    weight (``count`` for the first candidate, down to 1) among the candidates equal to the
+    maximum; much cheaper than ``np.argmax`` along the middle axis, which copies the block.
+    Deep candidates are folded into one by their max; ``pick`` then finds the first of each
+    group that reaches it (longest first, as the scalar decoder)."""
+
+    reduce = np.maximum.reduce
+
+    def __init__(self, count: int, lanes: int) -> None:
+        self.count = count
+        self.found = np.empty((count, 1 + DENSE_DEPTH, lanes), dtype=bool)  # a block of steps
+        self.weight = np.arange(count, 0, -1, dtype=np.uint8)[:, None, None]
+
+    def __call__(self, work: np.ndarray, best: np.ndarray, out: np.ndarray) -> None:
+        equal = np.equal(work, best, out=self.found[:, : best.shape[0]])
+        ranked = equal.view(np.uint8)
+        ranked *= self.weight
+        np.subtract(self.count, np.maximum.reduce(ranked, axis=0), out=out)
+
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        np.maximum.reduceat(candidate, starts, out=out)
+
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Per group, the rank of the first candidate equal to the group's max."""
+        rank = np.zeros(starts.size, dtype=np.int64)
+        for r, live in reversed(list(_ranks(starts, value.size))):
+            hit = value.take(starts.take(live) + r) == total.take(live)
+            rank[live[hit]] = r
+        return rank
+
+
+class _LinearDraws(_Choices):
+    """Sampling on weights (p^alpha, rescaled by ``_Steps._rescale``): candidate k with
+    probability weight_k / sum, by inverse CDF (the first whose running sum reaches u * sum,
+    u in (0, 1]). No exp or log at all. Deep candidates are folded into their sum; ``pick``
+    then draws one of each group in proportion to its weight (drawing the group, then the
+    piece within it, is the same distribution)."""
+
+    reduce = np.add.reduce
+
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes)
+        self.rng = rng
+        self.running = np.empty((count, 1 + DENSE_DEPTH, lanes))  # a block's running sums
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        self._inverse_cdf(_running_sums(work, self.running[:, : total.shape[0]]), out)
+
+    def _inverse_cdf(self, running: np.ndarray, out: np.ndarray) -> None:
+        """Per key, the number of ``running`` sums below u times the last one, u in (0, 1]."""
+        u = 1.0 - self.rng.random(running.shape[1:])
+        u *= running[-1]
+        found = np.less(running, u, out=self.found[:, : running.shape[1]])
+        np.add.reduce(found.view(np.uint8), axis=0, out=out)
+
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        np.add.reduceat(candidate, starts, out=out)
+
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        return self._draw(value, starts)
+
+    def _draw(self, weight: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Per group, the rank drawn in proportion to ``weight``: the number of running sums
+        below u times the group's sum (the same sequential sums both times)."""
+        ranks = list(_ranks(starts, weight.size))
+        running = np.zeros(starts.size)
+        for r, live in ranks:
+            running[live] += weight.take(starts.take(live) + r)
+        threshold = running * (1.0 - self.rng.random(starts.size))
+        running[:] = 0.0
+        rank = np.zeros(starts.size, dtype=np.int64)
+        for r, live in ranks:
+            running[live] += weight.take(starts.take(live) + r)
+            rank[live] += running[live] < threshold[live]
+        return rank
+
+
+class _Draws(_LinearDraws):
+    """Sampling in log space (weights that would under- or overflow): candidate k with
+    probability exp(candidate_k - total), by inverse CDF (the first whose running sum
+    reaches u * sum, u in (0, 1]); deep candidates are folded by log-sum-exp."""
+
+    def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
+        super().__init__(count, lanes, rng)
+        self.shifted = np.empty((count, lanes))
+        self.sum = np.empty(lanes)
+
+    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
+        """log-sum-exp over ``axis`` 0 as max + log(sum(exp(row - max))): a few more calls
+        than ``np.logaddexp.reduce`` but one exp per candidate instead of an exp and a log
+        per pair. Padding (all -inf) gives NaN, which no chunk ever reads."""
+        np.maximum.reduce(row, axis=0, out=out)
+        with np.errstate(invalid="ignore"):
+            np.subtract(row, out, out=self.shifted)
+        np.exp(self.shifted, out=self.shifted)
+        np.log(np.add.reduce(self.shifted, axis=0, out=self.sum), out=self.sum)
+        out += self.sum
+
+    def __call__(self, work: np.ndarray, total: np.ndarray, out: np.ndarray) -> None:
+        with np.errstate(invalid="ignore"):  # padding: -inf - -inf, never on a path
+            weight = np.subtract(work, total, out=self.running[:, : total.shape[0]])
+        np.exp(weight, out=weight)
+        self._inverse_cdf(_running_sums(weight, weight), out)
+
+    @staticmethod
+    def fold(candidate: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+        top = np.maximum.reduceat(candidate, starts)
+        sizes = np.diff(np.append(starts, candidate.size))
+        np.log(np.add.reduceat(np.exp(candidate - np.repeat(top, sizes)), starts), out=out)
+        out += top
+
+    def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        sizes = np.diff(np.append(starts, value.size))
+        return self._draw(np.exp(value - np.repeat(total, sizes)), starts)
+
+
+def _ranks(starts: np.ndarray, size: int) -> List[Tuple[int, np.ndarray]]:
+    """For each rank ``r``, the groups (given by their first entries, ascending, of ``size``
+    entries in all) that have an entry of rank ``r``."""
+    sizes = np.diff(np.append(starts, size))
+    longest = int(sizes.max()) if sizes.size else 0
+    return [(r, np.flatnonzero(sizes > r)) for r in range(longest)]
+
+
+def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.cumsum(work, axis=0)`` one candidate block at a time (``out`` may be ``work``):
+    numpy accumulates element by element along an axis, 20x slower than these adds."""
+    if out is not work:
+        np.copyto(out[0], work[0])
+    for k in range(1, work.shape[0]):
+        np.add(out[k - 1], work[k], out=out[k])
+    return out
+
+
+def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
+    """Keys visited by walking back from the last step of every lane, ``back[key]`` keys at
+    a time (all lanes together), until the first step."""
+    keys = np.arange(back.size)
+    previous = keys - back
+    previous[:lanes] = keys[:lanes]  # stay put at the start of a lane
+    on_path = np.zeros(back.size, dtype=bool)
+    position = keys[back.size - lanes :]
+    while position.max() >= lanes:
+        for _ in range(16):
+            on_path[position] = True
+            position = previous.take(position)
+    return on_path
+
+

@@ -1,0 +1,110 @@
+"""Encoding a corpus into a token file: documents in blocks, through the batch path.
+
+Documents come from :func:`bytepiece.io.corpus.iter_documents`, are grouped in blocks of
+about ``BLOCK_CHARS`` characters, encoded by ``encode_batch``'s vectorised path (here or
+in worker processes, ``parallel.py``) and written by
+:func:`bytepiece.io.token_file.write_token_file`. Blocks are seeded by their index, so the
+output does not depend on the number of workers.
+
+Deliberately left out: the token file format (``io/token_file.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from ..io.corpus import batched, iter_documents
+from ..io.token_file import model_checksum, token_dtype, write_token_file
+from ..model import PathLike
+from ..parallel import WorkerPool, resolve_workers
+from .batch.encode import Options, encode_arrays
+from .engine import Engine
+from .sampling import check_alpha
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tokenizer import Tokenizer
+
+
+BLOCK_CHARS = 1 << 20  # documents are encoded in blocks of about this many characters
+
+
+Block = Tuple[int, List[str], Optional[float], int, bool]
+
+
+def encode_block(engine: Engine, task: Block) -> Tuple[np.ndarray, np.ndarray]:
+    """A block of documents, vectorised (``encode_batch``'s path): all ids back to back
+    as the file's dtype (which pickles as one buffer, far cheaper to send back from a
+    worker than lists) and each document's bounds in them."""
+    index, texts, alpha, seed, eos = task
+    # Seeded per block, and blocks depend only on the documents: the output does not
+    # depend on the number of workers.
+    rng = None if alpha is None else np.random.default_rng([seed, index])
+    ids, bounds = encode_arrays(engine, texts, Options(False, eos, alpha, ()), rng)
+    return ids.astype(token_dtype(engine.vocab_size)), bounds
+
+
+def _blocks(documents: Iterable[str], alpha: Optional[float], seed: int, eos: bool) -> Iterator[Block]:
+    for index, texts in enumerate(batched(documents, BLOCK_CHARS)):
+        yield index, texts, alpha, seed, eos
+
+
+def _documents(blocks: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+    for ids, bounds in blocks:
+        yield from np.split(ids, bounds[1:-1])
+
+
+def encode_corpus(
+    tok: "Tokenizer",
+    source: PathLike,
+    out: PathLike,
+    *,
+    split: str = "files",
+    jsonl_field: str = "text",
+    on_error: str = "skip",
+    eos: bool = True,
+    workers: int = 1,
+    alpha: Optional[float] = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+    warn: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Encode every document of ``source`` into a token file at ``out``; returns its meta.
+
+    Documents are encoded in blocks of about ``BLOCK_CHARS`` characters by the batch path
+    (Viterbi ids are exactly those of ``tok.encode``). Deterministic: the same corpus,
+    model and options give the same bytes for any ``workers``; with ``alpha`` block ``b``
+    is sampled with seed ``(seed, b)``.
+    """
+    if eos and tok.eos_id is None:
+        raise ValueError("this model has no <eos> token; pass eos=False (--no-eos) and rely on the index")
+    workers = resolve_workers(workers)
+    if alpha is not None:
+        alpha = check_alpha(alpha)
+    if Path(out).exists() and not overwrite:  # fail before doing the work
+        raise FileExistsError(f"{out} exists; choose another output or pass --overwrite / overwrite=True")
+    documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    blocks = _blocks(documents, alpha, seed, eos)
+    meta = {
+        "eos_appended": bool(eos),
+        "eos_id": tok.eos_id,
+        "split": split,
+        "alpha": alpha,
+        "seed": seed if alpha is not None else None,
+        "model_sha256": model_checksum(tok.model),
+    }
+    write = functools.partial(write_token_file, out, vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
+    with WorkerPool(workers, tok.engine, purpose="encode_corpus(workers=N)") as pool:
+        return write(_progress(_documents(pool.imap(encode_block, blocks)), progress))
+
+
+def _progress(items: Iterable[np.ndarray], enabled: bool) -> Iterable[np.ndarray]:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, unit=" docs", desc="encoding")

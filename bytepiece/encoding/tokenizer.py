@@ -1,0 +1,367 @@
+"""The Tokenizer: text <-> ids with a trained (or BytePiece 0.6) model.
+
+A thin, typed front. Each method checks its arguments, applies the special-token policy
+(``allowed_special``, ``add_bos`` / ``add_eos``) and hands the work to one
+:class:`~bytepiece.encoding.engine.Engine`, which owns the automaton, the tables, the
+random stream and the worker pool. Everything that needs more than the public methods
+here (the batch path, analysis, healing, exporters) takes ``tok.engine``.
+
+Randomness belongs to the instance or to the call (``seed=``), never to the process: see
+:meth:`Tokenizer.reseed` for data-loader workers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..io.model_file import load_model, save_model
+from ..model import BOS, EOS, PAD, Model, PathLike
+from .engine import AllowedSpecial, Engine
+from .random_streams import Seed
+from .sampling import check_alpha
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import Segmentation
+    from .healing import Healing
+    from .streaming import StreamDecoder
+
+Ids = List[int]
+
+
+class Tokenizer:
+    """Byte-level unigram tokenizer.
+
+    >>> tok = Tokenizer("model.bpm")                      # doctest: +SKIP
+    >>> ids = tok.encode("新词发现 new words")               # doctest: +SKIP
+    >>> tok.decode(ids)                                      # doctest: +SKIP
+    '新词发现 new words'
+    >>> tok.encode("new words", alpha=0.1, seed=0)           # doctest: +SKIP
+    [...]  # one random segmentation, the same for the same seed
+
+    ``model`` is a ``Model`` or a path to a model file (ours, or a BytePiece 0.6 JSON /
+    .zip). ``seed`` seeds the instance's random stream used by ``alpha=`` sampling.
+    """
+
+    def __init__(self, model: Union[Model, PathLike], *, seed: Seed = None) -> None:
+        self._engine = Engine(model if isinstance(model, Model) else load_model(model), seed=seed)
+        self._piece_to_id: Optional[Dict[bytes, int]] = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def engine(self) -> Engine:
+        """The engine doing the work: tables, automaton, batch encoder, random stream."""
+        return self._engine
+
+    @property
+    def model(self) -> Model:
+        return self._engine.model
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids: pieces plus special tokens."""
+        return self._engine.vocab_size
+
+    @property
+    def special_tokens(self) -> Dict[str, int]:
+        return dict(self._engine.special_to_id)
+
+    @property
+    def pad_id(self) -> Optional[int]:
+        return self._engine.special_to_id.get(PAD)
+
+    @property
+    def bos_id(self) -> Optional[int]:
+        return self._engine.special_to_id.get(BOS)
+
+    @property
+    def eos_id(self) -> Optional[int]:
+        return self._engine.special_to_id.get(EOS)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def __repr__(self) -> str:
+        model = self.model
+        return f"Tokenizer(vocab_size={self.vocab_size}, normalization={model.normalization!r}, origin={model.origin!r})"
+
+    # ------------------------------------------------------------------ randomness
+    def reseed(self, seed: Seed = None, *, worker_id: Optional[int] = None) -> None:
+        """Reset the instance's random stream.
+
+        ``seed=None`` draws fresh OS entropy. With ``worker_id``, each worker gets an
+        independent stream derived from the same seed (``SeedSequence`` spawn keys), which
+        is what forked data-loader workers need: call ``tok.reseed(seed, worker_id=i)`` in
+        the worker's init function, otherwise forked copies continue one identical stream.
+
+        >>> tok.reseed(1234, worker_id=3)                    # doctest: +SKIP
+        """
+        self._engine.random.reseed(seed, worker_id=worker_id)
+
+    # ------------------------------------------------------------------ encoding
+    def tokenize(self, text: str, *, alpha: Optional[float] = None, seed: Seed = None) -> List[bytes]:
+        """Split ``text`` into byte pieces (after the model's normalization).
+
+        ``alpha=None`` gives the most probable segmentation; ``alpha >= 0`` draws one with
+        probability ∝ p(segmentation)^alpha (see ``docs/sampling.md``).
+
+        >>> tok.tokenize("hello world")                      # doctest: +SKIP
+        [b'hello', b' world']
+        """
+        pieces = self._engine.pieces_by_id
+        return [pieces[i] for i in self._encode_ordinary(text, alpha, seed)]
+
+    def encode(
+        self,
+        text: str,
+        *,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        alpha: Optional[float] = None,
+        seed: Seed = None,
+        allowed_special: AllowedSpecial = (),
+    ) -> Ids:
+        """Encode ``text`` to ids.
+
+        Special-token strings in ``text`` (e.g. ``"<eos>"``) are ordinary text unless listed
+        in ``allowed_special`` (or ``"all"``), in which case they become their ids.
+        ``alpha``/``seed``: see :meth:`tokenize`.
+
+        >>> tok.encode("hi<eos>", allowed_special={"<eos>"})   # doctest: +SKIP
+        [..., 2]
+        """
+        engine = self._engine
+        ids: Ids = []
+        if add_bos:
+            ids.append(engine.special_id(BOS))
+        splitter = engine.special_splitter(allowed_special)
+        if splitter is None:
+            ids.extend(self._encode_ordinary(text, alpha, seed))
+        else:
+            rng = None if alpha is None else engine.random.generator(seed)
+            for part in engine.split_special(text, splitter):
+                if isinstance(part, int):
+                    ids.append(part)
+                else:
+                    ids.extend(self._encode_ordinary(part, alpha, rng))
+        if add_eos:
+            ids.append(engine.special_id(EOS))
+        return ids
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        alpha: Optional[float] = None,
+        seed: Seed = None,
+        allowed_special: AllowedSpecial = (),
+        workers: int = 1,
+    ) -> List[Ids]:
+        """Encode each text of ``texts`` (options as :meth:`encode`), vectorised.
+
+        Viterbi ids are exactly those of :meth:`encode`; with ``alpha`` each text gets an
+        exact sample, but not the one ``encode`` would draw from the same seed (the same
+        ``seed`` gives the same samples for any ``workers``).
+
+        ``workers=N`` spreads the batch over N processes (1: this process, 0: one per
+        core), in jobs of at least 64K characters (sampling: about a million, so that a
+        seed gives the same samples for any N). The pool is started on first use and kept
+        for later calls; :meth:`close` (or deleting the tokenizer) stops it.
+        See ``encoding/batch/encode.py`` and ``docs/performance.md``.
+
+        >>> tok.encode_batch(["hello world", "新词发现"])          # doctest: +SKIP
+        [[1626, 6585, 30241], [8587, 9544, 39351]]
+        """
+        from .batch.encode import encode_batch
+
+        if isinstance(texts, str):
+            raise TypeError("encode_batch takes a list (or iterable) of texts, not one str: use encode(text)")
+        return encode_batch(
+            self._engine,
+            list(texts),
+            add_bos=add_bos,
+            add_eos=add_eos,
+            alpha=alpha,
+            seed=seed,
+            allowed_special=allowed_special,
+            workers=workers,
+        )
+
+    def close(self) -> None:
+        """Stop the worker processes that ``encode_batch(workers=N)`` started, if any.
+        The tokenizer stays usable (a later call with ``workers`` starts a new pool)."""
+        self._engine.close()
+
+    def tokenize_batch(
+        self, texts: Iterable[str], *, alpha: Optional[float] = None, seed: Seed = None, workers: int = 1
+    ) -> List[List[bytes]]:
+        """Split each text into byte pieces (options as :meth:`encode_batch`)."""
+        pieces = self._engine.pieces_by_id
+        return [[pieces[i] for i in ids] for ids in self.encode_batch(texts, alpha=alpha, seed=seed, workers=workers)]
+
+    def encode_iter(
+        self,
+        texts: Iterable[str],
+        *,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        alpha: Optional[float] = None,
+        seed: Seed = None,
+        allowed_special: AllowedSpecial = (),
+    ) -> Iterator[Ids]:
+        """Lazily encode an iterable of texts (e.g. the lines of a big file), one
+        :meth:`encode` each."""
+        for text in texts:
+            yield self.encode(
+                text, add_bos=add_bos, add_eos=add_eos, alpha=alpha, seed=seed, allowed_special=allowed_special
+            )
+
+    def tokenize_iter(self, texts: Iterable[str], *, alpha: Optional[float] = None, seed: Seed = None) -> Iterator[List[bytes]]:
+        """Lazily tokenize an iterable of texts."""
+        for text in texts:
+            yield self.tokenize(text, alpha=alpha, seed=seed)
+
+    def _encode_ordinary(self, text: str, alpha: Optional[float], seed: Seed) -> Ids:
+        engine = self._engine
+        data = engine.normalized_utf8(text)
+        if alpha is None:
+            return engine.encode_utf8(data)
+        return engine.encode_utf8(data, check_alpha(alpha), engine.random.generator(seed))
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, ids: Iterable[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+        """Turn ids back into text.
+
+        The pieces' bytes are concatenated and decoded as UTF-8 with ``errors`` (default
+        ``"replace"``: ids from :meth:`encode` always decode exactly, and a truncated or
+        generated sequence with a broken character decodes with U+FFFD instead of raising;
+        pass ``errors="strict"`` to be told). Special tokens decode to their names unless
+        ``skip_special_tokens``. Unknown ids raise ``ValueError``.
+
+        >>> tok.decode(tok.encode("naïve café"))             # doctest: +SKIP
+        'naïve café'
+        """
+        engine = self._engine
+        specials = engine.id_to_special
+        if skip_special_tokens or not specials:
+            return engine.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", errors)
+        parts: List[str] = []
+        run: List[int] = []
+        for i in ids:
+            if i in specials:
+                parts.append(engine.decode_bytes(run).decode("utf-8", errors))
+                parts.append(specials[i])
+                run = []
+            else:
+                run.append(i)
+        parts.append(engine.decode_bytes(run).decode("utf-8", errors))
+        return "".join(parts)
+
+    def decode_batch(
+        self, batch: Iterable[Iterable[int]], *, errors: str = "replace", skip_special_tokens: bool = False
+    ) -> List[str]:
+        """Decode each id sequence of ``batch`` (options as :meth:`decode`)."""
+        return [self.decode(ids, errors=errors, skip_special_tokens=skip_special_tokens) for ids in batch]
+
+    def decode_bytes(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> bytes:
+        """Concatenated bytes of the pieces; special tokens contribute nothing when skipped,
+        their UTF-8 names otherwise."""
+        return self._engine.decode_bytes(ids, skip_special_tokens=skip_special_tokens)
+
+    # ------------------------------------------------------------------ vocabulary
+    def id_to_piece(self, token_id: int) -> Union[bytes, str]:
+        """The piece's bytes, or the special token's name (a ``str``)."""
+        engine = self._engine
+        if token_id in engine.id_to_special:
+            return engine.id_to_special[token_id]
+        if not isinstance(token_id, (int, np.integer)) or not 0 <= token_id < self.vocab_size:
+            raise ValueError(engine.unknown_id_message(token_id))
+        return engine.pieces_by_id[token_id]
+
+    def piece_to_id(self, piece: Union[bytes, str]) -> int:
+        """Id of a piece (bytes, or its text) or of a special token name."""
+        if isinstance(piece, str):
+            if piece in self._engine.special_to_id:
+                return self._engine.special_to_id[piece]
+            piece = piece.encode("utf-8")
+        if self._piece_to_id is None:
+            self._piece_to_id = self.model.piece_to_id
+        try:
+            return self._piece_to_id[piece]
+        except KeyError:
+            raise KeyError(f"{piece!r} is not a piece of this vocabulary") from None
+
+    def save(self, path: PathLike) -> None:
+        """Save the model in the current format (atomic write)."""
+        save_model(self.model, path)
+
+    # ------------------------------------------------------------------ lattice and generation
+    # Thin entry points; the work is in analysis.py, streaming.py and healing.py.
+    def nbest(self, text: str, n: int) -> "List[Segmentation]":
+        """The ``n`` most probable segmentations, best first (``.ids``, ``.logp``).
+
+        >>> [s.ids for s in tok.nbest("hello", 2)]          # doctest: +SKIP
+        [[...], [...]]     # the first is tok.encode("hello")
+        """
+        from .analysis import nbest
+
+        return nbest(self._engine, text, n)
+
+    def score(self, text: str, pieces: Sequence[Union[int, bytes, str]]) -> float:
+        """Log-probability of the segmentation ``pieces`` (ids or piece bytes/strings) of ``text``."""
+        from .analysis import score
+
+        return score(self._engine, text, pieces, id_to_piece=self.id_to_piece)
+
+    def entropy(self, text: str, *, alpha: float = 1.0) -> float:
+        """Entropy (nats) of the segmentation distribution p ∝ p(segmentation)^alpha."""
+        from .analysis import entropy
+
+        return entropy(self._engine, text, alpha)
+
+    def stream_decoder(self, *, errors: str = "replace", skip_special_tokens: bool = False) -> "StreamDecoder":
+        """An incremental decoder: ``feed(id)`` returns text once it is complete UTF-8."""
+        from .streaming import StreamDecoder
+
+        return StreamDecoder(self, errors=errors, skip_special_tokens=skip_special_tokens)
+
+    def heal(self, prompt: Union[str, Sequence[int]], *, back_off: int = 1) -> "Healing":
+        """Token healing: back off the prompt's last token(s); see ``healing.Healing``."""
+        from .healing import heal
+
+        return heal(self, prompt, back_off)
+
+    def complete_prefix(self, prefix: Union[str, bytes]) -> np.ndarray:
+        """Ids of all pieces whose bytes start with ``prefix`` (a prefix index, no scan)."""
+        raw = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
+        return self._engine.prefix_index().starting_with(raw)
+
+    # ------------------------------------------------------------------ export
+    def to_huggingface(self, path: PathLike, *, add_bos: bool = False, add_eos: bool = False) -> "os.PathLike[str]":
+        """Write a ``tokenizer.json`` (``path`` ending in .json) or a directory loadable by
+        ``transformers.AutoTokenizer``; same ids. ``add_bos``/``add_eos``: what HF's
+        ``add_special_tokens=True`` adds. Needs the ``hf`` extra."""
+        from ..export.huggingface import to_huggingface
+
+        return to_huggingface(self, path, add_bos=add_bos, add_eos=add_eos)
+
+    def to_sentencepiece(self, path: PathLike) -> "os.PathLike[str]":
+        """Write a SentencePiece ``.model``; see ``export/sentencepiece.py`` for the documented
+        differences. Needs the ``sp`` extra to load it."""
+        from ..export.sentencepiece import to_sentencepiece
+
+        return to_sentencepiece(self, path)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> Dict[str, Any]:
+        # The engine pickles as its compact model file and random stream; a copy rebuilds
+        # the automaton on first use.
+        return {"engine": self._engine}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._engine = state["engine"]
+        self._piece_to_id = None

@@ -1,0 +1,163 @@
+"""The model: a validated vocabulary, its settings, and its unigram log-probabilities.
+
+``Model`` is what inference needs: byte pieces with counts and ids, the special tokens and
+the settings the text must be normalised with. It is immutable and checked when built, so
+every other module can rely on its invariants (every byte is a piece; ids are
+``0 .. vocab_size-1``, each used once). How a model is stored on disk is ``io/model_file.py``.
+
+Deliberately left out: reading and writing files (``io/``), tokenization (``encoding/``)
+and training (``training/``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .normalization import Normalization, check_normalization
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+FORMAT_NAME = "bytepiece-model"
+FORMAT_VERSION = 1
+
+# The roles of the conventional special tokens, named once. A model may have other special
+# tokens (or none); these three are the ones encode(add_bos=..., add_eos=...) and padding use.
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+DEFAULT_SPECIAL_TOKENS: Tuple[str, ...] = (PAD, BOS, EOS)
+
+
+class ModelFormatError(ValueError):
+    """A model file (or a ``Model`` being built) is invalid. The message names the file."""
+
+    def __init__(self, message: str, path: Optional[PathLike] = None):
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A validated vocabulary: byte pieces with counts and ids, special tokens, settings.
+
+    Ids ``0 .. vocab_size-1`` are each used exactly once, by a special token or a piece.
+    Every single byte is a piece, so any text can be tokenized.
+
+    >>> model = Model.from_counts({bytes([b]): 1 for b in range(256)} | {b"ab": 5})
+    >>> model.vocab_size, model.piece_to_id[b"ab"]
+    (260, 259)
+    """
+
+    pieces: Tuple[bytes, ...]
+    counts: Tuple[int, ...]
+    ids: Tuple[int, ...]
+    special_tokens: Mapping[str, int] = field(
+        default_factory=lambda: {t: i for i, t in enumerate(DEFAULT_SPECIAL_TOKENS)}
+    )
+    normalization: Normalization = "nfc"
+    isolate_digits: Optional[bool] = None
+    ensure_unicode: Optional[bool] = None
+    training: Optional[Dict[str, Any]] = None
+    origin: str = f"{FORMAT_NAME} v{FORMAT_VERSION}"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pieces", tuple(self.pieces))
+        object.__setattr__(self, "counts", tuple(int(c) for c in self.counts))
+        object.__setattr__(self, "ids", tuple(int(i) for i in self.ids))
+        object.__setattr__(self, "special_tokens", dict(self.special_tokens))
+        object.__setattr__(self, "normalization", check_normalization(self.normalization))
+        _validate(self)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[bytes, int],
+        *,
+        special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+        **settings: Any,
+    ) -> "Model":
+        """Build a model with the conventional ids: special tokens first, then the pieces
+        sorted by (byte length, bytes), so ids of single bytes are contiguous."""
+        pieces = sorted(counts, key=lambda p: (len(p), p))
+        first = len(special_tokens)
+        return cls(
+            pieces=tuple(pieces),
+            counts=tuple(counts[p] for p in pieces),
+            ids=tuple(range(first, first + len(pieces))),
+            special_tokens={t: i for i, t in enumerate(special_tokens)},
+            **settings,
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces) + len(self.special_tokens)
+
+    @property
+    def piece_to_id(self) -> Dict[bytes, int]:
+        return dict(zip(self.pieces, self.ids))
+
+    def __repr__(self) -> str:
+        # The dataclass default would print every piece; this is what fits on a screen.
+        return (
+            f"Model(vocab_size={self.vocab_size}, special_tokens={self.special_tokens}, "
+            f"normalization={self.normalization!r}, isolate_digits={self.isolate_digits}, "
+            f"ensure_unicode={self.ensure_unicode}, origin={self.origin!r})"
+        )
+
+    def settings(self) -> Dict[str, Any]:
+        """The inference settings, as stored in the file header."""
+        return {
+            "normalization": self.normalization,
+            "isolate_digits": self.isolate_digits,
+            "ensure_unicode": self.ensure_unicode,
+        }
+
+
+def _validate(model: Model) -> None:
+    n = len(model.pieces)
+    if len(model.counts) != n or len(model.ids) != n:
+        raise ModelFormatError(
+            f"{n} pieces but {len(model.counts)} counts and {len(model.ids)} ids"
+        )
+    for piece in model.pieces:
+        if not isinstance(piece, bytes) or not piece:
+            raise ModelFormatError(f"every piece must be non-empty bytes, got {piece!r}")
+    if len(set(model.pieces)) != n:
+        seen: set = set()
+        dup = next(p for p in model.pieces if p in seen or seen.add(p))  # type: ignore[func-returns-value]
+        raise ModelFormatError(f"duplicate piece {dup!r}")
+    bad = next((c for c in model.counts if c <= 0), None)
+    if bad is not None:
+        raise ModelFormatError(f"piece counts must be positive integers, found {bad}")
+    for token in model.special_tokens:
+        if not isinstance(token, str) or not token:
+            raise ModelFormatError(f"special tokens must be non-empty strings, got {token!r}")
+    all_ids = list(model.ids) + list(model.special_tokens.values())
+    if sorted(all_ids) != list(range(len(all_ids))):
+        seen_ids: set = set()
+        dups = sorted({i for i in all_ids if i in seen_ids or seen_ids.add(i)})  # type: ignore[func-returns-value]
+        detail = f"duplicate ids {dups[:5]}" if dups else "ids are not contiguous from 0"
+        raise ModelFormatError(f"ids must be 0..{len(all_ids) - 1}, each used once: {detail}")
+    singles = {p for p in model.pieces if len(p) == 1}
+    if len(singles) != 256:
+        missing = sorted(set(range(256)) - {p[0] for p in singles})
+        raise ModelFormatError(
+            f"{len(missing)} single-byte pieces are missing (e.g. {bytes(missing[:4])!r}); "
+            "every byte must be a piece so that any text can be tokenized"
+        )
+
+
+def unigram_log_probs(counts: Sequence[int]) -> "np.ndarray":
+    """``log(count) - log(total)`` per piece, in float64.
+
+    The one place scores are computed: the scalar and batch decoders and the trainer's
+    re-segmentation must agree to the last bit, and this is BytePiece 0.6's arithmetic,
+    so ties and near-ties resolve as the original's do.
+
+    >>> unigram_log_probs([1, 3]).round(4).tolist()
+    [-1.3863, -0.2877]
+    """
+    values = np.asarray(counts, dtype=np.float64)
+    return np.log(values) - np.log(float(sum(counts)))

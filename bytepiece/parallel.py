@@ -1,0 +1,192 @@
+"""Worker processes: the one pool that every parallel stage runs on.
+
+Training's two passes and its pruning, ``encode_batch(workers=N)`` and ``encode-corpus``
+all map a task over items in order, in ``workers`` processes that share one read-only
+*state* (settings, an n-gram model, an engine). :class:`WorkerPool` is that map. The stage
+code only writes ``task(state, item)``; whether it runs here or in a worker does not
+change the result, and results come back in item order, so outputs are identical for any
+number of workers.
+
+Why it looks the way it does:
+
+* **Fork on Linux.** Workers inherit the state (tables of hundreds of MB) instead of
+  unpickling it, and a user's script needs no ``__main__`` guard. Elsewhere the platform's
+  default start method is used (fork is unsafe on macOS) and the state is pickled once
+  per worker.
+* **Processes start at once, with the garbage collector frozen.** A forked child shares
+  its parent's pages until it writes them; the collector would write to every object
+  header it visits, copying the pages of the whole inherited state.
+* **Bounded read-ahead.** At most ``2 * workers`` items are in flight, so a producer
+  reading a 100 GB corpus never runs far ahead of the workers (``Pool.imap``'s feeder
+  thread reads its whole input).
+* **A dead worker fails the call, not the process.** ``concurrent.futures`` raises
+  ``BrokenProcessPool`` where ``multiprocessing.Pool`` would wait forever.
+* **``workers`` means the same everywhere** (:func:`resolve_workers`): 1 is this process,
+  N > 1 is N processes, 0 is one per core.
+
+Deliberately left out: clusters (a pool of processes on one machine only).
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import gc
+import multiprocessing
+import os
+import sys
+import warnings
+import weakref
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable, Deque, Generic, Iterable, Iterator, List, Optional, TypeVar
+
+State = TypeVar("State")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def resolve_workers(workers: Any, *, argument: str = "workers") -> int:
+    """The number of processes ``workers`` asks for: 1 means this process, N > 1 means N
+    processes, 0 means one per core. Anything else is an error naming ``argument``.
+
+    >>> resolve_workers(3), resolve_workers(1), resolve_workers(0) == (os.cpu_count() or 1)
+    (3, 1, True)
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"{argument} must be an integer (1: this process, 0: one per core), got {workers!r}")
+    if workers < 0:
+        raise ValueError(f"{argument} must be >= 0 (1: this process, 0: one per core), got {workers}")
+    return workers or os.cpu_count() or 1
+
+
+def available_workers(workers: int, purpose: str) -> int:
+    """``workers``, or 1 with a warning in a daemonic process (a ``DataLoader`` worker, say),
+    which may not start processes of its own. ``purpose`` names the call in the warning."""
+    if workers > 1 and multiprocessing.current_process().daemon:
+        _warn_daemon(purpose)
+        return 1
+    return workers
+
+
+def process_context() -> Any:
+    """The start method for worker processes: fork on Linux, the platform's default
+    elsewhere."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+
+
+def release_memory() -> None:
+    """Hand memory freed by the last stage back to the OS, before forking workers.
+
+    glibc keeps freed heap memory for reuse, and a forked child starts with every resident
+    page of its parent mapped (shared, but counted in its RSS).
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+class WorkerPool(Generic[State]):
+    """``workers`` processes that share ``state`` and map tasks over items, in order.
+
+    With one worker there are no processes: tasks run in this process, on the same
+    ``state``. A pool started by another process (a forked copy of its owner) is never
+    used or shut down from the copy.
+
+    >>> with WorkerPool(1, state=10) as pool:
+    ...     list(pool.imap(pow, [1, 2, 3]))
+    [10, 100, 1000]
+    """
+
+    def __init__(self, workers: int, state: State, *, purpose: str = "this call") -> None:
+        self.state = state
+        self.workers = available_workers(resolve_workers(workers), purpose)
+        self.owner = os.getpid()
+        self._executor: Optional[ProcessPoolExecutor] = None
+        if self.workers > 1:
+            self._executor = self._start()
+            self._finalizer = weakref.finalize(self, _shut_down, self._executor, self.owner)
+
+    def _start(self) -> ProcessPoolExecutor:
+        release_memory()
+        gc.freeze()  # the workers' collector must not touch (and so copy) the inherited objects
+        try:
+            executor = ProcessPoolExecutor(
+                self.workers, mp_context=process_context(), initializer=_set_state, initargs=(self.state,)
+            )
+            # The first task starts every forked worker: now, while the collector is frozen.
+            executor.submit(os.getpid).result()
+        finally:
+            gc.unfreeze()
+        return executor
+
+    @property
+    def is_local(self) -> bool:
+        """Whether tasks run in this process (one worker)."""
+        return self._executor is None
+
+    def imap(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+        """``task(state, item)`` for each item, in item order, with at most
+        ``2 * workers`` items read ahead. ``task`` must be a module-level function (it is
+        sent to the workers by name)."""
+        if self._executor is None:
+            for item in items:
+                yield task(self.state, item)
+            return
+        self._check_owner()
+        pending: Deque["Future[Result]"] = collections.deque()
+        for item in items:
+            pending.append(self._executor.submit(_run, task, item))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def map(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> List[Result]:
+        """:meth:`imap` as a list."""
+        return list(self.imap(task, items))
+
+    def close(self) -> None:
+        """Stop the workers (waiting for running tasks; queued ones are cancelled). Does
+        nothing in a process other than the owner, or for a local pool."""
+        if self._executor is not None and os.getpid() == self.owner:
+            self._finalizer.detach()
+            self._executor.shutdown(wait=True, cancel_futures=True)  # also fine on a broken pool
+        self._executor = None
+
+    def _check_owner(self) -> None:
+        if os.getpid() != self.owner:
+            raise RuntimeError("a worker pool can only be used by the process that started it")
+
+    def __enter__(self) -> "WorkerPool[State]":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _shut_down(executor: ProcessPoolExecutor, owner: int) -> None:
+    if os.getpid() == owner:  # a forked copy must not touch its parent's pool
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _warn_daemon(purpose: str) -> None:
+    warnings.warn(
+        f"{purpose} runs in this process instead of worker processes: this is a daemonic "
+        "process (e.g. a DataLoader worker), which may not start processes of its own",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+
+
+# ---------------------------------------------------------------- inside a worker
+_STATE: List[Any] = []  # the pool's state, in a worker process
+
+
+def _set_state(state: Any) -> None:
+    _STATE[:] = [state]
+
+
+def _run(task: Callable[[Any, Any], Any], item: Any) -> Any:
+    return task(_STATE[0], item)

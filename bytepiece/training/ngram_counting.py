@@ -1,0 +1,181 @@
+"""Pass 1 of training: count byte n-grams and turn the counts into an n-gram model.
+
+Counting is map/reduce shaped. :func:`count_ngrams` maps a batch of chunks to
+:class:`NgramCounts` (sorted integer keys and counts per length); counts of different
+batches merge by addition (:class:`~bytepiece.training.count_store.CountStore`), in any order,
+so any number of workers gives identical totals. :func:`build_model` then prunes by
+``min_count`` and computes conditional log-probabilities (``docs/algorithm.md``, Pass 1).
+
+An n-gram of ``n <= 7`` bytes is the integer of its bytes read big-endian; each length has
+its own key space. Counting sorts one packed 64-bit word per byte position, the window of
+``order`` bytes starting there plus how many of them lie inside the chunk; every shorter
+n-gram is then a prefix of a sorted array, so all lengths are counted from one sort.
+
+Deliberately left out: reading, chunking (``io/corpus.py``, ``normalization.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+
+from .hash_table import HashTable
+from .packed_keys import PACKED_MAX, pack, packed_lengths, packed_values, windows
+
+MAX_ORDER = PACKED_MAX  # an n-gram is a packed key (``packed_keys.py``)
+
+
+@dataclass
+class NgramCounts:
+    """Counts of one shard: ``keys[n]``/``counts[n]`` for n = 1..order (sorted keys)."""
+
+    order: int
+    total: int  # number of byte positions = the length-0 count
+    keys: Dict[int, np.ndarray]
+    counts: Dict[int, np.ndarray]
+
+
+def check_order(order: int) -> int:
+    if not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
+        raise ValueError(f"order must be an integer from 1 to {MAX_ORDER}, got {order!r}")
+    return order
+
+
+def concat_chunks(chunks: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All chunks as one uint8 array; each byte's offset in its chunk; bytes left from it.
+
+    >>> buf, offset, left = concat_chunks([b"ab", b"c"])
+    >>> buf.tolist(), offset.tolist(), left.tolist()
+    ([97, 98, 99], [0, 1, 0], [2, 1, 1])
+    """
+    buf = np.frombuffer(b"".join(chunks), dtype=np.uint8)
+    lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+    return (buf, *chunk_positions(lengths))
+
+
+def chunk_positions(lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For consecutive chunks of these lengths: each byte's offset and bytes left."""
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(int(lengths.sum()), dtype=np.int64)
+    offset = position - np.repeat(starts, lengths)
+    left = np.repeat(starts + lengths, lengths) - position
+    return offset, left
+
+
+def count_ngrams(chunks: Sequence[bytes], order: int) -> NgramCounts:
+    """Count the n-grams (n = 1..order) inside each chunk.
+
+    >>> c = count_ngrams([b"abab"], 2)
+    >>> c.total, c.keys[2].tolist(), c.counts[2].tolist()
+    (4, [24930, 25185], [2, 1])
+    """
+    check_order(order)
+    buf, _, left = concat_chunks(chunks)
+    # each window with how many of its bytes lie inside the chunk, in the length bits
+    packed = pack(windows(buf, order), np.minimum(left, order))
+    packed.sort()
+    valid = packed_lengths(packed)
+    keys, counts = {}, {}
+    for n in range(1, order + 1):
+        grams = packed_values(packed[valid >= n]) >> np.uint64(8 * (order - n))
+        keys[n], counts[n] = run_lengths(grams)
+    return NgramCounts(order, int(len(buf)), keys, counts)
+
+
+def run_lengths(sorted_keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and how often each occurs.
+
+    >>> [a.tolist() for a in run_lengths(np.array([3, 3, 5], dtype=np.uint64))]
+    [[3, 5], [2, 1]]
+    """
+    if not len(sorted_keys):
+        return sorted_keys.astype(np.uint64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    counts = np.diff(np.append(starts, len(sorted_keys)))
+    return sorted_keys[starts], counts.astype(np.int64)
+
+
+def merge_sorted_counts(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Add up several (sorted keys, counts) pairs into one.
+
+    >>> k, c = merge_sorted_counts([(np.array([1, 4], np.uint64), np.array([1, 1])),
+    ...                             (np.array([4], np.uint64), np.array([2]))])
+    >>> k.tolist(), c.tolist()
+    ([1, 4], [1, 3])
+    """
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    order = np.argsort(keys, kind="stable")  # sorted runs: the merge sort is near linear
+    keys, counts = keys[order], counts[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
+
+
+# ---------------------------------------------------------------- the n-gram model
+class NgramModel:
+    """Conditional log-probabilities of n-grams, for look-ups by integer key.
+
+    Lengths 1 and 2 are dense arrays (index = the n-gram's integer); longer n-grams live in
+    hash tables, and only there (the sorted arrays they came from are not kept).
+    """
+
+    def __init__(self, order: int) -> None:
+        self.order = order
+        self._dense: Dict[int, np.ndarray] = {}
+        self._tables: Dict[int, HashTable] = {}
+        self.sizes: Dict[int, int] = {}
+
+    def add(self, n: int, keys: np.ndarray, logp: np.ndarray) -> None:
+        self.sizes[n] = len(keys)
+        if n <= 2:
+            dense = np.full(1 << (8 * n), -np.inf)
+            dense[keys.astype(np.int64)] = logp
+            self._dense[n] = dense
+        else:
+            self._tables[n] = HashTable(keys, logp)
+
+    def lookup(self, n: int, grams: np.ndarray) -> np.ndarray:
+        """Log-probabilities of n-grams (integer keys); ``-inf`` for pruned ones."""
+        if n in self._dense:
+            return self._dense[n][grams.astype(np.int64)]
+        return self._tables[n].get(grams)
+
+
+def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
+    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1)."""
+    model = NgramModel(counts.order)
+    for n, keys, logp in conditionals(counts, min_count):
+        model.add(n, keys, logp)
+    return model
+
+
+def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """``(n, keys, log-probabilities)`` for n = 1..order.
+
+    Unseen bytes get count 1; n-grams of length >= 2 need ``count >= min_count``;
+    ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
+    ``logp[1][b] = log c(b) - log N``.
+    """
+    byte_counts = np.zeros(256, dtype=np.int64)
+    byte_counts[counts.keys[1].astype(np.int64)] = counts.counts[1]
+    unseen = byte_counts == 0
+    byte_counts[unseen] = 1
+    total = counts.total + int(unseen.sum())
+    keys = np.arange(256, dtype=np.uint64)
+    raw_log = np.log(byte_counts.astype(np.float64))
+    yield 1, keys, raw_log - np.log(float(total))
+    for n in range(2, counts.order + 1):
+        keep = counts.counts[n] >= min_count
+        prefix_keys, prefix_log = keys, raw_log
+        keys = counts.keys[n][keep]
+        raw_log = np.log(counts.counts[n][keep].astype(np.float64))
+        # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
+        where = np.searchsorted(prefix_keys, keys >> np.uint64(8))
+        yield n, keys, raw_log - prefix_log[where]

@@ -1,0 +1,148 @@
+"""Pass 2 of training: segment chunks with the n-gram model ("new-word discovery").
+
+The HMM of ``docs/algorithm.md`` (Pass 2): ``order`` states per byte, state ``j`` meaning
+"this byte is the (j+1)-th of its token", the top state looping on itself. Viterbi in
+max-plus arithmetic with ties to the lowest state index; token starts are the bytes in
+state 0. A state that cannot be reached (every candidate ``-inf``) has back-pointer 0,
+as ``argmax`` over all ``-inf`` gives, because the original behaves that way: after a
+byte no state can emit (a rare character under ``ensure_unicode``), the rest of the chunk
+comes out as single bytes.
+
+Vectorised over many chunks at once: chunks are sorted by length, longest first, and the
+bytes are laid out position-major ("the l-th byte of every chunk that has one"), so step
+``l`` of the dynamic programme is a contiguous slice and one set of numpy operations
+serves every chunk. The Python loop runs once per byte position of the longest chunk.
+
+Deliberately left out: counting the pieces (``piece_counting.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+from .ngram_counting import NgramModel, concat_chunks
+
+_NEG_INF = -np.inf
+
+
+def token_starts(chunks: Sequence[bytes], model: NgramModel, ensure_unicode: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """The concatenated chunk bytes, and a mask of the bytes that start a token.
+
+    >>> import numpy as np
+    >>> from bytepiece.training.ngram_counting import count_ngrams, build_model
+    >>> m = build_model(count_ngrams([b"abab"] * 9, 6), 4)
+    >>> buf, starts = token_starts([b"abab"], m, True)
+    >>> starts.tolist()
+    [True, False, False, False]
+    """
+    buf, offset, left = concat_chunks(chunks)
+    if not len(buf):
+        return buf, np.zeros(0, dtype=bool)
+    if model.order == 1:  # one state: every byte starts a token
+        return buf, np.ones(len(buf), dtype=bool)
+    emissions = _emissions(buf, offset, model, ensure_unicode)
+    layout = Layout(offset, left)
+    starts_t = _viterbi(emissions[layout.to_original], layout, model.order)
+    starts = np.empty(len(buf), dtype=bool)
+    starts[layout.to_original] = starts_t
+    starts[offset == 0] = True  # a chunk always starts a token, even a malformed one
+    return buf, starts
+
+
+def _emissions(buf: np.ndarray, offset: np.ndarray, model: NgramModel, ensure_unicode: bool) -> np.ndarray:
+    """(bytes, order) log-probabilities: state j emits the j+1 bytes ending at the byte."""
+    order = model.order
+    out = np.full((len(buf), order), _NEG_INF)
+    out[:, 0] = model.lookup(1, buf)
+    if ensure_unicode:
+        out[(buf & 0xC0) == 0x80, 0] = _NEG_INF  # no token starts inside a character
+    grams = buf.astype(np.uint64)
+    known = np.ones(len(buf), dtype=bool)
+    for j in range(1, order):
+        shifted = np.zeros_like(grams)
+        shifted[1:] = (grams[:-1] << np.uint64(8)) | buf[1:]
+        grams = shifted
+        # An n-gram can only be in the model if its prefix (ending one byte earlier) is.
+        prefix_known = np.zeros_like(known)
+        prefix_known[1:] = known[:-1]
+        where = np.flatnonzero(prefix_known & (offset >= j))
+        scores = model.lookup(j + 1, grams[where])
+        out[where, j] = scores
+        known = np.zeros_like(known)
+        known[where] = scores > _NEG_INF
+    return out
+
+
+class Layout:
+    """Position-major order of the bytes: chunks by length (longest first), then offset.
+
+    ``to_original[t]`` is the byte (in concatenated order) at position-major index t,
+    ``position_major`` the inverse;
+    step ``l`` covers indices ``start[l] : start[l] + active[l]``, the first
+    ``active[l]`` chunks in length order.
+    """
+
+    def __init__(self, offset: np.ndarray, left: np.ndarray) -> None:
+        chunk_starts = np.flatnonzero(offset == 0)
+        lengths = left[chunk_starts]
+        rank_order = np.argsort(-lengths, kind="stable")
+        rank = np.empty(len(lengths), dtype=np.int64)
+        rank[rank_order] = np.arange(len(lengths))
+        self.longest = int(lengths.max())
+        # active[l] = number of chunks longer than l
+        self.active = len(lengths) - np.searchsorted(np.sort(lengths), np.arange(self.longest), side="right")
+        self.start = np.concatenate(([0], np.cumsum(self.active)[:-1]))
+        chunk_of = np.repeat(np.arange(len(lengths)), lengths)
+        self.position_major = self.start[offset] + rank[chunk_of]
+        self.to_original = np.empty(len(offset), dtype=np.int64)
+        self.to_original[self.position_major] = np.arange(len(offset))
+
+    def step(self, l: int) -> slice:
+        return slice(int(self.start[l]), int(self.start[l] + self.active[l]))
+
+
+def _viterbi(emit: np.ndarray, layout: Layout, order: int) -> np.ndarray:
+    """Token-start mask in position-major order (see :class:`Layout`)."""
+    top = order - 1
+    from_state0 = np.zeros(len(emit), dtype=np.int8)  # back-pointer of state 0
+    top_looped = np.zeros(len(emit), dtype=bool)  # top state came from itself
+    final = np.zeros(int(layout.active[0]), dtype=np.int8)
+    scores = emit[layout.step(0)].copy()
+    for l in range(1, layout.longest):
+        here = layout.step(l)
+        k = here.stop - here.start
+        if k < len(scores):  # chunks of length l end here: pick their best final state
+            final[k : len(scores)] = np.argmax(scores[k:], axis=1)
+            scores = scores[:k]
+        e = emit[here]
+        to_zero = scores + e[:, :1]
+        best = np.argmax(to_zero, axis=1)
+        from_state0[here] = best
+        new = np.empty_like(scores)
+        new[:, 0] = to_zero[np.arange(k), best]
+        new[:, 1:top] = scores[:, : top - 1] + e[:, 1:top]
+        extend = scores[:, top - 1] + e[:, top]
+        loop = scores[:, top] + e[:, top]
+        looped = loop > extend  # ties go to the lower state
+        top_looped[here] = looped
+        new[:, top] = np.where(looped, loop, extend)
+        scores = new
+    final[: len(scores)] = np.argmax(scores, axis=1)
+    return _backtrace(from_state0, top_looped, final, layout, order)
+
+
+def _backtrace(from_state0: np.ndarray, top_looped: np.ndarray, final: np.ndarray, layout: Layout, order: int) -> np.ndarray:
+    top = order - 1
+    starts = np.zeros(len(from_state0), dtype=bool)
+    state = final.astype(np.int8)  # by rank; a chunk's entry is used once it is active
+    for l in range(layout.longest - 1, -1, -1):
+        here = layout.step(l)
+        k = here.stop - here.start
+        current = state[:k]
+        starts[here] = current == 0
+        previous = np.where(current == top, np.where(top_looped[here], top, top - 1), current - 1)
+        previous = np.where(current == 0, from_state0[here], previous)
+        state[:k] = previous
+    return starts

@@ -1,0 +1,56 @@
+"""Count the pieces of segmented chunks, as mergeable shards.
+
+Pieces of up to 7 bytes (almost all of them) are packed into one uint64 each
+(``packed_keys.py``) and counted by sorting; they merge like n-gram counts
+(``count_store.py``). Longer pieces are counted in a dict.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .ngram_counting import run_lengths
+from .packed_keys import PACKED_MAX, pack_pieces, pack_slices, unpack_pieces
+
+
+def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]:
+    """Count the pieces of ``buf`` cut before every ``starts`` byte.
+
+    Returns (packed keys, their counts) for short pieces and a dict for long ones.
+
+    >>> buf = np.frombuffer(b"abcab", np.uint8)
+    >>> keys, counts, long = count_pieces(buf, np.array([1, 0, 0, 1, 0], bool))
+    >>> unpack_pieces(keys), counts.tolist(), long
+    ([b'ab', b'abc'], [1, 1], {})
+    """
+    begin = np.flatnonzero(starts)
+    length = np.diff(np.append(begin, len(buf)))
+    short = length <= PACKED_MAX
+    keys, counts = run_lengths(np.sort(pack_slices(buf, begin[short], length[short])))
+    raw = buf.tobytes()
+    long = Counter(raw[b : b + n] for b, n in zip(begin[~short].tolist(), length[~short].tolist()))
+    return keys, counts, dict(long)
+
+
+@dataclass
+class PieceCounts:
+    """All piece counts of pass 2: packed short pieces (sorted keys) and long ones."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    long: Dict[bytes, int]
+
+    def __len__(self) -> int:
+        return len(self.keys) + len(self.long)
+
+    @classmethod
+    def from_dict(cls, counts: Dict[bytes, int]) -> "PieceCounts":
+        short = [p for p in counts if len(p) <= PACKED_MAX]
+        keys = pack_pieces(short)
+        values = np.array([counts[p] for p in short], dtype=np.int64)
+        order = np.argsort(keys)
+        return cls(keys[order], values[order], {p: c for p, c in counts.items() if len(p) > PACKED_MAX})

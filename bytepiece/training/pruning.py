@@ -1,0 +1,214 @@
+"""Pruning the counted pieces into vocabularies (``docs/algorithm.md``, "Pruning").
+
+1. every missing single byte is added with count 1;
+2. single bytes and pieces with ``len <= max_piece_length`` and ``count >= min_count`` are
+   kept; every other piece is re-segmented by a unigram tokenizer of the kept set and its
+   count goes to the pieces of its segmentation;
+3. "wasted" pieces: every piece is segmented by a tokenizer of the whole set (itself
+   included) and the set is rebuilt from those segmentations, weighted by counts, until
+   its size stops changing;
+4. for each vocabulary size, largest first: keep the first ``size - specials`` pieces in
+   :func:`rank_key` order, re-segment the rest into them, and repeat step 3. Smaller sizes
+   start from the larger result, so the vocabularies are nested.
+
+Re-segmenting *is* inference: a vocabulary becomes an :class:`~bytepiece.encoding.engine.Engine`
+and the strings go through its batch path (``encoding/batch/``), the same vectorised Viterbi
+that ``encode_batch`` uses (score ``log count - log total``, ties to the longer piece), in
+``workers`` processes (``parallel.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from ..encoding.engine import Engine
+from ..model import Model
+from ..parallel import WorkerPool
+from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
+from .piece_counting import PieceCounts
+
+Counts = Dict[bytes, int]
+Progress = Callable[[int], object]  # told the bytes segmented, after each batch
+GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path
+
+
+def _no_progress(size: int) -> None:
+    return None
+
+
+def rank_key(item: Tuple[bytes, int]) -> tuple:
+    """Order of step 4: single bytes first, then count descending, longer first, bytes.
+
+    >>> sorted([(b"ab", 5), (b"z", 1), (b"abc", 5), (b"b", 9)], key=rank_key)
+    [(b'b', 9), (b'z', 1), (b'abc', 5), (b'ab', 5)]
+    """
+    piece, count = item
+    return (len(piece) > 1, -count, -len(piece), piece)
+
+
+def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
+    """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
+
+    ``drop`` is consumed (emptied once packed), so a big one is not held twice.
+
+    >>> base = {bytes([b]): 1 for b in range(256)}
+    >>> out = split_into({**base, b"ab": 10}, [(b"abab", 3)])
+    >>> out[b"ab"], out[b"a"]
+    (16, 1)
+    """
+    result = Counter(keep)
+    if drop:
+        strings = Strings.from_items(drop)
+        drop.clear()
+        result.update(count_segments(keep, strings, workers))
+        progress(len(strings.data))
+    return dict(result)
+
+
+def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_progress) -> Counts:
+    """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
+    while True:
+        size = len(counts)
+        counts = count_segments(counts, Strings.from_items(list(counts.items())), workers)
+        progress(sum(map(len, counts)))
+        if len(counts) == size:
+            return counts
+
+
+def count_segments(vocabulary: Counts, strings: "Strings", workers: int = 1) -> Counts:
+    """``{piece: sum of the weights of the strings whose segmentation by vocabulary uses
+    it, once per use}``. ``vocabulary`` must hold every single byte.
+
+    >>> vocabulary = {**{bytes([b]): 1 for b in range(256)}, b"ab": 50, b"abc": 2}
+    >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
+    {b'c': 3, b'ab': 1, b'abc': 1}
+    """
+    engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
+    ranges = strings.groups(GROUP_BYTES)
+    with WorkerPool(min(workers, max(1, len(ranges))), (engine, strings), purpose="pruning") as pool:
+        # every worker-th group of the length order: balanced work
+        shards = pool.map(segment_groups, [ranges[i :: pool.workers] for i in range(pool.workers)])
+    totals = np.sum(shards, axis=0) if shards else np.zeros(engine.vocab_size, dtype=np.int64)
+    pieces = engine.pieces_by_id
+    return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
+
+
+def segment_groups(state: Tuple[Engine, "Strings"], ranges: List[Tuple[int, int]]) -> np.ndarray:
+    """Weighted piece totals (by id) of the strings in ``ranges``, segmented by the engine."""
+    engine, strings = state
+    totals = np.zeros(engine.vocab_size, dtype=np.int64)
+    for first, last in ranges:
+        ids, offsets = engine.encode_chunks(strings.data, strings.starts[first:last], strings.lengths[first:last])
+        np.add.at(totals, ids, np.repeat(strings.weights[first:last], np.diff(offsets)))
+    return totals
+
+
+class Strings:
+    """Weighted strings, longest first, as one bytes buffer with starts, lengths and weights."""
+
+    def __init__(self, data: bytes, lengths: np.ndarray, weights: np.ndarray) -> None:
+        if len(lengths) > 1 and np.any(np.diff(lengths) > 0):
+            raise ValueError("strings must come longest first")
+        if len(lengths) and lengths[-1] < 1:
+            raise ValueError("cannot segment an empty string")
+        self.data = data
+        self.lengths = lengths
+        self.weights = weights
+        self.ends = np.cumsum(lengths)
+        self.starts = self.ends - lengths
+
+    @classmethod
+    def from_items(cls, items: Sequence[Tuple[bytes, int]]) -> "Strings":
+        """``(string, weight)`` items in any order."""
+        lengths = np.fromiter((len(s) for s, _ in items), dtype=np.int64, count=len(items))
+        order = np.argsort(-lengths, kind="stable")
+        data = b"".join([items[i][0] for i in order.tolist()])
+        weights = np.fromiter((w for _, w in items), dtype=np.int64, count=len(items))[order]
+        return cls(data, lengths[order], weights)
+
+    def groups(self, size: int) -> List[Tuple[int, int]]:
+        """Consecutive (first, last) string ranges of about ``size`` bytes each."""
+        if not len(self.ends):
+            return []
+        cuts = np.searchsorted(self.ends, np.arange(size, int(self.ends[-1]) + size, size), side="left") + 1
+        bounds = np.unique(np.concatenate(([0], np.minimum(cuts, len(self.lengths)))))
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
+def prune(counts: Counts, **options: Any) -> Dict[int, Counts]:
+    """:func:`prune_packed` for a plain ``piece -> count`` dict (left unchanged)."""
+    return prune_packed(PieceCounts.from_dict(counts), **options)
+
+
+def prune_packed(
+    pieces: PieceCounts,
+    *,
+    vocab_sizes: Sequence[int],
+    min_count: int,
+    max_piece_length: int,
+    reserved: int = 3,
+    workers: int = 1,
+    progress: Progress = _no_progress,
+) -> Dict[int, Counts]:
+    """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.
+
+    The counts of pass 2 stay packed in numpy until they are sorted into kept and
+    dropped pieces: only the kept ones become a dict. ``pieces`` is consumed.
+    """
+    keep, drop = _sort_out(pieces, min_count, max_piece_length)
+    counts = Counter(keep)
+    counts.update(count_segments(keep, drop, workers))  # step 2
+    progress(len(drop.data))
+    del drop
+    counts = remove_wasted(dict(counts), workers, progress)  # step 3
+    result: Dict[int, Counts] = {}
+    for size in sorted(set(vocab_sizes), reverse=True):  # step 4
+        target = size - reserved
+        if len(counts) > target:
+            ranked = sorted(counts.items(), key=rank_key)
+            keep = dict(ranked[:target])
+            del ranked[:target]
+            counts = remove_wasted(split_into(keep, ranked, workers, progress), workers, progress)
+        result[size] = dict(counts)
+    return result
+
+
+def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tuple[Counts, Strings]:
+    """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones packed."""
+    singles = pack_pieces([bytes([b]) for b in range(256)])
+    missing = singles[~np.isin(singles, pieces.keys)]
+    keys = np.concatenate([pieces.keys, missing])
+    counts = np.concatenate([pieces.counts, np.ones(len(missing), dtype=np.int64)])
+    lengths = packed_lengths(keys)
+    kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
+    keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
+    long_drop = []
+    for piece, count in pieces.long.items():
+        if len(piece) <= max_piece_length and count >= min_count:
+            keep[piece] = count
+        else:
+            long_drop.append((piece, count))
+    pieces.long.clear()
+    long_drop.sort(key=lambda item: len(item[0]), reverse=True)
+    parts, part_lengths, weights = [b"".join(p for p, _ in long_drop)], [[len(p) for p, _ in long_drop]], [[c for _, c in long_drop]]
+    for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
+        mask = ~kept & (lengths == length)
+        parts.append(packed_bytes(keys[mask], length))
+        part_lengths.append([length] * int(mask.sum()))
+        weights.append(counts[mask].tolist())
+    flat = lambda lists: np.array([x for part in lists for x in part], dtype=np.int64)
+    return keep, Strings(b"".join(parts), flat(part_lengths), flat(weights))
+
+
+def check_vocab_sizes(sizes: Sequence[int], reserved: int = 3) -> List[int]:
+    """Validate requested sizes: each must leave room for the 256 single bytes."""
+    checked = sorted({int(s) for s in sizes}, reverse=True)
+    if not checked:
+        raise ValueError("give at least one vocab_size")
+    smallest = 256 + reserved
+    if checked[-1] < smallest:
+        raise ValueError(f"vocab_size must be at least {smallest} (256 single bytes + {reserved} special tokens), got {checked[-1]}")
+    return checked

@@ -1,0 +1,80 @@
+"""The map side of training: tasks that turn a batch of texts into count shards.
+
+Tasks are plain functions ``task(config, batch)`` run by :class:`bytepiece.parallel.WorkerPool`;
+the config (settings, and in pass 2 the n-gram model) is the pool's state, which reaches
+the workers once, when the pool starts. A cluster back-end would run the same tasks
+elsewhere and add the shards up the same way.
+
+Pass 2 keeps its Viterbi steps few: the batched Viterbi takes one step per byte of the
+longest chunk in a group, so chunks longer than ``LONG_CHUNK`` bytes are not segmented
+with the short ones of their batch but sent back, collected across batches and segmented
+together (``segment_chunks``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from ..io.corpus import batched
+from .ngram_counting import NgramCounts, count_ngrams, merge_sorted_counts
+from .ngram_segmentation import token_starts
+from ..normalization import normalize, training_chunks
+from .piece_counting import count_pieces
+
+LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
+GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
+
+PieceShard = Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]
+Config = Dict[str, Any]
+
+
+def chunk_texts(texts: List[str], config: Dict[str, Any]) -> List[bytes]:
+    """Normalized UTF-8 training chunks of the texts."""
+    chunks: List[bytes] = []
+    for text in texts:
+        text = normalize(text, config["normalization"])
+        chunks.extend(c.encode("utf-8", "surrogatepass") for c in training_chunks(text, isolate_digits=config["isolate_digits"]))
+    return chunks
+
+
+def count_task(config: Config, texts: List[str]) -> Tuple[NgramCounts, int, int]:
+    """Pass 1 map: (n-gram counts, bytes, chunks) of a batch of texts."""
+    chunks = chunk_texts(texts, config)
+    order = config["order"]
+    # counting holds about ten 8-byte arrays per byte counted: a megabyte at a time
+    parts = [count_ngrams(group, order) for group in batched(chunks, GROUP_BYTES)]
+    keys, counts = {}, {}
+    for n in range(1, order + 1):
+        keys[n], counts[n] = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
+    total = sum(p.total for p in parts)
+    return NgramCounts(order, total, keys, counts), total, len(chunks)
+
+
+def segment_task(config: Config, texts: List[str]) -> Tuple[PieceShard, int, List[bytes]]:
+    """Pass 2 map: (piece counts of the short chunks, their bytes, the long chunks)."""
+    chunks = chunk_texts(texts, config)
+    short = [c for c in chunks if len(c) <= LONG_CHUNK]
+    long = [c for c in chunks if len(c) > LONG_CHUNK]
+    return segment_chunks(config, short), sum(map(len, short)), long
+
+
+def segment_long_task(config: Config, chunks: List[bytes]) -> Tuple[PieceShard, int]:
+    """Pass 2 map for long chunks collected from many batches: (piece counts, bytes)."""
+    return segment_chunks(config, chunks), sum(map(len, chunks))
+
+
+def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
+    """Segment chunks with the model and count the pieces."""
+    chunks = sorted(chunks, key=len, reverse=True)  # similar lengths together: fewer steps
+    shards: List[Tuple[np.ndarray, np.ndarray]] = []
+    long: Counter = Counter()
+    for group in batched(chunks, GROUP_BYTES):
+        buf, starts = token_starts(group, config["model"], config["ensure_unicode"])
+        keys, counts, group_long = count_pieces(buf, starts)
+        shards.append((keys, counts))
+        long.update(group_long)
+    keys, counts = merge_sorted_counts(shards)
+    return keys, counts, dict(long)

@@ -1,0 +1,215 @@
+"""The Trainer: corpus -> n-gram counts -> segmentation -> piece counts -> vocabularies.
+
+Orchestration only; each stage lives in its own module (``io/corpus.py``,
+``ngram_counting.py``, ``ngram_segmentation.py``, ``piece_counting.py``, ``pruning.py``).
+The two passes over the corpus are map/reduce: the corpus is cut into batches of texts,
+each batch is mapped to count shards (in worker processes when ``workers > 1``), and the
+shards are added up in a :class:`~bytepiece.training.count_store.CountStore`. Counts are integers
+and addition commutes, so the model is byte-identical for any number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+from ..io.corpus import CorpusReader, Source
+from .count_store import CountStore
+from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
+from ..io.model_file import save_model
+from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
+from ..normalization import check_normalization
+from .piece_counting import PieceCounts
+from .pruning import check_vocab_sizes, prune_packed
+from ..io.corpus import batched
+from ..parallel import WorkerPool, release_memory, resolve_workers
+from .tasks import PieceShard, count_task, segment_long_task, segment_task
+
+_BATCH_CHARS = 2_000_000  # characters of text per map task
+_LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
+DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling to disk
+
+
+class Trainer:
+    """Train byte-level unigram vocabularies by n-gram new-word discovery.
+
+    >>> from bytepiece import Trainer, Tokenizer
+    >>> trainer = Trainer(vocab_size=[32000, 8000], min_count=4)          # doctest: +SKIP
+    >>> models = trainer.train("demo-corpus", "demo.model", workers=2)    # doctest: +SKIP
+    >>> Tokenizer("demo.model.8000").tokenize("hello world")              # doctest: +SKIP
+
+    ``vocab_size`` is one size or a list; several sizes give nested vocabularies from one
+    run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
+    those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
+    in memory (default 512 MiB; ``None``: no limit), spilling sorted runs to a temporary
+    directory (in ``spill_dir``, default the system's) beyond it.
+    """
+
+    def __init__(
+        self,
+        *,
+        order: int = 6,
+        vocab_size: Union[int, Sequence[int]] = 32000,
+        min_count: int = 2,
+        max_piece_length: int = 36,
+        isolate_digits: bool = False,
+        ensure_unicode: bool = True,
+        normalization: str = "nfc",
+        special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+        jsonl_field: str = "text",
+        on_error: str = "skip",
+        memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
+        spill_dir: Optional[PathLike] = None,
+        progress: bool = True,
+    ) -> None:
+        self.order = check_order(order)
+        sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+        self.vocab_sizes = check_vocab_sizes(sizes, len(special_tokens))
+        if min_count < 1 or max_piece_length < 1:
+            raise ValueError("min_count and max_piece_length must be positive")
+        self.min_count = int(min_count)
+        self.max_piece_length = int(max_piece_length)
+        self.isolate_digits = bool(isolate_digits)
+        self.ensure_unicode = bool(ensure_unicode)
+        self.normalization = check_normalization(normalization)
+        self.special_tokens = tuple(special_tokens)
+        self.jsonl_field = jsonl_field
+        self.on_error = on_error
+        self.memory_budget = memory_budget
+        self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
+        self.progress = progress
+
+    # ------------------------------------------------------------------ public
+    def train(self, source: Source, output: Optional[PathLike] = None, *, workers: int = 1) -> Dict[int, Model]:
+        """Train on ``source`` (a directory, a file, a list of ``Path``, or a re-iterable of
+        ``str``) and return ``{vocab_size: Model}``; with ``output``, also save them (one
+        size: ``output``; several: ``output.<size>``)."""
+        workers = resolve_workers(workers)
+        reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
+        with CountStore(self.memory_budget, self.spill_dir) as store:
+            ngrams, chunk_count = self._count_ngrams(reader, store, workers)
+            if not ngrams.total:
+                stats = reader.stats
+                raise ValueError(
+                    f"no text to train on: {stats.files} files read, {stats.skipped_files} skipped, "
+                    f"{stats.ignored_files} ignored (only .txt and .jsonl files, maybe .gz/.bz2/.xz, are read)"
+                )
+            total = ngrams.total
+            # held in a list that _count_pieces empties: then only the pass-2 pool holds the model
+            model = [build_model(ngrams, self.min_count)]
+            del ngrams
+            release_memory()
+            pieces = self._count_pieces(reader, model, store, workers, total)
+        release_memory()
+        distinct = len(pieces)
+        with self._bar("pruning") as bar:
+            vocabularies = prune_packed(
+                pieces,
+                vocab_sizes=self.vocab_sizes,
+                min_count=self.min_count,
+                max_piece_length=self.max_piece_length,
+                reserved=len(self.special_tokens),
+                workers=workers,
+                progress=bar.update,
+            )
+        stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
+        models = {size: self._model(counts, stats) for size, counts in vocabularies.items()}
+        if output is not None:
+            for size, trained in models.items():
+                save_model(trained, output if len(models) == 1 else f"{os.fspath(output)}.{size}")
+        return models
+
+    def config(self) -> Dict[str, Any]:
+        """The training settings, as recorded in the model file."""
+        return {
+            "order": self.order,
+            "vocab_sizes": self.vocab_sizes,
+            "min_count": self.min_count,
+            "max_piece_length": self.max_piece_length,
+            "isolate_digits": self.isolate_digits,
+            "ensure_unicode": self.ensure_unicode,
+            "normalization": self.normalization,
+            "jsonl_field": self.jsonl_field,
+            "on_error": self.on_error,
+        }
+
+    # ------------------------------------------------------------------ passes
+    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: int) -> Tuple[NgramCounts, int]:
+        total = chunks = 0
+        with self._bar("counting n-grams") as bar, WorkerPool(workers, self._task_config(), purpose="training") as pool:
+            for shard, size, n_chunks in pool.imap(count_task, self._batches(reader)):
+                for n in range(1, self.order + 1):
+                    store.add(str(n), shard.keys[n], shard.counts[n])
+                total += shard.total
+                chunks += n_chunks
+                bar.update(size)
+        keys, counts = {}, {}
+        for n in range(1, self.order + 1):
+            keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
+        return NgramCounts(self.order, total, keys, counts), chunks
+
+    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> PieceCounts:
+        long_pieces: Counter = Counter()
+        config = {**self._task_config(), "model": model.pop()}
+        with self._bar("segmenting", total) as bar, WorkerPool(workers, config, purpose="training") as pool:
+
+            def add(shard: PieceShard, size: int) -> None:
+                store.add("pieces", shard[0], shard[1])
+                long_pieces.update(shard[2])
+                bar.update(size)
+
+            def segment_long(chunks: List[bytes]) -> None:
+                chunks.sort(key=len, reverse=True)  # one task per worker, similar lengths
+                tasks = [chunks[i :: pool.workers] for i in range(pool.workers)]
+                for shard, size in pool.imap(segment_long_task, [t for t in tasks if t]):
+                    add(shard, size)
+
+            waiting: List[bytes] = []
+            waiting_bytes = 0
+            for shard, size, long_chunks in pool.imap(segment_task, self._batches(reader)):
+                add(shard, size)
+                waiting.extend(long_chunks)
+                waiting_bytes += sum(map(len, long_chunks))
+                if waiting_bytes >= _LONG_BATCH_BYTES:
+                    segment_long(waiting)
+                    waiting, waiting_bytes = [], 0
+            segment_long(waiting)
+        keys, counts = store.result("pieces")
+        return PieceCounts(keys, counts, dict(long_pieces))
+
+    def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
+        return batched(reader, _BATCH_CHARS)
+
+    def _task_config(self) -> Dict[str, Any]:
+        """The part of :meth:`config` that the counting and segmenting workers need."""
+        config = self.config()
+        return {key: config[key] for key in ("order", "normalization", "isolate_digits", "ensure_unicode")}
+
+    def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
+        from .. import __version__  # not at the top: the package imports this module lazily
+
+        training = {"trainer": f"bytepiece {__version__}", **self.config(), "corpus": stats}
+        return Model.from_counts(
+            counts,
+            special_tokens=self.special_tokens,
+            normalization=self.normalization,
+            isolate_digits=self.isolate_digits,
+            ensure_unicode=self.ensure_unicode,
+            training=training,
+        )
+
+    # ------------------------------------------------------------------ progress
+    def _bar(self, desc: str, total: Optional[int] = None) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"bytepiece train: {message}", file=sys.stderr)
+
+

@@ -1,0 +1,150 @@
+"""Pruning counted pieces into nested vocabularies (docs/algorithm.md, "Pruning")."""
+
+from __future__ import annotations
+
+import random
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pytest
+
+from bytepiece import Model
+from bytepiece.encoding.engine import Engine
+from bytepiece.encoding.viterbi import best_path
+from bytepiece.normalization import training_chunks
+from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, rank_key, remove_wasted, split_into
+
+from conftest import DEMO_CORPUS
+
+BYTES = {bytes([b]): 1 for b in range(256)}
+
+
+# ---------------------------------------------------------------- re-segmentation
+# Pruning re-segments strings through the encoding batch path; the reference is the scalar
+# Viterbi (one string at a time through the automaton), counted by hand.
+
+
+def reference_counts(vocab: Dict[bytes, int], items: List[Tuple[bytes, int]]) -> Dict[bytes, int]:
+    engine = Engine(Model.from_counts(vocab, special_tokens=()))
+    pieces, lengths = engine.pieces_by_id, engine.piece_lengths
+    expected: Dict[bytes, int] = {}
+    for string, weight in items:
+        for piece_id in best_path(engine.automaton(), string.decode("latin-1"), lengths):
+            expected[pieces[piece_id]] = expected.get(pieces[piece_id], 0) + weight
+    return expected
+
+
+@pytest.fixture(scope="module")
+def real_vocab_and_items():
+    """Random substrings of real text as a vocabulary (so long pieces and ties occur), the
+    text's chunks as weighted strings."""
+    text = "".join(p.read_text(encoding="utf-8")[:4000] for p in sorted(DEMO_CORPUS.rglob("*.txt"))[::3])
+    rng = random.Random(0)
+    vocab = dict(BYTES)
+    chunks = [c.encode() for c in training_chunks(text)]
+    for data in chunks:
+        for _ in range(3):
+            a = rng.randrange(len(data))
+            piece = data[a : a + rng.randrange(2, 41)]
+            vocab[piece] = vocab.get(piece, 0) + rng.choice([1, 1, 2, 3, 5])
+    items = [(c, i % 7 + 1) for i, c in enumerate(chunks[:3000] * 2)]
+    return vocab, items
+
+
+def test_resegmentation_counts_equal_the_scalar_viterbi_on_real_text(real_vocab_and_items):
+    vocab, items = real_vocab_and_items
+    assert count_segments(vocab, Strings.from_items(items)) == reference_counts(vocab, items)
+
+
+def test_resegmentation_in_workers_equals_one_process(real_vocab_and_items):
+    vocab, items = real_vocab_and_items
+    strings = Strings.from_items(items * 3)
+    assert count_segments(vocab, strings, workers=2) == count_segments(vocab, strings)
+
+
+def test_resegmentation_ties_go_to_the_longer_last_piece():
+    # "a"+"aa" and "aa"+"a" score exactly the same; the piece ending last is the longer
+    vocab = {**BYTES, b"a": 5, b"aa": 10}
+    items = [(b"aaa", 1)]
+    assert count_segments(vocab, Strings.from_items(items)) == {b"a": 1, b"aa": 1} == reference_counts(vocab, items)
+    more = [(b"aaaaa", 2), (b"baaab", 3)]
+    assert count_segments(vocab, Strings.from_items(more)) == reference_counts(vocab, more)
+
+
+def test_resegmentation_of_random_vocabularies_and_strings():
+    rng = random.Random(5)
+    for _ in range(20):
+        vocab = dict(BYTES)
+        for _ in range(rng.randrange(1, 60)):
+            vocab[bytes(rng.choice(b"abc") for _ in range(rng.randrange(2, 12)))] = rng.randrange(1, 6)
+        items = [(bytes(rng.choice(b"abcd\n") for _ in range(rng.randrange(1, 50))), rng.randrange(1, 4)) for _ in range(50)]
+        assert count_segments(vocab, Strings.from_items(items)) == reference_counts(vocab, items)
+
+
+def test_strings_must_be_longest_first_and_non_empty():
+    with pytest.raises(ValueError, match="longest first"):
+        Strings(b"abc", np.array([1, 2]), np.array([1, 1]))
+    with pytest.raises(ValueError, match="empty"):
+        Strings.from_items([(b"ab", 1), (b"", 1)])
+
+
+# ---------------------------------------------------------------- the pruning rules
+
+
+def test_rank_key_orders_singles_then_count_then_length_then_bytes():
+    items = [(b"ab", 5), (b"b", 1), (b"abc", 5), (b"a", 9), (b"ac", 5), (b"zz", 7)]
+    assert sorted(items, key=rank_key) == [(b"a", 9), (b"b", 1), (b"zz", 7), (b"abc", 5), (b"ab", 5), (b"ac", 5)]
+
+
+def test_split_into_adds_the_dropped_count_to_each_part():
+    keep = {**BYTES, b"ab": 10, b"cd": 10}
+    out = split_into(keep, [(b"abcd", 4), (b"abab", 2)])
+    assert out[b"ab"] == 10 + 4 + 2 * 2 and out[b"cd"] == 14 and b"abcd" not in out
+
+
+def test_remove_wasted_drops_pieces_cheaper_as_a_split():
+    # "abc" (count 1) costs more than "ab" + "c", both frequent: it is wasted.
+    counts = {**BYTES, b"ab": 1000, b"c": 1000, b"abc": 1}
+    out = remove_wasted(counts)
+    assert b"abc" not in out and out[b"ab"] == 1001 and out[b"c"] == 1001
+    assert sum(out[p] * len(p) for p in out) == sum(counts[p] * len(p) for p in counts)
+
+
+def test_remove_wasted_keeps_a_stable_set():
+    counts = {**BYTES, b"hello": 50, b" world": 40}
+    assert remove_wasted(counts) == counts
+
+
+def toy_counts() -> Dict[bytes, int]:
+    words = [b"the", b" the", b"and", b" and", b"ing", b" of", b" to", b"tion", b" a", b"er", b"re", b"in", b"on"]
+    counts = {w: 100 - 5 * i for i, w in enumerate(words)}
+    counts.update({b"x" * 40: 50, b"rare": 1, b"therein": 3})  # too long, too rare, too rare
+    counts.update({bytes([b]): 20 for b in b"abcdefghijklmnopqrstuvwxyz "})
+    return counts
+
+
+def test_prune_nested_sizes_and_rules():
+    result = prune(toy_counts(), vocab_sizes=[270, 262], min_count=4, max_piece_length=36)
+    big, small = result[270], result[262]
+    assert set(small) <= set(big)
+    assert len(big) <= 270 - 3 and len(small) <= 262 - 3
+    assert all(bytes([b]) in small for b in range(256))
+    assert b"x" * 40 not in big and b"rare" not in big and b"therein" not in big
+    # the dropped pieces' counts went to their parts: the byte mass is conserved
+    mass = lambda c: sum(n * len(p) for p, n in c.items())
+    assert mass(big) == mass(small) == mass(toy_counts()) + 256 - 27
+
+
+def test_prune_keeps_everything_when_the_vocabulary_is_large_enough():
+    counts = {**BYTES, b"ab": 10, b"cd": 9}
+    assert prune(dict(counts), vocab_sizes=[1000], min_count=2, max_piece_length=36)[1000] == counts
+
+
+@pytest.mark.parametrize("sizes", [[], [100], [258]])
+def test_vocab_sizes_must_leave_room_for_all_bytes(sizes):
+    with pytest.raises(ValueError):
+        check_vocab_sizes(sizes)
+
+
+def test_vocab_sizes_are_sorted_largest_first():
+    assert check_vocab_sizes([8000, 32000, 8000]) == [32000, 8000]

@@ -1,0 +1,180 @@
+"""The Trainer and `bytepiece train`: determinism, sources, nested sizes, statistics, CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bytepiece import Tokenizer, Trainer, load_model
+from bytepiece.cli import main
+
+from conftest import REPO
+
+DEMO = REPO / "demo-corpus"
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    """About 250 KB of the demo corpus: prose, Chinese and code."""
+    root = tmp_path_factory.mktemp("corpus")
+    for name in ["en/moby-dick.txt", "code/go-std"]:
+        source = DEMO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(source.read_bytes())
+    poetry = (DEMO / "zh/classical-poetry.txt").read_bytes()[:60_000]
+    (root / "zh").mkdir()
+    (root / "zh/poetry.txt").write_bytes(poetry[: poetry.rfind(b"\n") + 1])
+    return root
+
+
+def train(source, tmp_path, name="m", workers=1, **options):
+    options.setdefault("vocab_size", [2000, 1000])
+    trainer = Trainer(min_count=3, progress=False, **options)
+    models = trainer.train(source, tmp_path / name, workers=workers)
+    return models, {size: (tmp_path / f"{name}.{size}").read_bytes() for size in models}
+
+
+@pytest.fixture(scope="module")
+def baseline(small_corpus, tmp_path_factory):
+    return train(small_corpus, tmp_path_factory.mktemp("base"))
+
+
+def test_same_model_for_any_number_of_workers(small_corpus, baseline, tmp_path):
+    _, files = baseline
+    _, files2 = train(small_corpus, tmp_path, workers=2)
+    assert files2 == files
+
+
+def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline, tmp_path, monkeypatch):
+    from bytepiece.training import count_store
+
+    spills = []
+    original = count_store.CountStore.spill
+    monkeypatch.setattr(count_store.CountStore, "spill", lambda self: (spills.append(self._spill_parent), original(self)))
+    _, files = baseline
+    (tmp_path / "spill").mkdir()
+    _, spilled = train(small_corpus, tmp_path, memory_budget=200_000, spill_dir=tmp_path / "spill")
+    assert spilled == files
+    assert spills and set(spills) == {str(tmp_path / "spill")}
+    assert list((tmp_path / "spill").iterdir()) == []  # runs are deleted at the end
+
+
+def test_nested_vocabularies_with_recorded_settings_and_statistics(small_corpus, baseline):
+    models, _ = baseline
+    big, small = models[2000], models[1000]
+    assert set(small.pieces) <= set(big.pieces)
+    assert 1900 <= big.vocab_size <= 2000 and 950 <= small.vocab_size <= 1000
+    training = big.training
+    assert training["order"] == 6 and training["min_count"] == 3 and training["vocab_sizes"] == [2000, 1000]
+    corpus = training["corpus"]
+    files = [p for p in small_corpus.rglob("*.txt")]
+    assert corpus["files"] == len(files) and corpus["documents"] == len(files)
+    assert corpus["bytes"] == sum(p.stat().st_size for p in files)
+    assert corpus["skipped_files"] == 0
+    assert big.ensure_unicode is True and big.normalization == "nfc"
+
+
+def test_texts_train_the_same_vocabulary_as_the_directory(small_corpus, baseline, tmp_path):
+    models, _ = baseline
+    texts = [p.read_text(encoding="utf-8") for p in sorted(small_corpus.rglob("*.txt"))]
+    from_texts, _ = train(texts, tmp_path)
+    for size in models:
+        assert from_texts[size].pieces == models[size].pieces
+        assert from_texts[size].counts == models[size].counts
+
+
+def test_trained_model_tokenizes_losslessly(small_corpus, baseline):
+    models, _ = baseline
+    tok = Tokenizer(models[1000])
+    text = (small_corpus / "en/moby-dick.txt").read_text(encoding="utf-8")[:5000] + " 新词 ünïcode\r\n"
+    assert tok.decode(tok.encode(text)) == text
+    assert len(tok.encode(text)) < len(text.encode()) / 2
+
+
+def test_one_size_is_saved_at_the_given_path(tmp_path):
+    models = Trainer(vocab_size=300, min_count=2, progress=False).train(["abc abc abc\n"] * 5, tmp_path / "one.model")
+    assert list(models) == [300]
+    assert load_model(tmp_path / "one.model").pieces == models[300].pieces
+
+
+def test_isolate_digits_keeps_digits_out_of_pieces(tmp_path):
+    texts = ["item 2024 costs 1999 yuan\n"] * 30
+    models = Trainer(vocab_size=400, min_count=2, isolate_digits=True, progress=False).train(texts)
+    multi = [p for p in models[400].pieces if len(p) > 1]
+    assert multi and not any(ch.isdigit() for p in multi for ch in p.decode())
+    assert models[400].isolate_digits is True
+
+
+def test_an_empty_corpus_is_an_error(tmp_path):
+    (tmp_path / "notes.md").write_text("not a corpus file")
+    with pytest.raises(ValueError, match="no text to train on: 0 files read, 0 skipped, 1 ignored"):
+        Trainer(vocab_size=300, progress=False).train(tmp_path)
+
+
+def test_generators_are_rejected_with_a_clear_message():
+    with pytest.raises(TypeError, match="re-iterable"):
+        Trainer(vocab_size=300, progress=False).train(t for t in ["a"])
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="order"):
+        Trainer(order=9)
+    with pytest.raises(ValueError, match="vocab_size"):
+        Trainer(vocab_size=100)
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_trains_and_reports(small_corpus, tmp_path, capsys):
+    bad = tmp_path / "corpus"
+    shutil.copytree(small_corpus, bad)
+    (bad / "broken.txt").write_bytes(b"")
+    (bad / "x.jsonl").write_bytes(b'{"text": "ok"}\nnot json\n')
+    out = tmp_path / "cli.model"
+    assert main(["train", str(bad), "-o", str(out), "--vocab-size", "800", "--min-count", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "broken.txt: empty file" in err and "x.jsonl, line 2: malformed JSON" in err
+    assert "1 files and 1 lines skipped" in err and "vocab size" in err
+    corpus = load_model(out).training["corpus"]
+    assert corpus["skipped_files"] == 1 and corpus["skipped_lines"] == 1
+    assert main(["train", str(bad), "-o", str(out), "--on-error", "fail", "--quiet"]) == 2
+    assert "broken.txt: empty file" in capsys.readouterr().err
+
+
+def test_cli_quiet_multi_size(small_corpus, tmp_path, capsys):
+    out = tmp_path / "q.model"
+    assert main(["train", str(small_corpus), "-o", str(out), "--vocab-size", "900,600", "--quiet", "--workers", "2"]) == 0
+    assert capsys.readouterr().err == ""
+    assert load_model(f"{out}.900").vocab_size <= 900 and load_model(f"{out}.600").vocab_size <= 600
+
+
+def test_demo_corpus_is_small_and_attributed():
+    size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
+    assert size < 2_100_000
+    readme = (DEMO / "README.md").read_text()
+    for name in ["moby-dick", "state-of-the-union", "classical-poetry", "cpython", "go-std", "rust"]:
+        assert name in readme
+
+
+def test_jsonl_and_compressed_files_train_like_the_same_texts(tmp_path):
+    import gzip
+    import json
+    import lzma
+
+    texts = [line for line in (DEMO / "en/moby-dick.txt").read_text(encoding="utf-8").splitlines(keepends=True)][:150]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with gzip.open(corpus / "a.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"body": t}) + "\n" for t in texts[:100])
+    with lzma.open(corpus / "b.jsonl.xz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"body": t}) + "\n" for t in texts[100:])
+    out = tmp_path / "j.model"
+    assert main(["train", str(corpus), "-o", str(out), "--vocab-size", "600", "--jsonl-field", "body", "--quiet"]) == 0
+    from_files = load_model(out)
+    from_texts = Trainer(vocab_size=600, progress=False).train(texts)[600]
+    assert from_files.pieces == from_texts.pieces and from_files.counts == from_texts.counts
+    assert from_files.training["corpus"]["documents"] == 150 and from_files.training["jsonl_field"] == "body"
