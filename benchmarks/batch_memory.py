@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     tok = Tokenizer(args.model)
     tok.encode("warm up")
-    tok._get_batch_encoder()._tables()  # model tables are not part of a batch's cost
+    tok.engine.batch_encoder().prepare()  # model tables (the flat trie) are not part of a batch's cost
     first = domain_texts("en", 1_000_000)
     big = [t for d in DOMAINS for t in domain_texts(d, 1_000_000)] * 2
     tracemalloc.start()

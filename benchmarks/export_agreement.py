@@ -11,12 +11,13 @@ float32 sums on very long lines), or characters without a piece of their own
 
 from __future__ import annotations
 
+import argparse
 import unicodedata
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bytepiece import Tokenizer
-from bytepiece.io.token_file import iter_documents
+from bytepiece.io.corpus import iter_documents
 from _common import SHARED
 
 MODELS = [
@@ -41,6 +42,7 @@ def classify(tok: Tokenizer, text: str, ours: list, theirs: list) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help
     import sentencepiece as spm
     import tokenizers
 

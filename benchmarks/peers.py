@@ -21,7 +21,11 @@ lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs
 subprocess on the same texts; its ids are compared with ours.
 
     python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2]
-        [--original-python /tmp/bytepiece-0.6.3/bin/python] [--cache /tmp/bytepiece-peers]
+        [--original-python PYTHON] [--cache DIR]
+
+``--original-python`` defaults to $BYTEPIECE_ORIGINAL_PYTHON, else to bytepiece-0.6.3/bin/python
+in the temporary directory (where ``setup_original.sh`` puts it by default); ``--cache``
+defaults to bytepiece-peers in the temporary directory.
 """
 
 from __future__ import annotations
@@ -43,12 +47,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import command_line, temp_dir  # noqa: E402
 from throughput import DOMAINS, SHARED, domain_texts  # noqa: E402
 
 from bytepiece import Tokenizer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ALPHA = 0.1
+ORIGINAL_PYTHON = os.environ.get("BYTEPIECE_ORIGINAL_PYTHON") or str(temp_dir("bytepiece-0.6.3") / "bin" / "python")
 Encoder = Callable[[List[str]], List[List[int]]]
 
 ORIGINAL_SCRIPT = r"""
@@ -197,8 +203,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=32000, help="vocabulary size of the peers trained here")
     parser.add_argument("--model", action="append", help="our model files (default: 80k 0.6 model + 32k sample model)")
-    parser.add_argument("--original-python", default="/tmp/bytepiece-0.6.3/bin/python")
-    parser.add_argument("--cache", default="/tmp/bytepiece-peers", help="trained peer models")
+    parser.add_argument("--original-python", default=ORIGINAL_PYTHON,
+                        help="interpreter of the original BytePiece 0.6.3 (default: %(default)s)")
+    parser.add_argument("--cache", default=str(temp_dir("bytepiece-peers")), help="trained peer models (default: %(default)s)")
     parser.add_argument("--out", default=str(HERE / "results" / f"peers-{datetime.date.today()}"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -226,7 +233,7 @@ def main() -> int:
         name = Path(model).name
         tok = Tokenizer(model, seed=0)
         tok.encode_batch(["warm up: build the automaton and the trie"] * 2)
-        tok._get_batch_encoder()._tables()
+        tok.engine.batch_encoder().prepare()  # the flat trie: not part of the first measured pass
         measure("bytepiece encode (scalar)", name, lambda docs: [tok.encode(t) for t in docs])
         measure("bytepiece encode_batch", name, tok.encode_batch)
         measure(f"bytepiece encode_batch workers={args.workers}", name,
@@ -237,8 +244,8 @@ def main() -> int:
         tok.close()  # the workers= pool
         original = run_original(args.original_python, model, texts, args.repeat)
         if original is None:
-            notes.append(f"original BytePiece 0.6.3: not run (no interpreter at {args.original_python}; "
-                         "see benchmarks/setup_original.sh)")
+            notes.append("original BytePiece 0.6.3: not run (no interpreter: see --original-python and "
+                         "benchmarks/setup_original.sh)")
             continue
         for key, label in (("encode_s", "original 0.6.3 encode"), ("sample_s", f"original 0.6.3 sample alpha={ALPHA}")):
             row = {"system": label, "model": name, "seconds": {d: original[d][key] for d in DOMAINS}}
@@ -279,7 +286,7 @@ def format_row(row: Dict[str, Any]) -> str:
 
 
 def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, int]) -> None:
-    command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
+    command = command_line()  # relative to the repository: results name no machine's folders
     facts = machine()
     when = datetime.datetime.now(datetime.timezone.utc)
     lines = [

@@ -7,6 +7,7 @@ Needs matplotlib (the ``bench`` extra).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -42,4 +43,8 @@ def main(source: str, target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="a peers.py result (.json)")
+    parser.add_argument("target", help="the image to write (.png)")
+    arguments = parser.parse_args()
+    sys.exit(main(arguments.source, arguments.target))

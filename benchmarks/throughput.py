@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from bytepiece import Tokenizer
-from _common import SHARED
+from _common import SHARED, command_line
 
 DOMAINS = ("zh", "en", "code", "multi")
 
@@ -58,7 +58,7 @@ def main() -> int:
     texts = {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS}
 
     lines = [
-        f"Command: `python {' '.join(sys.argv)}`  ",
+        f"Command: `{command_line()}`  ",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"Python {platform.python_version()}; {os.cpu_count()} cores; {platform.processor() or platform.machine()}",
         "",

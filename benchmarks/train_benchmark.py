@@ -8,8 +8,12 @@ never overlap. Then it runs ``bytepiece train`` on the slice in a child process,
 RSS, which counts shared pages once per process, and the sum of PSS, which splits them),
 and measures bytes/token on the held-out text of each domain with our Tokenizer.
 
-    python benchmarks/train_benchmark.py --corpus /work/corpus-full --size-mb 20 \\
+    python ../shared/corpus/build_corpus.py ../corpus-full
+    python benchmarks/train_benchmark.py --corpus ../corpus-full --size-mb 20 \\
         --vocab-size 8000 --workers 2 --out benchmarks/results/training-20mb-8k.md
+
+Slices, models and held-out sets go in ``--slices`` (default: bytepiece-train-bench in the
+temporary directory) and are kept for later runs.
 
 Machines here are shared and noisy: compare rows of one run, not runs.
 """
@@ -28,6 +32,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import shown, temp_dir  # noqa: E402
+
 HELD_OUT = 0.004
 DOMAINS = ("zh", "en", "code", "multi")
 
@@ -105,16 +112,12 @@ def run_training(command: List[str]) -> Dict[str, float]:
 def held_out_bytes_per_token(model_path: Path, held_dir: Path) -> Dict[str, float]:
     """Bytes/token of the held-out text per domain, by the scalar Viterbi of inference
     (called directly, so a batch encoder in progress elsewhere cannot change the figure)."""
-    from bytepiece import load_model
-    from bytepiece.normalization import normalize, split_chunks
-    from bytepiece.encoding.tokenizer import build_automaton
+    from bytepiece import Tokenizer
     from bytepiece.encoding.viterbi import best_path
+    from bytepiece.normalization import normalize, split_chunks
 
-    model = load_model(model_path)
-    automaton = build_automaton(model)
-    lengths = [0] * model.vocab_size
-    for piece, piece_id in zip(model.pieces, model.ids):
-        lengths[piece_id] = len(piece)
+    engine = Tokenizer(model_path).engine
+    model, automaton, lengths = engine.model, engine.automaton(), engine.piece_lengths
     result = {}
     all_size = all_tokens = 0
     for domain in DOMAINS:
@@ -135,7 +138,8 @@ def main() -> int:
     parser.add_argument("--size-mb", type=float, default=20)
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--slices", type=Path, default=Path("/tmp/bytepiece-train-bench"))
+    parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"),
+                        help="where the slices and models are written and kept (default: %(default)s)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `bytepiece train` options")
     parser.add_argument("--out", type=Path, help="append the markdown result to this file")
     args = parser.parse_args()
@@ -163,7 +167,7 @@ def write_markdown(args: argparse.Namespace, row: Dict) -> None:
     lines = [
         f"### {row['slice_mb']:.0f} MB -> {args.vocab_size}, workers={args.workers} {extra}".rstrip(),
         "",
-        f"Command: `python benchmarks/train_benchmark.py --corpus {args.corpus} --size-mb {args.size_mb:g} "
+        f"Command: `python benchmarks/train_benchmark.py --corpus {shown(str(args.corpus))} --size-mb {args.size_mb:g} "
         f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",

@@ -162,8 +162,8 @@ class Engine:
         if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
             from .batch.encode import encode_utf8
 
-            ids, _bounds = encode_utf8(self, [data], alpha, rng)
-            return ids.tolist()
+            batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)
+            return batch_ids.tolist()
         automaton = self.automaton()
         lengths = self.piece_lengths
         ids: Ids = []

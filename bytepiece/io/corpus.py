@@ -39,7 +39,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, Sequence["os.PathLike[str]"], Iterable[str]]
 
 ON_ERROR = ("skip", "fail")
-_OPENERS: Dict[str, Callable[..., IO[bytes]]] = {
+_OPENERS: Dict[str, Callable[..., Any]] = {
     ".gz": gzip.open,
     ".bz2": bz2.open,
     ".xz": lzma.open,
@@ -94,7 +94,7 @@ def list_files(source: PathLike) -> List[Path]:
         raise FileNotFoundError(f"corpus {root} does not exist")
     if not root.is_dir():
         return [root]
-    found = []
+    found: List[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath) / name for name in filenames if not name.startswith("."))
@@ -135,7 +135,7 @@ class CorpusReader:
         elif isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source):
             self._roots = [Path(s) for s in source]
         else:
-            if iter(source) is source:  # type: ignore[arg-type]
+            if iter(source) is source:
                 raise TypeError(
                     "training reads the corpus twice, so source must be re-iterable: pass a "
                     "list of texts, a directory, or a list of Path objects, not a generator"

@@ -163,9 +163,9 @@ def _parse_v1(data: bytes) -> Model:
         raise ModelFormatError(f"truncated: header says {header['pieces']} pieces, found {len(pieces)}")
     try:
         model = Model(
-            pieces=pieces,
-            counts=counts,
-            ids=ids,
+            pieces=tuple(pieces),
+            counts=tuple(counts),
+            ids=tuple(ids),
             special_tokens=header.get("special_tokens", {}),
             normalization=header.get("normalization", "none"),
             isolate_digits=header.get("isolate_digits"),
@@ -228,9 +228,9 @@ def _parse_legacy_json(data: bytes) -> Model:
         ids.append(piece_id)
     try:
         return Model(
-            pieces=pieces,
-            counts=counts,
-            ids=ids,
+            pieces=tuple(pieces),
+            counts=tuple(counts),
+            ids=tuple(ids),
             normalization="nfc",
             origin="bytepiece-0.6 json",
         )

@@ -159,11 +159,11 @@ def prune_packed(
     dropped pieces: only the kept ones become a dict. ``pieces`` is consumed.
     """
     keep, drop = _sort_out(pieces, min_count, max_piece_length)
-    counts = Counter(keep)
-    counts.update(count_segments(keep, drop, workers))  # step 2
+    split = Counter(keep)
+    split.update(count_segments(keep, drop, workers))  # step 2
     progress(len(drop.data))
     del drop
-    counts = remove_wasted(dict(counts), workers, progress)  # step 3
+    counts = remove_wasted(dict(split), workers, progress)  # step 3
     result: Dict[int, Counts] = {}
     for size in sorted(set(vocab_sizes), reverse=True):  # step 4
         target = size - reserved

@@ -114,8 +114,8 @@ class Trainer:
                 workers=workers,
                 progress=bar.update,
             )
-        stats = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
-        models = {size: self._model(counts, stats) for size, counts in vocabularies.items()}
+        corpus = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
+        models = {size: self._model(counts, corpus) for size, counts in vocabularies.items()}
         if output is not None:
             for size, trained in models.items():
                 save_model(trained, output if len(models) == 1 else f"{os.fspath(output)}.{size}")

@@ -2,8 +2,8 @@ r"""Regenerate the golden fixtures in ``tests/data/`` with the original BytePiec
 
 Usage, from the repository root, with ``../shared`` beside it (or ``--shared DIR``)::
 
-    bash benchmarks/setup_original.sh /tmp/bytepiece-0.6.3
-    python tests/data/make_golden.py /tmp/bytepiece-0.6.3/bin/python [--check-ours]
+    bash benchmarks/setup_original.sh ../bytepiece-0.6.3
+    python tests/data/make_golden.py ../bytepiece-0.6.3/bin/python [--check-ours]
 
 It writes (``README.md`` here describes the files):
 

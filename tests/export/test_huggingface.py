@@ -9,7 +9,7 @@ from bytepiece.export.huggingface import byte_alphabet
 
 from bytepiece.training.trainer import Trainer
 
-from conftest import CORPUS_SAMPLE, GOLDEN, LazyModels, golden_rows, tiny_model
+from conftest import DEMO_CORPUS, GOLDEN, IN_REPO_MODEL, LazyModels, golden_rows, shared_path, tiny_model
 
 tokenizers = pytest.importorskip("tokenizers")  # CI installs the hf extra
 transformers = pytest.importorskip("transformers")
@@ -82,17 +82,17 @@ def test_unnormalized_model_and_single_file(tmp_path):
 
 
 def _trained_by_us():
-    texts = [p.read_text(encoding="utf-8")[:150_000] for p in sorted(CORPUS_SAMPLE.glob("zh/*.txt"))[:2]]
-    texts += [p.read_text(encoding="utf-8")[:150_000] for p in sorted(CORPUS_SAMPLE.glob("en/*.txt"))[:2]]
+    texts = [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("zh/*.txt"))[:2]]
+    texts += [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("en/*.txt"))[:2]]
     (model,) = Trainer(vocab_size=4000, min_count=3, progress=False).train(texts).values()
     return Tokenizer(model)
 
 
 @pytest.mark.parametrize("which", ["ref-sample-mc4.model.32000", "ref-sample-mc4.model.8000", "ours-4000"])
 def test_trained_vocabularies_export_exactly(which, tmp_path):
-    tok = _trained_by_us() if which == "ours-4000" else Tokenizer(GOLDEN / "trained" / which)
+    tok = _trained_by_us() if which == "ours-4000" else Tokenizer(shared_path(GOLDEN / "trained" / which))
     hf = tokenizers.Tokenizer.from_file(str(tok.to_huggingface(tmp_path / "t.json")))
-    texts = [r["text"] for r in golden_rows("bytepiece.zh.id.eu.80k")][::3]
+    texts = [r["text"] for r in golden_rows(IN_REPO_MODEL)]  # real text and edge cases
     got = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
     ours = [tok.encode(t) for t in texts]
     differ = [i for i in range(len(texts)) if got[i] != ours[i]]

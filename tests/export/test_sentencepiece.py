@@ -10,7 +10,7 @@ import pytest
 from bytepiece import Tokenizer
 from bytepiece.export.sentencepiece import build_model_proto
 
-from conftest import GOLDEN, golden_rows, tiny_model
+from conftest import GOLDEN, golden_rows, shared_path, tiny_model
 
 spm = pytest.importorskip("sentencepiece")  # CI installs the sp extra
 NAME = "bytepiece.zh.id.eu.80k"
@@ -49,7 +49,7 @@ def _explained(tok, text, ours, theirs):
 def test_small_vocabularies_diverge_only_as_documented(vocab, tmp_path):
     # Vocabularies trained by BytePiece 0.6.3 on the corpus sample: many rare characters
     # have no piece of their own there, which is divergence 2.
-    tok = Tokenizer(GOLDEN / "trained" / f"ref-sample-mc4.model.{vocab}")
+    tok = Tokenizer(shared_path(GOLDEN / "trained" / f"ref-sample-mc4.model.{vocab}"))
     sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "m.model")))
     texts = [unicodedata.normalize("NFC", r["text"]) for r in golden_rows(NAME)]
     ours = [tok.encode(t) for t in texts]

@@ -14,7 +14,7 @@ from bytepiece.io import corpus
 from bytepiece.io.corpus import CorpusError, CorpusReader, file_kind, list_files
 from bytepiece.normalization import training_chunks
 
-from conftest import CORPUS_SAMPLE
+from conftest import DEMO_CORPUS, corpus_sample
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -98,13 +98,15 @@ def test_streamed_txt_gives_the_same_training_chunks(tmp_path, monkeypatch):
     assert streamed == list(training_chunks(text))
 
 
-def test_sample_is_read_completely():
-    reader = CorpusReader(CORPUS_SAMPLE)
+@pytest.mark.parametrize("corpus", ["demo-corpus", "shared sample"])
+def test_a_real_corpus_is_read_completely(corpus):
+    root = DEMO_CORPUS if corpus == "demo-corpus" else corpus_sample()
+    reader = CorpusReader(root)
     size = sum(len(t.encode()) for t in reader)
-    on_disk = sum(p.stat().st_size for p in CORPUS_SAMPLE.rglob("*.txt"))
+    on_disk = sum(p.stat().st_size for p in root.rglob("*.txt"))
     assert size == on_disk == reader.stats.bytes
-    assert reader.stats.files == len(list(CORPUS_SAMPLE.rglob("*.txt")))
-    assert reader.stats.ignored_files == 1  # MANIFEST.tsv
+    assert reader.stats.files == len(list(root.rglob("*.txt")))
+    assert reader.stats.ignored_files == 1  # README.md / MANIFEST.tsv
 
 
 # ---------------------------------------------------------------- the error policy

@@ -14,7 +14,7 @@ from bytepiece.training.count_store import CountStore
 from bytepiece.training.ngram_counting import build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
 from bytepiece.normalization import training_chunks
 
-from conftest import CORPUS_SAMPLE
+from conftest import DEMO_CORPUS
 
 
 def reference_counts(chunks: List[bytes], order: int) -> Dict[bytes, int]:
@@ -33,7 +33,7 @@ def as_dict(keys: Dict[int, np.ndarray], values: Dict[int, np.ndarray]) -> Dict[
 
 def sample_chunks(limit: int = 300_000) -> List[bytes]:
     chunks, size = [], 0
-    for path in sorted(CORPUS_SAMPLE.rglob("*.txt")):
+    for path in sorted(DEMO_CORPUS.rglob("*.txt")):
         text = path.read_text(encoding="utf-8")[:20_000]
         for chunk in training_chunks(text):
             chunks.append(chunk.encode())

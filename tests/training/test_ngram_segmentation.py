@@ -13,7 +13,7 @@ from bytepiece.training.ngram_counting import NgramModel, build_model, count_ngr
 from bytepiece.training.ngram_segmentation import token_starts
 from bytepiece.normalization import training_chunks
 
-from conftest import CORPUS_SAMPLE
+from conftest import DEMO_CORPUS
 
 
 def reference_pieces(chunk: bytes, model: NgramModel, ensure_unicode: bool) -> List[bytes]:
@@ -60,7 +60,7 @@ def batched_pieces(chunks: List[bytes], model: NgramModel, ensure_unicode: bool)
 
 def sample_chunks() -> List[bytes]:
     chunks = []
-    for path in sorted(CORPUS_SAMPLE.rglob("*.txt"))[::12]:
+    for path in sorted(DEMO_CORPUS.rglob("*.txt"))[::4]:
         text = path.read_text(encoding="utf-8")[:6000]
         chunks.extend(c.encode() for c in training_chunks(text))
     return chunks

@@ -213,8 +213,10 @@ def encode_arrays(engine: "Engine", texts: Sequence[str], options: Options, rng:
         size = len(head) + len(tail)
         pieces.append(np.asarray(head, dtype=np.int64))
         for part in text_parts:
-            special = isinstance(part, tuple)
-            piece = np.asarray(part, dtype=np.int64) if special else ids[bounds[part] : bounds[part + 1]]
+            if isinstance(part, tuple):  # a special token's id
+                piece = np.asarray(part, dtype=np.int64)
+            else:  # the index of an ordinary segment
+                piece = ids[bounds[part] : bounds[part + 1]]
             pieces.append(piece)
             size += piece.size
         pieces.append(np.asarray(tail, dtype=np.int64))
