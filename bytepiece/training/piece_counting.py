@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
 from .ngram_counting import run_lengths
-from .packed_keys import PACKED_MAX, pack_pieces, pack_slices, unpack_pieces
+from .packed_keys import PACKED_MAX, pack_pieces, pack_slices
 
 
 def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]:
