@@ -20,6 +20,7 @@ Deliberately left out: argument checking and the public API (``tokenizer.py``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -164,17 +165,21 @@ class Engine:
 
             batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)
             return batch_ids.tolist()
-        automaton = self.automaton()
-        lengths = self.piece_lengths
         ids: Ids = []
-        if alpha is None:
-            for chunk in split_chunks(data):
-                ids.extend(best_path(automaton, chunk.decode("latin-1"), lengths))
-            return ids
-        assert rng is not None
         for chunk in split_chunks(data):
-            ids.extend(sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng))
+            ids.extend(self.decode_chunk(chunk, alpha, rng))
         return ids
+
+    def decode_chunk(
+        self, chunk: Union[bytes, memoryview], alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None
+    ) -> Ids:
+        """Ids of one chunk by the scalar decoders: the best path (``viterbi.py``), or with
+        ``alpha`` an exact random one drawn from ``rng`` (``sampling.py``)."""
+        text = str(chunk, "latin-1")  # bytes as code points 0-255: the automaton's keys
+        if alpha is None:
+            return best_path(self.automaton(), text, self.piece_lengths)
+        assert rng is not None
+        return sample_path(self.automaton(), text, self.piece_lengths, alpha, rng)
 
     def encode_chunks(
         self,
@@ -185,8 +190,8 @@ class Engine:
         rng: Optional[np.random.Generator] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """Segment each chunk ``buffer[starts[i] : starts[i] + lengths[i]]`` on its own
-        (vectorised, or by the scalar decoders where a slice does not pay): all ids back to
-        back in chunk order, and ``offsets`` (chunk ``i``'s ids are
+        (vectorised, or by :meth:`decode_chunk` where a slice does not pay): all ids back
+        to back in chunk order, and ``offsets`` (chunk ``i``'s ids are
         ``offsets[i] : offsets[i + 1]``). Chunks may hold any bytes, newlines included.
 
         >>> engine = Engine(Model.from_counts({bytes([b]): 1 for b in range(256)} | {b"ab": 9}))
@@ -194,20 +199,7 @@ class Engine:
         >>> ids.tolist(), offsets.tolist()
         ([259, 102, 259], [0, 2, 3])
         """
-        automaton = self.automaton
-        lengths_by_id = self.piece_lengths
-        if alpha is None:
-
-            def scalar(chunk: memoryview) -> Ids:
-                return best_path(automaton(), str(chunk, "latin-1"), lengths_by_id)
-
-        else:
-            assert rng is not None
-            sample_alpha, sample_rng = alpha, rng
-
-            def scalar(chunk: memoryview) -> Ids:
-                return sample_path(automaton(), str(chunk, "latin-1"), lengths_by_id, sample_alpha, sample_rng)
-
+        scalar = functools.partial(self.decode_chunk, alpha=alpha, rng=rng)
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
 
     # ------------------------------------------------------------------ decoding
