@@ -22,7 +22,7 @@ import re
 import threading
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -158,11 +158,13 @@ def encode_batch(
     return out
 
 
-class Options:
+class Options(NamedTuple):
     """The per-text options of a batch (picklable: jobs carry them to workers)."""
 
-    def __init__(self, add_bos: bool, add_eos: bool, alpha: Optional[float], allowed_special: "AllowedSpecial") -> None:
-        self.add_bos, self.add_eos, self.alpha, self.allowed_special = add_bos, add_eos, alpha, allowed_special
+    add_bos: bool
+    add_eos: bool
+    alpha: Optional[float]
+    allowed_special: "AllowedSpecial"
 
     def frame(self, engine: "Engine") -> Tuple[Ids, Ids]:
         """The ids before and after each text (``<bos>`` / ``<eos>`` when asked for)."""
