@@ -2,8 +2,9 @@
 
 Each round runs every checkout once, in turn, in a fresh subprocess with its own
 ``PYTHONPATH`` (so the two never share a process or an import), over the same texts; the
-rounds alternate the order. A noisy, shared machine slows both checkouts of a round
-alike, so the figure to read is the ratio ``B / A`` per round, and its median and spread.
+rounds alternate the order. Time is the process's CPU time (``time.process_time``), which
+other processes on a busy machine disturb far less than wall time; still, read the ratio
+``B / A`` per round, and its median and spread, not single figures.
 
     git worktree add ../before <commit>     # or: git clone . ../before && git -C ../before checkout <commit>
     python benchmarks/compare_checkouts.py ../before . --rounds 5 [--max-mb 0.5] [--out results/x.md]
@@ -55,9 +56,9 @@ cases = {
 def best_of_two(run):
     times = []
     for _ in range(2):
-        start = time.perf_counter()
+        start = time.process_time()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return min(times)
 print(json.dumps({name: size / 1e6 / best_of_two(run) for name, run in cases.items()}))
 """

@@ -30,7 +30,7 @@ chunking and special tokens.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -255,9 +255,9 @@ class _Choices:
     Deep candidates are folded into one by their max; ``pick`` then finds the first of each
     group that reaches it (longest first, as the scalar decoder)."""
 
-    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
-        """The best candidate value per key: the max over ``axis``."""
-        np.maximum.reduce(row, axis=axis, out=out)
+    # The reduction of each step (the inner loop): a ufunc's own method, not a Python
+    # wrapper, which would add a call per byte position.
+    reduce: Callable[..., Any] = np.maximum.reduce
 
     def __init__(self, count: int, lanes: int) -> None:
         self.count = count
@@ -290,9 +290,7 @@ class _LinearDraws(_Choices):
     then draws one of each group in proportion to its weight (drawing the group, then the
     piece within it, is the same distribution)."""
 
-    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
-        """The total weight per key: the sum over ``axis``."""
-        np.add.reduce(row, axis=axis, out=out)
+    reduce: Callable[..., Any] = np.add.reduce
 
     def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
         super().__init__(count, lanes)
