@@ -98,9 +98,9 @@ def test_a_long_line_holds_bounded_memory():
     import subprocess
     import sys
 
-    from conftest import GOLDEN, legacy_zip
+    from conftest import DATA, legacy_zip
 
-    args = [str(legacy_zip("bytepiece_80k")), str(GOLDEN / "bytepiece_80k.sample.jsonl"), "4000000"]
+    args = [str(legacy_zip("bytepiece_80k")), str(DATA / "golden" / "bytepiece_80k.sample.jsonl"), "4000000"]
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, *args], capture_output=True, text=True, check=True)
     report = json.loads(result.stdout)
     allowed = 4 * report["bytes"] + 16 * report["ids"] + (64 << 20)
