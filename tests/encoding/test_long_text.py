@@ -73,11 +73,11 @@ def test_encode_of_a_long_line_equals_the_unwindowed_decoder(tok80k, unwindowed)
 
 
 MEMORY_SCRIPT = r"""
-import json, resource, sys
+import json, resource, sys, unicodedata
 from bytepiece import Tokenizer
 tok = Tokenizer(sys.argv[1])
 rows = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
-text = " ".join(rows).replace("\n", " ")
+text = unicodedata.normalize("NFC", " ".join(rows).replace("\n", " "))
 while len(text) < int(sys.argv[3]):
     text += " " + text
 text = text[: int(sys.argv[3])]
