@@ -20,7 +20,8 @@ from .encoding.streaming import StreamDecoder, decode_stream
 from .encoding.tokenizer import Tokenizer
 from .io.model_file import load_model, save_model
 from .io.token_file import TokenFile
-from .model import Model, ModelFormatError
+from .errors import CorpusError, ModelFormatError, TokenFileError
+from .model import Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training.trainer import Trainer
@@ -30,6 +31,8 @@ __all__ = [
     "Trainer",
     "Model",
     "ModelFormatError",
+    "CorpusError",
+    "TokenFileError",
     "load_model",
     "save_model",
     "Segmentation",

@@ -2,17 +2,31 @@
 
 Each module in ``bytepiece/commands/`` exposes ``add_parser(subparsers)`` which registers
 its sub-parser and sets ``func`` to a ``run(args) -> int`` function.
+
+Bad input (the error families of ``errors.py``, any other ``ValueError``, an ``OSError``)
+is one line on stderr and exit status 2, never a traceback. SIGTERM is handled like
+SIGINT: it raises in the main thread, so every ``with`` block and ``finally`` runs (worker
+processes are stopped, spill and staging directories removed) before the exit, with
+status 143 (SIGINT: 130). See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import List, Optional
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional
 
 from . import __version__
 from .commands import COMMANDS
-from .model import ModelFormatError
+from .errors import BadInputError
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process gets SIGTERM (a ``BaseException``, as
+    ``KeyboardInterrupt`` is, so that ``except Exception`` does not swallow it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,15 +43,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    with terminate_as_exception():
+        try:
+            return int(args.func(args) or 0)
+        except (BadInputError, ValueError, OSError) as exc:
+            if isinstance(exc, BrokenPipeError):  # e.g. `bytepiece encode ... | head`
+                return 0
+            message = " ".join(str(exc).splitlines()) or type(exc).__name__
+            print(f"bytepiece {args.command}: error: {message}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 128 + signal.SIGINT
+        except Terminated:
+            return 128 + signal.SIGTERM
+
+
+@contextmanager
+def terminate_as_exception() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` in the main thread (once:
+    a second SIGTERM during the clean-up kills the process as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return int(args.func(args) or 0)
-    except (ModelFormatError, ValueError, OSError) as exc:
-        print(f"bytepiece {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # e.g. `bytepiece encode ... | head`
-        return 0
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

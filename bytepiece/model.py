@@ -13,29 +13,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .errors import ModelFormatError
 from .normalization import Normalization, check_normalization
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT_NAME = "bytepiece-model"
+MAX_COUNT = (1 << 63) - 1  # counts become float64 log-probabilities: beyond this, sums lose meaning
 FORMAT_VERSION = 1
 
 # The roles of the conventional special tokens, named once. A model may have other special
 # tokens (or none); these three are the ones encode(add_bos=..., add_eos=...) and padding use.
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 DEFAULT_SPECIAL_TOKENS: Tuple[str, ...] = (PAD, BOS, EOS)
-
-
-class ModelFormatError(ValueError):
-    """A model file (or a ``Model`` being built) is invalid. The message names the file."""
-
-    def __init__(self, message: str, path: Optional[PathLike] = None):
-        self.path = None if path is None else os.fspath(path)
-        super().__init__(f"{self.path}: {message}" if self.path else message)
 
 
 @dataclass(frozen=True)
@@ -64,10 +58,21 @@ class Model:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pieces", tuple(self.pieces))
-        object.__setattr__(self, "counts", tuple(int(c) for c in self.counts))
-        object.__setattr__(self, "ids", tuple(int(i) for i in self.ids))
-        object.__setattr__(self, "special_tokens", dict(self.special_tokens))
-        object.__setattr__(self, "normalization", check_normalization(self.normalization))
+        object.__setattr__(self, "counts", integers(self.counts, "piece counts"))
+        object.__setattr__(self, "ids", integers(self.ids, "piece ids"))
+        if not isinstance(self.special_tokens, Mapping):
+            raise ModelFormatError(f"special_tokens must map names to ids, got {type(self.special_tokens).__name__}")
+        specials = dict(zip(self.special_tokens, integers(self.special_tokens.values(), "special-token ids")))
+        object.__setattr__(self, "special_tokens", specials)
+        try:
+            object.__setattr__(self, "normalization", check_normalization(self.normalization))
+        except ValueError as exc:
+            raise ModelFormatError(str(exc)) from None
+        for name in ("isolate_digits", "ensure_unicode"):
+            if not (getattr(self, name) is None or isinstance(getattr(self, name), bool)):
+                raise ModelFormatError(f"{name} must be true, false or null, got {getattr(self, name)!r}")
+        if self.training is not None and not isinstance(self.training, dict):
+            raise ModelFormatError(f"training must be a JSON object or null, got {type(self.training).__name__}")
         _validate(self)
 
     @classmethod
@@ -128,9 +133,9 @@ def _validate(model: Model) -> None:
         seen: set = set()
         dup = next(p for p in model.pieces if p in seen or seen.add(p))  # type: ignore[func-returns-value]
         raise ModelFormatError(f"duplicate piece {dup!r}")
-    bad = next((c for c in model.counts if c <= 0), None)
+    bad = next((c for c in model.counts if not 0 < c <= MAX_COUNT), None)
     if bad is not None:
-        raise ModelFormatError(f"piece counts must be positive integers, found {bad}")
+        raise ModelFormatError(f"piece counts must be integers from 1 to 2**63 - 1, found {_short(bad)}")
     for token in model.special_tokens:
         if not isinstance(token, str) or not token:
             raise ModelFormatError(f"special tokens must be non-empty strings, got {token!r}")
@@ -147,6 +152,26 @@ def _validate(model: Model) -> None:
             f"{len(missing)} single-byte pieces are missing (e.g. {bytes(missing[:4])!r}); "
             "every byte must be a piece so that any text can be tokenized"
         )
+
+
+def integers(values: Iterable[Any], what: str) -> Tuple[int, ...]:
+    """``values`` as a tuple of ``int``; ``ModelFormatError`` naming ``what`` for anything
+    that is not an integer (a float, a bool, a string), so that ``1.0`` or ``True`` never
+    passes for an id."""
+    values = tuple(values)
+    if all(type(v) is int for v in values):  # the usual case, checked fast
+        return values
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ModelFormatError(f"{what} must be integers, found {_short(value)} ({type(value).__name__})")
+    return tuple(int(v) for v in values)
+
+
+def _short(value: Any) -> str:
+    """A value for a message: a huge integer as its size, not its 5,000 digits."""
+    if isinstance(value, int) and value.bit_length() > 100:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return repr(value)[:80]
 
 
 def unigram_log_probs(counts: Sequence[int]) -> "np.ndarray":

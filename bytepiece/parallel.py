@@ -34,6 +34,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 import weakref
@@ -185,6 +186,11 @@ _STATE: List[Any] = []  # the pool's state, in a worker process
 
 
 def _set_state(state: Any) -> None:
+    # The owner handles the signals: Ctrl-C (SIGINT to the whole process group) must not
+    # interrupt a worker mid-task, and a SIGTERM handler inherited through fork (the
+    # command line's) must not turn a worker's SIGTERM into a traceback: it just ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _STATE[:] = [state]
 
 

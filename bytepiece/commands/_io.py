@@ -5,46 +5,45 @@ from __future__ import annotations
 import io
 import sys
 from contextlib import contextmanager
-from typing import IO, Iterator, List, Optional
+from typing import IO, Iterator, List, Optional, Tuple
+
+from ..errors import CorpusError
 
 
 @contextmanager
-def open_inputs(paths: List[str]) -> Iterator[Iterator[tuple]]:
+def open_inputs(paths: List[str]) -> Iterator[Iterator[Tuple[str, int, str]]]:
     """Yield an iterator of ``(name, line_number, line)`` over the files (``-`` = stdin).
 
-    ``newline=""`` keeps ``\\r\\n`` and lone ``\\r`` as they are, so encoding is lossless.
-    Invalid UTF-8 raises a ``ValueError`` naming the file and line.
+    Lines end at ``\\n`` only (as chunks do: ``\\r`` stays inside a line) and keep it, so
+    encoding is lossless. Each line is decoded on its own, so a line that is not UTF-8
+    raises :class:`~bytepiece.errors.CorpusError` naming the file and that very line.
     """
-    handles: List[IO[str]] = []
+    handles: List[IO[bytes]] = []
 
-    def lines() -> Iterator[tuple]:
+    def lines() -> Iterator[Tuple[str, int, str]]:
         for path in paths or ["-"]:
             if path == "-":
-                handle = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+                handle: IO[bytes] = sys.stdin.buffer
                 name = "<stdin>"
             else:
-                handle = open(path, encoding="utf-8", newline="")
+                handle = open(path, "rb")
+                handles.append(handle)
                 name = path
-            handles.append(handle)
-            number = 0
-            try:
-                for number, line in enumerate(handle, start=1):
-                    yield name, number, line
-            except UnicodeDecodeError as exc:
-                raise ValueError(
-                    f"{name}: line {number + 1} is not valid UTF-8 ({exc.reason} at byte "
-                    f"{exc.start} of the read buffer); convert the file to UTF-8 first"
-                ) from None
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(
+                        f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line); convert the file to UTF-8 first",
+                        name, line=number,
+                    ) from None
+                yield name, number, line
 
     try:
         yield lines()
     finally:
         for handle in handles:
-            if handle.name != "<stdin>" and handle is not sys.stdin:
-                try:
-                    handle.close()
-                except Exception:
-                    pass
+            handle.close()
 
 
 @contextmanager

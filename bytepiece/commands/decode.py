@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import CorpusError
 from ..io.model_file import unescape_piece
 from ..encoding.tokenizer import Tokenizer
 from ._io import open_inputs, open_output
@@ -28,16 +29,16 @@ def run(args: argparse.Namespace) -> int:
     with open_inputs(args.inputs) as lines, open_output(args.output) as out:
         for name, number, line in lines:
             line = line.rstrip("\r\n")
-            if args.pieces:
-                data = b"".join(unescape_piece(p) for p in line.split("\t") if p)
-                out.write(data.decode("utf-8", args.errors))
-                continue
             try:
-                ids = [int(field) for field in line.split()]
-            except ValueError:
-                raise ValueError(f"{name}: line {number}: expected space-separated integer ids, got {line[:60]!r}") from None
-            try:
+                if args.pieces:
+                    data = b"".join(unescape_piece(p) for p in line.split("\t") if p)
+                    out.write(data.decode("utf-8", args.errors))
+                    continue
+                try:
+                    ids = [int(field) for field in line.split()]
+                except ValueError:
+                    raise ValueError(f"expected space-separated integer ids, got {line[:60]!r}") from None
                 out.write(tok.decode(ids, errors=args.errors))
-            except ValueError as exc:
-                raise ValueError(f"{name}: line {number}: {exc}") from None
+            except ValueError as exc:  # UnicodeDecodeError (--errors strict) included
+                raise CorpusError(str(exc), name, line=number) from None
     return 0

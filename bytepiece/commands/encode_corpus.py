@@ -53,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         warn=lambda message: print(f"bytepiece encode-corpus: {message}", file=sys.stderr),
     )
     if not args.quiet:
+        corpus = meta["corpus"]
+        skipped = f"; {corpus['skipped_files']} files and {corpus['skipped_lines']} lines skipped"
         print(
-            f"{args.output}: {meta['documents']} documents, {meta['tokens']} tokens ({meta['dtype']})",
+            f"{args.output}: {meta['documents']} documents, {meta['tokens']} tokens ({meta['dtype']})"
+            f"{skipped if corpus['skipped_files'] or corpus['skipped_lines'] else ''}",
             file=sys.stderr,
         )
     return 0

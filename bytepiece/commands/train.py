@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         return 0
     corpus = next(iter(models.values())).training["corpus"]  # type: ignore[index]
+    changed = f", {corpus['changed_files']} files changed between the passes" if corpus["changed_files"] else ""
     print(
         f"read {corpus['files']} files, {corpus['documents']} documents, {corpus['bytes'] / 1e6:.1f} MB "
-        f"({corpus['skipped_files']} files and {corpus['skipped_lines']} lines skipped) "
+        f"({corpus['skipped_files']} files and {corpus['skipped_lines']} lines skipped{changed}) "
         f"in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,
     )

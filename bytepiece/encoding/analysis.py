@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, List, Sequence, Tuple, Union
 
 from ..normalization import split_chunks
+from .sampling import check_alpha
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -164,9 +165,7 @@ def entropy(engine: "Engine", text: str, alpha: float = 1.0) -> float:
 
 
 def _forward(engine: "Engine", text: str, alpha: float) -> Tuple[float, float]:
-    alpha = float(alpha)
-    if not alpha >= 0.0 or math.isinf(alpha):
-        raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
+    alpha = check_alpha(alpha)
     data = engine.normalized_utf8(text)
     size = len(data)
     log_z = [_NEG_INF] * (size + 1)  # log of the total weight of paths into each position

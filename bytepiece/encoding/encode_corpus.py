@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List,
 
 import numpy as np
 
-from ..io.corpus import batched, iter_documents
+from ..io.corpus import CorpusStats, batched, iter_documents
 from ..io.token_file import model_checksum, token_dtype, write_token_file
 from ..model import PathLike
 from ..parallel import WorkerPool, resolve_workers
@@ -50,6 +50,13 @@ def encode_block(engine: Engine, task: Block) -> Tuple[np.ndarray, np.ndarray]:
 def _blocks(documents: Iterable[str], alpha: Optional[float], seed: int, eos: bool) -> Iterator[Block]:
     for index, texts in enumerate(batched(documents, BLOCK_CHARS)):
         yield index, texts, alpha, seed, eos
+
+
+def _counted(documents: Iterable[str], stats: CorpusStats, meta: Dict[str, Any]) -> Iterator[str]:
+    """The documents; once they are all read, what was read and skipped goes in ``meta``
+    (which ``write_token_file`` reads after the last document)."""
+    yield from documents
+    meta["corpus"] = {key: value for key, value in stats.as_dict().items() if key != "warnings"}
 
 
 def _documents(blocks: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
@@ -87,9 +94,7 @@ def encode_corpus(
         alpha = check_alpha(alpha)
     if Path(out).exists() and not overwrite:  # fail before doing the work
         raise FileExistsError(f"{out} exists; choose another output or pass --overwrite / overwrite=True")
-    documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
-    blocks = _blocks(documents, alpha, seed, eos)
-    meta = {
+    meta: Dict[str, Any] = {
         "eos_appended": bool(eos),
         "eos_id": tok.eos_id,
         "split": split,
@@ -97,6 +102,9 @@ def encode_corpus(
         "seed": seed if alpha is not None else None,
         "model_sha256": model_checksum(tok.model),
     }
+    stats = CorpusStats()
+    documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn, stats=stats)
+    blocks = _blocks(_counted(documents, stats, meta), alpha, seed, eos)
     write = functools.partial(write_token_file, out, vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
     with WorkerPool(workers, tok.engine, purpose="encode_corpus(workers=N)") as pool:
         return write(_progress(_documents(pool.imap(encode_block, blocks)), progress))

@@ -29,6 +29,7 @@ back-pointers are final once drawn). The batch path is in ``batch/encode.py``.
 from __future__ import annotations
 
 import math
+import numbers
 from itertools import islice
 from math import exp, log1p
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -40,12 +41,28 @@ from .viterbi import WINDOW, Match, walk_back, windowed_path
 _NEG_INF = float("-inf")
 
 
+MAX_ALPHA = 1e100  # beyond this, alpha * log p of a long text could overflow to -inf
+
+
 def check_alpha(alpha: float) -> float:
-    """``alpha`` as a float, or ``ValueError`` unless it is >= 0 (NaN included)."""
-    alpha = float(alpha)
-    if not alpha >= 0.0:
-        raise ValueError(f"alpha must be >= 0 (or None for Viterbi decoding), got {alpha}")
-    return alpha
+    """``alpha`` as a float; ``TypeError`` unless it is a real number, ``ValueError``
+    unless it is from 0 to ``MAX_ALPHA`` (so neither infinite nor NaN).
+
+    Sampling ∝ p^alpha needs finite scores: with alpha = inf (or about 2e307 and up),
+    alpha · log p is -inf and no piece can be told from another. Long before
+    ``MAX_ALPHA`` every gap between two scores is so large that the draw is the Viterbi
+    path (up to exact ties); ``alpha=None`` asks for Viterbi decoding itself.
+
+    >>> check_alpha(0.1), check_alpha(0)
+    (0.1, 0.0)
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number from 0 to {MAX_ALPHA:g} (or None for Viterbi decoding), got {alpha!r}")
+    value = float(alpha)
+    if not 0.0 <= value <= MAX_ALPHA:
+        hint = "; a large alpha already samples the Viterbi path" if value > MAX_ALPHA else ""
+        raise ValueError(f"alpha must be a number from 0 to {MAX_ALPHA:g} (or None for Viterbi decoding), got {alpha!r}{hint}")
+    return value
 
 
 def sample_path(

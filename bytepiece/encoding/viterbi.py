@@ -116,7 +116,8 @@ def _meeting_point(
     while len(members) > 1:
         position = -heapq.heappop(heap)
         members.discard(-position)
-        previous = position - lengths[arrived_by[position - origin]]
+        piece_id = arrived_by[position - origin]
+        previous = position - (lengths[piece_id] or _no_piece(piece_id, position))
         if previous <= floor:
             return None
         if -previous not in members:
@@ -128,10 +129,10 @@ def _meeting_point(
 
 def _walk_back_between(arrived_by: Sequence[int], lengths: Sequence[int], origin: int, position: int, stop: int) -> List[int]:
     ids = []
-    while position != stop:
+    while position > stop:
         piece_id = arrived_by[position - origin]
         ids.append(piece_id)
-        position -= lengths[piece_id]
+        position -= lengths[piece_id] or _no_piece(piece_id, position)
     ids.reverse()
     return ids
 
@@ -143,6 +144,12 @@ def walk_back(arrived_by: List[int], lengths: Sequence[int]) -> List[int]:
     while position >= 0:
         piece_id = arrived_by[position]
         ids.append(piece_id)
-        position -= lengths[piece_id]
+        position -= lengths[piece_id] or _no_piece(piece_id, position)
     ids.reverse()
     return ids
+
+
+def _no_piece(piece_id: int, position: int) -> int:
+    """A back-pointer to an id of no bytes (a special token, or the 0 a position starts
+    with) means no piece was chosen there: a bug, never a loop that walks forever."""
+    raise RuntimeError(f"internal error: no piece chosen at byte {position} (back-pointer {piece_id}); please report it")

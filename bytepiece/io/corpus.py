@@ -31,9 +31,12 @@ import json
 import lzma
 import os
 import re
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ..errors import CorpusError
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, Sequence["os.PathLike[str]"], Iterable[str]]
@@ -51,13 +54,18 @@ _MAX_WARNINGS = 20
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
-class CorpusError(ValueError):
-    """Bad corpus input under ``on_error="fail"``. The message names the file (and line)."""
+# What reading a damaged file raises: OSError (gzip.BadGzipFile and bz2's "Invalid data
+# stream" among them), EOFError (truncated), zlib.error (corrupt deflate data in a .gz),
+# lzma.LZMAError (.xz).
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 @dataclass
 class CorpusStats:
-    """What was read. ``warnings`` keeps the first few messages; the counters are exact."""
+    """What was read. ``warnings`` keeps the first few messages; the counters are exact.
+
+    ``changed_files`` counts files that were different when training read the corpus
+    again (pass 2) than the first time (see :class:`CorpusReader`)."""
 
     files: int = 0
     documents: int = 0
@@ -65,12 +73,35 @@ class CorpusStats:
     skipped_files: int = 0
     skipped_lines: int = 0
     ignored_files: int = 0
+    changed_files: int = 0
     warnings: List[str] = field(default_factory=list)
 
     def as_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["warnings"] = list(self.warnings)
         return data
+
+    def summary(self) -> str:
+        """One line for a user: what was read and what was skipped.
+
+        >>> CorpusStats(files=2, documents=5, skipped_lines=1).summary()
+        '2 files read (5 documents), 0 files and 1 lines skipped, 0 files ignored'
+        """
+        text = (f"{self.files} files read ({self.documents} documents), {self.skipped_files} files and "
+                f"{self.skipped_lines} lines skipped, {self.ignored_files} files ignored")
+        if self.changed_files:
+            text += f", {self.changed_files} files changed between the passes"
+        return text
+
+
+class FileCounts(NamedTuple):
+    """What reading one file gave: compared between the passes of training."""
+
+    read: bool = False
+    skipped: bool = False
+    documents: int = 0
+    bytes: int = 0
+    skipped_lines: int = 0
 
 
 def file_kind(path: PathLike) -> Optional[str]:
@@ -87,15 +118,24 @@ def file_kind(path: PathLike) -> Optional[str]:
     return None
 
 
-def list_files(source: PathLike) -> List[Path]:
-    """The corpus files under a directory (recursive, sorted by relative path), or the file."""
+def list_files(source: PathLike, *, on_error: Optional[Callable[[OSError], None]] = None) -> List[Path]:
+    """The corpus files under a directory (recursive, sorted by relative path), or the file.
+
+    A directory that cannot be listed is passed to ``on_error`` (an ``OSError`` naming it);
+    without ``on_error`` it raises."""
     root = Path(source)
     if not root.exists():
         raise FileNotFoundError(f"corpus {root} does not exist")
     if not root.is_dir():
         return [root]
+
+    def unreadable(exc: OSError) -> None:
+        if on_error is None:
+            raise exc
+        on_error(exc)
+
     found: List[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath) / name for name in filenames if not name.startswith("."))
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
@@ -105,8 +145,14 @@ class CorpusReader:
     """Re-iterable stream of texts from a corpus source, applying the error policy.
 
     ``source``: a directory or file path (``str`` or ``Path``); a list of ``Path`` objects
-    (files or directories); or a re-iterable of ``str`` texts (e.g. a list). Each
-    iteration re-reads the source; statistics are collected on the first one.
+    (files or directories); or a re-iterable of ``str`` texts (e.g. a list). Statistics
+    are collected on the first iteration (into ``stats``, or a new :class:`CorpusStats`).
+
+    Later iterations (training's second pass) read the files the first one found, and
+    check that each is unchanged: the same size and modification time before reading, the
+    same documents, bytes and bad lines after. A file that changed is an error under
+    ``on_error="fail"``; under ``"skip"`` it is reported and counted in
+    ``stats.changed_files`` (if it changed before it was read, it is not read).
 
     >>> reader = CorpusReader(["one text", "another"])
     >>> list(reader), reader.stats.documents, reader.stats.bytes
@@ -120,16 +166,19 @@ class CorpusReader:
         jsonl_field: str = "text",
         on_error: str = "skip",
         warn: Optional[Callable[[str], None]] = None,
+        stats: Optional[CorpusStats] = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.jsonl_field = jsonl_field
         self.on_error = on_error
-        self.stats = CorpusStats()
+        self.stats = CorpusStats() if stats is None else stats
         self._warn = warn
         self._passes = 0
         self._texts: Optional[Iterable[str]] = None
         self._roots: List[Path] = []
+        # From the first pass, for the next ones: (path, kind, stat signature, counts).
+        self._files: List[Tuple[str, str, Optional[Tuple[int, ...]], FileCounts]] = []
         if isinstance(source, (str, os.PathLike)):
             self._roots = [Path(source)]
         elif isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source):
@@ -146,19 +195,61 @@ class CorpusReader:
                 raise FileNotFoundError(f"corpus path {root} does not exist")
 
     def __iter__(self) -> Iterator[str]:
+        for _path, _kind, texts in self.files():
+            yield from texts
+
+    def files(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
+        """``(path, kind, texts)`` for each corpus file (for in-memory texts: one entry,
+        path ``<texts>``); ``texts`` must be consumed before the next entry is asked for."""
         first = self._passes == 0
         self._passes += 1
-        stats = self.stats if first else CorpusStats()
         if self._texts is not None:
-            yield from self._iter_texts(stats)
-            return
+            yield Path("<texts>"), ".txt", self._iter_texts(self.stats if first else CorpusStats())
+        elif first:
+            yield from self._first_pass()
+        else:
+            yield from self._next_pass()
+
+    def _first_pass(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
+        stats = self.stats
         for root in self._roots:
-            for path in list_files(root):
+            for path in list_files(root, on_error=self._unlistable):
                 kind = file_kind(path) if root.is_dir() else (file_kind(path) or ".txt")
                 if kind is None:
                     stats.ignored_files += 1
                     continue
-                yield from _FileReader(self, path, kind, stats, first).texts()
+                reader = _FileReader(self, path, kind, report=True)
+                yield path, kind, reader.texts()
+                counts = reader.counts()
+                stats.files += counts.read
+                stats.skipped_files += counts.skipped
+                stats.documents += counts.documents
+                stats.bytes += counts.bytes
+                stats.skipped_lines += counts.skipped_lines
+                self._files.append((str(path), kind, reader.signature, counts))
+
+    def _next_pass(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
+        for name, kind, signature, expected in self._files:
+            path = Path(name)
+            if _signature(path) != signature:
+                self._changed(path, "changed since the first pass (size or modification time); not read again")
+                continue
+            reader = _FileReader(self, path, kind, report=False)
+            yield path, kind, reader.texts()
+            if reader.counts() != expected:
+                found = reader.counts()
+                self._changed(path, f"read differently than in the first pass ({found.documents} documents, "
+                                    f"{found.bytes} bytes instead of {expected.documents}, {expected.bytes})")
+
+    def _changed(self, path: Path, what: str) -> None:
+        if self.on_error == "fail":
+            raise CorpusError(f"{what}: training reads the corpus twice and needs the same files both times", path)
+        self.stats.changed_files += 1
+        self.note(f"{path}: {what}")
+
+    def _unlistable(self, exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else "a directory"
+        self.problem(f"directory cannot be read ({exc.strerror or exc}); the files in it are not read", where, report=True)
 
     def _iter_texts(self, stats: CorpusStats) -> Iterator[str]:
         for number, text in enumerate(self._texts or (), start=1):
@@ -168,35 +259,60 @@ class CorpusReader:
             stats.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
 
-    def problem(self, stats: CorpusStats, message: str, report: bool, *, line: bool = False) -> None:
-        """Handle one bad file or line: raise under ``fail``, else count and warn."""
+    def problem(self, what: str, path: PathLike, *, line: Optional[int] = None, report: bool,
+                counts: Optional[List[int]] = None, kept: str = "") -> None:
+        """Handle one bad file or line: raise :class:`CorpusError` under ``fail``; under
+        ``skip`` count it (in ``counts``, a file's ``[skipped, skipped lines]``, or in the
+        statistics) and, when ``report``, warn (``kept`` says what is kept of a file)."""
         if self.on_error == "fail":
-            raise CorpusError(f"{message} (use on_error='skip' / --on-error skip to skip it)")
-        if line:
-            stats.skipped_lines += 1
+            raise CorpusError(f"{what} (use on_error='skip' / --on-error skip to skip it)", path, line=line)
+        if counts is not None:
+            counts[0 if line is None else 1] += 1
+        elif line is None:
+            self.stats.skipped_files += 1
         else:
-            stats.skipped_files += 1
-        if not report:
-            return
+            self.stats.skipped_lines += 1
+        if report:
+            where = f"{path}" if line is None else f"{path}, line {line}"
+            self.note(f"{where}: {what}{kept}", prefix="skipped: ")
+
+    def note(self, message: str, prefix: str = "") -> None:
+        """Keep ``message`` among the first warnings and pass it to ``warn``."""
+        stats = self.stats
         if len(stats.warnings) < _MAX_WARNINGS:
             stats.warnings.append(message)
             if self._warn is not None:
-                self._warn(f"skipped: {message}")
+                self._warn(prefix + message)
         elif len(stats.warnings) == _MAX_WARNINGS:
             stats.warnings.append("... (further problems counted, not listed)")
             if self._warn is not None:
                 self._warn("further problems are counted but not listed")
 
 
+def _signature(path: Path) -> Optional[Tuple[int, ...]]:
+    """What tells that a file changed between two passes (None: it is gone)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
 class _FileReader:
     """Reads one file for :class:`CorpusReader`; one instance per file per pass."""
 
-    def __init__(self, reader: CorpusReader, path: Path, kind: str, stats: CorpusStats, report: bool):
-        self.reader, self.path, self.kind, self.stats, self.report = reader, path, kind, stats, report
+    def __init__(self, reader: CorpusReader, path: Path, kind: str, report: bool):
+        self.reader, self.path, self.kind, self.report = reader, path, kind, report
+        self.signature = _signature(path)
+        self.read = False
+        self.documents = self.bytes = 0
+        self.skipped = [0, 0]  # the file (0 or 1), lines
 
-    def bad(self, what: str, line: Optional[int] = None) -> None:
-        where = f"{self.path}" if line is None else f"{self.path}, line {line}"
-        self.reader.problem(self.stats, f"{where}: {what}", self.report, line=line is not None)
+    def counts(self) -> FileCounts:
+        return FileCounts(self.read, bool(self.skipped[0]), self.documents, self.bytes, self.skipped[1])
+
+    def bad(self, what: str, line: Optional[int] = None, kept: str = "") -> None:
+        self.reader.problem(what, self.path, line=line, report=self.report, counts=self.skipped, kept=kept)
 
     def texts(self) -> Iterator[str]:
         opener = _OPENERS.get(self.path.suffix, open)
@@ -215,18 +331,18 @@ class _FileReader:
                 if b"\0" in head:
                     self.bad("binary file (contains NUL bytes)")
                     return
-                self.stats.files += 1
+                self.read = True
                 body = self._txt(handle, head) if self.kind == ".txt" else self._jsonl(handle, head)
                 for text in body:
                     produced = True
                     yield text
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except READ_ERRORS as exc:
             # Corrupt compressed data, or a read error midway. What was read is kept.
-            state = "the rest of it is" if produced else "it is"
-            self.bad(f"read error ({exc}); {state} skipped")
+            kept = "; what was read before it is kept" if produced else ""
+            self.bad(f"read error ({type(exc).__name__}: {_one_line(exc)})", kept=kept)
 
     def _txt(self, handle: IO[bytes], head: bytes) -> Iterator[str]:
-        self.stats.documents += 1
+        self.documents += 1
         pending, line = head, 1
         while True:
             block = handle.read(_BLOCK)
@@ -236,7 +352,7 @@ class _FileReader:
                 text = self._decode_lines(data[:cut], line)
                 line += data.count(b"\n", 0, cut)
                 if text:
-                    self.stats.bytes += len(text.encode("utf-8"))
+                    self.bytes += len(text.encode("utf-8"))
                     yield text
             pending = data[cut:]
             if not block:
@@ -269,16 +385,23 @@ class _FileReader:
             except UnicodeDecodeError as exc:
                 self.bad(f"not valid UTF-8 ({exc.reason})", number)
                 continue
+            except RecursionError:
+                self.bad("JSON nested too deeply", number)
+                continue
             except ValueError as exc:
-                self.bad(f"malformed JSON ({exc})", number)
+                self.bad(f"malformed JSON ({_one_line(exc)})", number)
                 continue
             text = record.get(field_name) if isinstance(record, dict) else None
             if not isinstance(text, str):
                 self.bad(f"no string field {field_name!r} (set jsonl_field / --jsonl-field)", number)
                 continue
-            self.stats.documents += 1
-            self.stats.bytes += len(text.encode("utf-8", "surrogatepass"))
+            self.documents += 1
+            self.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _line_start_cut(data: bytes) -> int:
@@ -326,24 +449,23 @@ def iter_documents(
     jsonl_field: str = "text",
     on_error: str = "skip",
     warn: Optional[Callable[[str], None]] = None,
+    stats: Optional[CorpusStats] = None,
 ) -> Iterator[str]:
     """Documents of a corpus directory (or file), in sorted path order.
 
     A ``.txt`` file is one document with ``split="files"`` and one per line (with its
     newline) with ``split="lines"``; a ``.jsonl`` record is always one document.
-    Compression and bad input are handled by :class:`CorpusReader`: with ``on_error="skip"``
-    bad files and lines are skipped with a warning, with ``"fail"`` they raise.
+    Compression and bad input are handled by :class:`CorpusReader` (whose statistics go
+    to ``stats`` if given): with ``on_error="skip"`` bad files and lines are skipped with
+    a warning, with ``"fail"`` they raise :class:`CorpusError`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(source)
     if not root.exists():
         raise FileNotFoundError(f"corpus path {root} does not exist")
-    for path in list_files(root):
-        kind = file_kind(path) or (".txt" if root.is_file() else None)
-        if kind is None:
-            continue
-        texts = CorpusReader([path], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    reader = CorpusReader(root, jsonl_field=jsonl_field, on_error=on_error, warn=warn, stats=stats)
+    for _path, kind, texts in reader.files():
         if kind == ".jsonl":
             yield from texts
             continue

@@ -14,12 +14,18 @@ import binascii
 import hashlib
 import io
 import json
+import lzma
+import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..model import FORMAT_NAME, FORMAT_VERSION, Model, ModelFormatError, PathLike
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..model import FORMAT_NAME, FORMAT_VERSION, Model, PathLike
 from .files import atomic_write_bytes
 
 
@@ -87,21 +93,39 @@ def save_model(model: Model, path: PathLike) -> None:
 
 
 # ---------------------------------------------------------------- loading
-def load_model(path: PathLike) -> Model:
+MAX_MODEL_BYTES = 1 << 28  # 256 MiB unpacked: a 3-million-piece v1 file; pass max_bytes= for more
+MAX_JSON_DEPTH = 32  # a header or a BytePiece 0.6 file nests 2-4 levels
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+# What a corrupt or hostile archive raises while being read.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
+               OSError, ValueError, zlib.error, lzma.LZMAError)
+
+
+def load_model(path: PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> Model:
     """Read a model file: our v1 format, or an original BytePiece 0.6 JSON (or its .zip).
 
     Raises ``ModelFormatError`` naming the file for anything truncated, corrupt,
-    of an unknown version, or inconsistent; ``OSError`` if it cannot be read.
+    of an unknown version, or inconsistent, and before reading anything for a file (or a
+    zip member, unpacked) larger than ``max_bytes`` or JSON nested deeper than
+    ``MAX_JSON_DEPTH``; ``OSError`` if it cannot be read.
+
+    >>> load_model("model.bpm").vocab_size                # doctest: +SKIP
+    32000
     """
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise ModelFormatError(_too_big(size, max_bytes), path)
     data = Path(path).read_bytes()
-    return loads_model(data, path=path)
+    return loads_model(data, path=path, max_bytes=max_bytes)
 
 
-def loads_model(data: bytes, *, path: Optional[PathLike] = None) -> Model:
+def loads_model(data: bytes, *, path: Optional[PathLike] = None, max_bytes: int = MAX_MODEL_BYTES) -> Model:
     """Parse model bytes (see :func:`load_model`); ``path`` is only used in messages."""
     try:
+        if len(data) > max_bytes:
+            raise ModelFormatError(_too_big(len(data), max_bytes))
         if data[:4] == b"PK\x03\x04":
-            data = _unzip_single_model(data)
+            data = _unzip_single_model(data, max_bytes)
         head = data.lstrip()[:1]
         if data.startswith(FORMAT_NAME.encode()):
             return _parse_v1(data)
@@ -115,25 +139,102 @@ def loads_model(data: bytes, *, path: Optional[PathLike] = None) -> Model:
         )
     except ModelFormatError as exc:
         if exc.path is None and path is not None:
-            raise ModelFormatError(str(exc), path) from None
+            raise ModelFormatError(exc.reason, path, line=exc.line) from None
         raise
 
 
-def _unzip_single_model(data: bytes) -> bytes:
+def _too_big(size: int, limit: int) -> str:
+    return (f"{size:,} bytes (unpacked), more than the limit of {limit:,}; if this really is a "
+            "model, load it with load_model(path, max_bytes=...)")
+
+
+def _unzip_single_model(data: bytes, max_bytes: int) -> bytes:
+    """The one file of a model .zip, checked before it is unpacked: not encrypted, a
+    compression method the standard library reads, at most ``max_bytes`` unpacked (the
+    size in the directory is checked first, then the bytes actually produced)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
-            if len(names) != 1:
-                raise ModelFormatError(f"a model .zip must hold exactly one file, found {names[:5]}")
-            return archive.read(names[0])
-    except zipfile.BadZipFile as exc:
-        raise ModelFormatError(f"corrupt zip archive ({exc})") from None
+            members = [m for m in archive.infolist() if not m.filename.endswith("/")]
+            if len(members) != 1:
+                raise ModelFormatError(f"a model .zip must hold exactly one file, found {[m.filename for m in members][:5]}")
+            (member,) = members
+            if member.flag_bits & 0x1:
+                raise ModelFormatError(f"{member.filename!r} in the .zip is encrypted; unpack it yourself")
+            if member.compress_type not in _ZIP_METHODS:
+                raise ModelFormatError(
+                    f"{member.filename!r} in the .zip uses compression method {member.compress_type}; "
+                    "only stored, deflate, bzip2 and lzma can be read"
+                )
+            if member.file_size > max_bytes:
+                raise ModelFormatError(_too_big(member.file_size, max_bytes))
+            with archive.open(member) as handle:
+                content = handle.read(max_bytes + 1)
+            if len(content) > max_bytes:
+                raise ModelFormatError(_too_big(len(content), max_bytes))
+            return content
+    except ModelFormatError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise ModelFormatError(f"corrupt zip archive ({type(exc).__name__}: {exc})") from None
+
+
+def json_depth(data: bytes) -> int:
+    """How deep the arrays and objects of JSON text ``data`` nest, found without parsing
+    it (brackets inside strings do not count), so that nesting is refused before
+    ``json.loads`` would recurse into it.
+
+    >>> json_depth(b'{"a": [1, "]]"], "b": {"c": []}}'), json_depth(b"[" * 5)
+    (3, 5)
+    """
+    kind_of = _JSON_KIND[np.frombuffer(data, dtype=np.uint8)]
+    where = np.flatnonzero(kind_of)
+    kind = kind_of.take(where)
+    quotes, slashes = where[kind == 3], where[kind == 4]
+    if slashes.size and quotes.size:
+        # A quote is escaped when a run of an odd number of backslashes ends just before it.
+        run_start = slashes[np.flatnonzero(np.diff(slashes, prepend=-2) != 1)]
+        before = quotes - 1
+        after_slash = slashes.take(np.minimum(np.searchsorted(slashes, before), slashes.size - 1)) == before
+        start = run_start.take(np.searchsorted(run_start, before, side="right") - 1)
+        quotes = quotes[~(after_slash & ((before - start) % 2 == 0))]
+    brackets = where[(kind == 1) | (kind == 2)]
+    outside = brackets[np.searchsorted(quotes, brackets) % 2 == 0]  # an even number of quotes before
+    steps = np.where(kind_of.take(outside) == 1, 1, -1)
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+_JSON_KIND = np.zeros(256, dtype=np.uint8)  # 1: opens, 2: closes, 3: quote, 4: backslash
+_JSON_KIND[[ord("["), ord("{")]] = 1
+_JSON_KIND[[ord("]"), ord("}")]] = 2
+_JSON_KIND[ord('"')] = 3
+_JSON_KIND[ord("\\")] = 4
+
+
+def _load_json(data: bytes, what: str, **options: Any) -> Any:
+    """``json.loads`` with the nesting checked first; every failure a ``ModelFormatError``."""
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFormatError(f"{what}: JSON nested {depth} levels deep (at most {MAX_JSON_DEPTH} are read)")
+    try:
+        return json.loads(data, **options)
+    except ModelFormatError:  # from an object hook
+        raise
+    except UnicodeDecodeError as exc:
+        raise ModelFormatError(f"{what}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:  # a lower recursion limit than json_depth assumes
+        raise ModelFormatError(f"{what}: JSON nested too deeply") from None
+    except ValueError as exc:  # malformed JSON, or an integer of more than 4300 digits
+        raise ModelFormatError(f"{what}: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
 
 
 def _parse_v1(data: bytes) -> Model:
     first, sep, rest = data.partition(b"\n")
     try:
-        version = int(first.split(b" ", 1)[1])
+        version = int(first.split(b" ", 1)[1][:20])
     except (IndexError, ValueError):
         raise ModelFormatError(f"malformed first line {first[:80]!r}") from None
     if version != FORMAT_VERSION:
@@ -144,10 +245,7 @@ def _parse_v1(data: bytes) -> Model:
     header_line, sep, body = rest.partition(b"\n")
     if not sep:
         raise ModelFormatError("truncated: the header line is incomplete")
-    try:
-        header = json.loads(header_line)
-    except ValueError as exc:
-        raise ModelFormatError(f"corrupt header (line 2): {exc}") from None
+    header = _load_json(header_line, "corrupt header (line 2)")
     if not isinstance(header, dict):
         raise ModelFormatError("corrupt header (line 2): expected a JSON object")
     expected = header.get("sha256")
@@ -155,12 +253,12 @@ def _parse_v1(data: bytes) -> Model:
         lines = body.count(b"\n")
         raise ModelFormatError(
             f"checksum mismatch: the piece lines are truncated or corrupt ({lines} complete "
-            f"lines, header says {header.get('pieces')} pieces). If you edited the file by hand, "
+            f"lines, header says {str(header.get('pieces'))[:20]} pieces). If you edited the file by hand, "
             "delete the \"sha256\" field from the header"
         )
     pieces, counts, ids = _parse_piece_lines(body)
     if header.get("pieces") is not None and header["pieces"] != len(pieces):
-        raise ModelFormatError(f"truncated: header says {header['pieces']} pieces, found {len(pieces)}")
+        raise ModelFormatError(f"truncated: header says {str(header['pieces'])[:20]} pieces, found {len(pieces)}")
     try:
         model = Model(
             pieces=tuple(pieces),
@@ -176,7 +274,7 @@ def _parse_v1(data: bytes) -> Model:
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(str(exc)) from None
     if header.get("vocab_size") not in (None, model.vocab_size):
-        raise ModelFormatError(f"header says vocab_size {header['vocab_size']}, file has {model.vocab_size}")
+        raise ModelFormatError(f"header says vocab_size {str(header['vocab_size'])[:20]}, file has {model.vocab_size}")
     return model
 
 
@@ -186,14 +284,21 @@ def _parse_piece_lines(body: bytes) -> Tuple[List[bytes], List[int], List[int]]:
     ids: List[int] = []
     if body and not body.endswith(b"\n"):
         raise ModelFormatError("truncated: the last piece line has no newline")
-    for number, line in enumerate(body.decode("utf-8", errors="strict").split("\n")[:-1], start=3):
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 3
+        raise ModelFormatError(f"not valid UTF-8 ({exc.reason})", line=line) from None
+    for number, line in enumerate(text.split("\n")[:-1], start=3):
         try:
             id_text, count_text, piece_text = line.split("\t")
+            if len(id_text) > 20 or len(count_text) > 20:  # beyond int64; int() of 5,000 digits is slow
+                raise ValueError("a number of more than 20 digits")
             ids.append(int(id_text))
             counts.append(int(count_text))
             pieces.append(unescape_piece(piece_text))
         except ValueError as exc:
-            raise ModelFormatError(f"line {number}: expected 'id<TAB>count<TAB>piece', got {line[:80]!r} ({exc})") from None
+            raise ModelFormatError(f"expected 'id<TAB>count<TAB>piece', got {line[:80]!r} ({exc})", line=number) from None
     return pieces, counts, ids
 
 
@@ -206,12 +311,7 @@ def _parse_legacy_json(data: bytes) -> Model:
             result[key] = value
         return result
 
-    try:
-        raw = json.loads(data, object_pairs_hook=no_duplicates)
-    except UnicodeDecodeError as exc:
-        raise ModelFormatError(f"not UTF-8 JSON ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFormatError(f"corrupt or truncated JSON model: {exc}") from None
+    raw = _load_json(data, "corrupt or truncated JSON model", object_pairs_hook=no_duplicates)
     if not isinstance(raw, dict):
         raise ModelFormatError("a BytePiece 0.6 model is a JSON object of base64 piece -> [id, text, count]")
     pieces, counts, ids = [], [], []

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from ..errors import CorpusError
 from ..io.corpus import CorpusReader, Source
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
@@ -91,10 +92,10 @@ class Trainer:
         with CountStore(self.memory_budget, self.spill_dir) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
             if not ngrams.total:
-                stats = reader.stats
-                raise ValueError(
-                    f"no text to train on: {stats.files} files read, {stats.skipped_files} skipped, "
-                    f"{stats.ignored_files} ignored (only .txt and .jsonl files, maybe .gz/.bz2/.xz, are read)"
+                raise CorpusError(
+                    f"no text to train on: {reader.stats.summary()} (only .txt and .jsonl files, maybe "
+                    ".gz/.bz2/.xz, are read)",
+                    source if isinstance(source, (str, os.PathLike)) else None,
                 )
             total = ngrams.total
             # held in a list that _count_pieces empties: then only the pass-2 pool holds the model

@@ -75,7 +75,7 @@ def test_inspect_reports_the_vocabulary():
     [
         (("decode", "-m", MODEL), b"1 2 x\n", "line 1: expected space-separated integer ids"),
         (("decode", "-m", MODEL), b"5 99999999\n", "unknown token id 99999999"),
-        (("encode", "-m", MODEL), b"ok\n\xff\xfe\n", "is not valid UTF-8"),
+        (("encode", "-m", MODEL), b"ok\n\xff\xfe\n", "<stdin>, line 2: not valid UTF-8"),
         (("encode", "-m", "/nonexistent/model"), b"", "No such file"),
     ],
 )

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from bytepiece import Tokenizer
+from bytepiece import TokenFileError, Tokenizer
 from bytepiece.encoding import encode_corpus as corpus_encoding
 from bytepiece.cli import main
 from bytepiece.encoding.encode_corpus import encode_corpus
@@ -136,7 +136,7 @@ def test_output_directory_gets_ordinary_permissions(tmp_path):
 
 
 def test_reader_errors(tmp_path, tok):
-    with pytest.raises(FileNotFoundError, match="not a token file"):
+    with pytest.raises(TokenFileError, match="not a token file"):
         TokenFile(tmp_path)
     write_token_file(tmp_path / "t", [[3, 4, 5], []], vocab_size=300)
     reader = TokenFile(tmp_path / "t")

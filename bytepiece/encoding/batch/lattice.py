@@ -393,6 +393,8 @@ def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
     keys = np.arange(back.size)
     previous = keys - back
     previous[:lanes] = keys[:lanes]  # stay put at the start of a lane
+    if np.any(back[lanes:] <= 0) or np.any(previous < 0):  # the walk would never end: a bug, not a hang
+        raise RuntimeError("internal error: a back-pointer of the batch lattice goes nowhere; please report it")
     on_path = np.zeros(back.size, dtype=bool)
     position = keys[back.size - lanes :]
     while position.max() >= lanes:
