@@ -75,10 +75,22 @@ def dumps_model(model: Model) -> bytes:
         "special_tokens": dict(sorted(model.special_tokens.items(), key=lambda kv: kv[1])),
         **model.settings(),
         "training": model.training,
+        **_extension(model),
         "sha256": hashlib.sha256(body).hexdigest(),
     }
     head = f"{FORMAT_NAME} {FORMAT_VERSION}\n{json.dumps(header, ensure_ascii=False, sort_keys=False)}\n"
     return head.encode("utf-8") + body
+
+
+def _extension(model: Model) -> Dict[str, Any]:
+    """The header fields of an extended model (none for a model as trained)."""
+    fields: Dict[str, Any] = {}
+    if model.added_pieces:
+        ids = model.piece_to_id
+        fields["added_pieces"] = [ids[piece] for piece in model.added_pieces]
+    if model.total_count is not None:
+        fields["total_count"] = model.total_count
+    return fields
 
 
 def save_model(model: Model, path: PathLike) -> None:
@@ -161,6 +173,10 @@ def _parse_v1(data: bytes) -> Model:
     pieces, counts, ids = _parse_piece_lines(body)
     if header.get("pieces") is not None and header["pieces"] != len(pieces):
         raise ModelFormatError(f"truncated: header says {header['pieces']} pieces, found {len(pieces)}")
+    added = header.get("added_pieces") or []
+    by_id = dict(zip(ids, pieces))
+    if not isinstance(added, list) or any(not isinstance(i, int) or i not in by_id for i in added):
+        raise ModelFormatError(f"header: added_pieces must be a list of ids of pieces, got {str(added)[:80]}")
     try:
         model = Model(
             pieces=tuple(pieces),
@@ -172,6 +188,8 @@ def _parse_v1(data: bytes) -> Model:
             ensure_unicode=header.get("ensure_unicode"),
             training=header.get("training"),
             origin=f"{FORMAT_NAME} v{version}",
+            added_pieces=tuple(by_id[i] for i in added),
+            total_count=header.get("total_count"),
         )
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(str(exc)) from None
