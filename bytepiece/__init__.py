@@ -12,6 +12,7 @@ first use.
 
 from typing import TYPE_CHECKING, Any
 
+from .encoding.added_vocabulary import DisallowedSpecialTokenError
 from .encoding.analysis import Segmentation
 from .encoding.encode_corpus import encode_corpus
 from .encoding.healing import Healing, PrefixIndex
@@ -30,6 +31,7 @@ __all__ = [
     "Trainer",
     "Model",
     "ModelFormatError",
+    "DisallowedSpecialTokenError",
     "load_model",
     "save_model",
     "Segmentation",

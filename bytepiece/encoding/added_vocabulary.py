@@ -30,10 +30,11 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import ahocorasick
 
-from ..model import Model
+from ..model import FORMAT_NAME, FORMAT_VERSION, Model
 from ..normalization import normalize
 
-Part = Union[bytes, int]  # a stretch of ordinary text, or the id of an added piece in it
+Part = Union[bytes, int]
+ORIGIN = f"{FORMAT_NAME} v{FORMAT_VERSION}"  # an extended model is one of ours: it saves as such  # a stretch of ordinary text, or the id of an added piece in it
 
 
 def add_pieces(model: Model, pieces: Iterable[Union[str, bytes]], *, count: Optional[int] = None) -> Tuple[Model, List[int]]:
@@ -85,6 +86,7 @@ def add_pieces(model: Model, pieces: Iterable[Union[str, bytes]], *, count: Opti
         ids=model.ids + tuple(range(model.vocab_size, model.vocab_size + len(new_pieces))),
         added_pieces=tuple(added),
         total_count=total,
+        origin=ORIGIN,
     )
     return extended, ids
 
@@ -119,7 +121,7 @@ def add_special_tokens(model: Model, tokens: Iterable[str]) -> Tuple[Model, List
         if token not in specials:
             specials[token] = model.vocab_size + len(specials) - len(model.special_tokens)
         ids.append(specials[token])
-    return dataclasses.replace(model, special_tokens=specials), ids
+    return dataclasses.replace(model, special_tokens=specials, origin=ORIGIN), ids
 
 
 class AddedPieces:
