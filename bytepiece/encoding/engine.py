@@ -67,6 +67,7 @@ class Engine:
         self.id_to_special: Dict[int, str] = {i: t for t, i in model.special_tokens.items()}
         self._automaton: Any = None
         self._log_probs: Optional[np.ndarray] = None
+        self._piece_length_table: Optional[np.ndarray] = None
         self._batch_encoder: Optional["BatchEncoder"] = None
         self._prefix_index: Optional["PrefixIndex"] = None
         self._added_pieces: Optional["AddedPieces"] = None
@@ -94,6 +95,12 @@ class Engine:
                     automaton.make_automaton()
                     self._automaton = automaton
         return self._automaton
+
+    def piece_length_table(self) -> np.ndarray:
+        """``piece_lengths`` as an int64 array (0 for special tokens), for vectorised lookups."""
+        if self._piece_length_table is None:
+            self._piece_length_table = np.asarray(self.piece_lengths, dtype=np.int64)
+        return self._piece_length_table
 
     def log_probs(self) -> np.ndarray:
         """``log p`` of each id (float64; special tokens, which are never segments: 0)."""

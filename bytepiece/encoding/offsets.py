@@ -166,8 +166,8 @@ def token_offsets(
     splitter: "Optional[re.Pattern[str]]" = None,
     head: int = 0,
     tail: int = 0,
-) -> np.ndarray:
-    """The ``(start, end)`` of every id of ``ids``: text ``t``'s ids are
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Where every id of ``ids`` starts and ends: text ``t``'s ids are
     ``ids[bounds[t] : bounds[t + 1]]`` as ``encode`` made them, with ``head`` ids before
     and ``tail`` after each text (``<bos>`` / ``<eos>``) and, if ``splitter`` is given, the
     special tokens it finds in the text. Spans count characters of each text.
@@ -176,23 +176,50 @@ def token_offsets(
     >>> from bytepiece.encoding.engine import Engine
     >>> engine = Engine(Model.from_counts({bytes([b]): 1 for b in range(256)} | {b"ab": 9}))
     >>> ids = np.array(engine.encode_utf8("abé".encode()))
-    >>> token_offsets(engine, ["abé"], ids, np.array([0, ids.size])).tolist()
-    [[0, 2], [2, 3], [2, 3]]
+    >>> starts, ends = token_offsets(engine, ["abé"], ids, np.array([0, ids.size]))
+    >>> starts.tolist(), ends.tolist()
+    ([0, 2, 2], [2, 3, 3])
     """
-    form = engine.model.normalization
     text_starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in texts], out=text_starts[1:])
-    # The ordinary parts of all texts (between the special tokens the splitter finds),
-    # where they start in the texts joined, and the spans of those special tokens.
+    parts, part_starts, specials = _ordinary_parts(texts, text_starts, splitter)
+    normalized, atoms = _normalize_parts(parts, part_starts, engine.model.normalization)
+    data = np.frombuffer("".join(normalized).encode("utf-8"), dtype=np.uint8)
+    # Character (of the joined normalized parts) of each byte: count the lead bytes.
+    char_of_byte = np.cumsum((data & 0xC0) != 0x80) - 1
+
+    lengths = engine.piece_length_table()[ids]
+    ends = np.cumsum(lengths)
+    if (ends[-1] if ends.size else 0) != data.size:
+        raise ValueError("the ids do not spell the texts (internal error: please report it)")
+    if not data.size:  # nothing but special tokens (placed below)
+        starts, ends = np.zeros_like(lengths), np.zeros_like(lengths)
+    else:
+        # First and last character of each token (clipped: special tokens are placed below).
+        first = char_of_byte[np.minimum(ends - lengths, data.size - 1)]
+        last = char_of_byte[np.maximum(ends - 1, 0)]
+        if atoms is None:  # the joined texts are the joined normalized parts: characters map 1:1
+            starts, ends = first, last + 1
+        else:
+            starts, ends = _map_chars(atoms, first, last)
+    special = lengths == 0  # special tokens are the only ids without bytes
+    if special.any():
+        _place_specials(starts, ends, special, bounds, text_starts, head, tail, specials)
+    text_start = np.repeat(text_starts[:-1], np.diff(bounds))
+    return starts - text_start, ends - text_start
+
+
+def _ordinary_parts(
+    texts: Sequence[str], text_starts: np.ndarray, splitter: "Optional[re.Pattern[str]]"
+) -> Tuple[List[str], List[int], List[int]]:
+    """The ordinary parts of all texts (between the special tokens ``splitter`` finds),
+    where each starts in the texts joined, and the spans of those special tokens (flat)."""
+    if splitter is None:
+        return list(texts), text_starts[:-1].tolist(), []
     parts: List[str] = []
     part_starts: List[int] = []
     specials: List[int] = []
-    for text, base in zip(texts, text_starts.tolist()):
-        if splitter is None:
-            parts.append(text)
-            part_starts.append(base)
-            continue
-        position = base
+    for text, position in zip(texts, text_starts.tolist()):
         for index, part in enumerate(splitter.split(text)):
             if index % 2:
                 specials += [position, position + len(part)]
@@ -200,55 +227,45 @@ def token_offsets(
                 parts.append(part)
                 part_starts.append(position)
             position += len(part)
-    # The atoms of all parts, in the coordinates of the joined texts and of the joined
-    # normalized parts.
-    atoms: List[Atom] = []
-    normalized: List[str] = []
+    return parts, part_starts, specials
+
+
+def _normalize_parts(
+    parts: List[str], part_starts: List[int], form: Normalization
+) -> Tuple[List[str], Optional[List[Atom]]]:
+    """The parts normalized, and their atoms in the coordinates of the joined texts (and,
+    by their counts, of the joined normalized parts); ``None`` when the joined normalized
+    parts are the joined texts themselves (nothing changed, nothing cut out)."""
+    contiguous = all(a + len(p) == b for p, a, b in zip(parts, part_starts, part_starts[1:]))
     if form == "none" or unicodedata.is_normalized("NFC", "".join(parts)):
-        atoms = [(base, base + len(part), len(part), True) for part, base in zip(parts, part_starts)]
-        normalized = parts
-    else:
-        for part, base in zip(parts, part_starts):
-            part_normalized, part_atoms = align(part, form)
-            normalized.append(part_normalized)
-            atoms += [(base + a, base + b, n, same) for a, b, n, same in part_atoms]
-    data = np.frombuffer("".join(normalized).encode("utf-8"), dtype=np.uint8)
-    # Character (of the joined normalized parts) of each byte: count the lead bytes.
-    char_of_byte = np.cumsum((data & 0xC0) != 0x80) - 1
-
-    lengths_by_id = engine.piece_lengths
-    flat = ids.tolist()
-    lengths = np.fromiter((lengths_by_id[i] for i in flat), dtype=np.int64, count=len(flat))
-    ordinary = lengths > 0  # special tokens are the only ids without bytes
-    ends = np.cumsum(lengths)
-    if ends.size and ends[-1] != data.size or not ends.size and data.size:
-        raise ValueError("the ids do not spell the texts (internal error: please report it)")
-    out = np.zeros((len(flat), 2), dtype=np.int64)
-    if data.size:
-        first_char = char_of_byte[ends[ordinary] - lengths[ordinary]]
-        last_char = char_of_byte[ends[ordinary] - 1]
-        out[ordinary, 0] = _map_chars(atoms, first_char, start=True)
-        out[ordinary, 1] = _map_chars(atoms, last_char, start=False)
-    _place_specials(out, ~ordinary, bounds, text_starts, head, tail, specials)
-    text_of_id = np.repeat(np.arange(len(texts)), np.diff(bounds))
-    out -= text_starts[text_of_id][:, None]
-    return out
+        if contiguous and (not part_starts or part_starts[0] == 0):
+            return parts, None
+        return parts, [(base, base + len(part), len(part), True) for part, base in zip(parts, part_starts)]
+    normalized: List[str] = []
+    atoms: List[Atom] = []
+    for part, base in zip(parts, part_starts):
+        part_normalized, part_atoms = align(part, form)
+        normalized.append(part_normalized)
+        atoms += [(base + a, base + b, n, same) for a, b, n, same in part_atoms]
+    return normalized, atoms
 
 
-def _map_chars(atoms: List[Atom], chars: np.ndarray, *, start: bool) -> np.ndarray:
-    """Where each normalized character of ``chars`` starts (or ends) in the joined texts."""
+def _map_chars(atoms: List[Atom], first: np.ndarray, last: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Where the characters ``first`` start and ``last`` end in the joined texts
+    (characters of the joined normalized parts)."""
     table = np.array(atoms, dtype=np.int64).reshape(-1, 4)
+    origin, end, one_to_one = table[:, 0], table[:, 1], table[:, 3].astype(bool)
     normalized_starts = np.cumsum(table[:, 2]) - table[:, 2]
-    atom = np.searchsorted(normalized_starts, chars, side="right") - 1
-    within = chars - normalized_starts[atom]
-    one_to_one = table[atom, 3].astype(bool)
-    if start:
-        return np.where(one_to_one, table[atom, 0] + within, table[atom, 0])
-    return np.where(one_to_one, table[atom, 0] + within + 1, table[atom, 1])
+    atom = np.searchsorted(normalized_starts, first, side="right") - 1
+    starts = np.where(one_to_one[atom], origin[atom] + first - normalized_starts[atom], origin[atom])
+    atom = np.searchsorted(normalized_starts, last, side="right") - 1
+    ends = np.where(one_to_one[atom], origin[atom] + last - normalized_starts[atom] + 1, end[atom])
+    return starts, ends
 
 
 def _place_specials(
-    out: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
     special: np.ndarray,
     bounds: np.ndarray,
     text_starts: np.ndarray,
@@ -259,21 +276,24 @@ def _place_specials(
     """Spans of the ids without bytes: ``<bos>`` at the start of its text, ``<eos>`` at
     the end, and the special tokens found in the text, in order, at theirs."""
     where = np.flatnonzero(special)
-    if not where.size:
-        return
     text = np.searchsorted(bounds, where, side="right") - 1
     rank = where - bounds[text]
     size = bounds[text + 1] - bounds[text]
     is_head, is_tail = rank < head, rank >= size - tail
     inner = ~(is_head | is_tail)
-    out[where[is_head]] = text_starts[text[is_head]][:, None]
-    out[where[is_tail]] = text_starts[text[is_tail] + 1][:, None]
     found = np.array(spans, dtype=np.int64).reshape(-1, 2)
     if found.shape[0] != int(inner.sum()):
         raise ValueError("the special tokens do not match the texts (internal error: please report it)")
-    out[where[inner]] = found
+    for positions, values in (
+        (where[is_head], text_starts[text[is_head]]),
+        (where[is_tail], text_starts[text[is_tail] + 1]),
+    ):
+        starts[positions] = ends[positions] = values
+    starts[where[inner]], ends[where[inner]] = found[:, 0], found[:, 1]
 
 
-def as_spans(offsets: np.ndarray) -> List[Span]:
-    """Rows ``[start, end]`` as a list of tuples."""
-    return [(a, b) for a, b in offsets.tolist()]
+def spans_by_text(starts: np.ndarray, ends: np.ndarray, bounds: np.ndarray) -> List[List[Span]]:
+    """The ``(start, end)`` tuples of each text (``bounds`` as in :func:`token_offsets`)."""
+    pairs = list(zip(starts.tolist(), ends.tolist()))
+    cuts = bounds.tolist()
+    return [pairs[a:b] for a, b in zip(cuts, cuts[1:])]

@@ -13,6 +13,7 @@ Randomness belongs to the instance or to the call (``seed=``), never to the proc
 from __future__ import annotations
 
 import os
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..io.model_file import load_model, save_model
 from ..model import BOS, EOS, PAD, Model, PathLike
 from .added_vocabulary import add_pieces, add_special_tokens, find_disallowed
 from .engine import AllowedSpecial, Engine
-from .offsets import Span, as_spans, token_offsets
+from .offsets import Span, spans_by_text, token_offsets
 from .random_streams import Seed
 from .sampling import check_alpha
 
@@ -285,12 +286,10 @@ class Tokenizer:
         engine = self._engine
         bounds = np.zeros(len(batch) + 1, dtype=np.int64)
         np.cumsum([len(ids) for ids in batch], out=bounds[1:])
-        flat = np.fromiter((i for ids in batch for i in ids), dtype=np.int64, count=int(bounds[-1]))
-        spans = token_offsets(
-            engine, texts, flat, bounds, splitter=engine.special_splitter(allowed), head=int(add_bos), tail=int(add_eos)
-        )
-        cuts = bounds.tolist()
-        return [as_spans(spans[a:b]) for a, b in zip(cuts, cuts[1:])]
+        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=int(bounds[-1]))
+        splitter = engine.special_splitter(allowed)
+        starts, ends = token_offsets(engine, texts, flat, bounds, splitter=splitter, head=int(add_bos), tail=int(add_eos))
+        return spans_by_text(starts, ends, bounds)
 
     def close(self) -> None:
         """Stop the worker processes that ``encode_batch(workers=N)`` started, if any.
