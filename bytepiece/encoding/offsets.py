@@ -1,6 +1,6 @@
 """Offsets: for every token, the ``(start, end)`` characters of the caller's text it came from.
 
-Explained in ``docs/offsets.md``. The ids come from the engine's own paths (scalar or
+Explained in ``docs/recipes/offsets.md``. The ids come from the engine's own paths (scalar or
 batch, Viterbi or sampled); their spans are then read off their piece lengths, in two
 steps:
 

@@ -176,7 +176,7 @@ class Tokenizer:
 
         Pieces that split one character all get that character's span; under NFC a token
         from a composed character spans the characters that produced it; ``<bos>`` is
-        ``(0, 0)`` and ``<eos>`` ``(len(text), len(text))``. See ``docs/offsets.md``.
+        ``(0, 0)`` and ``<eos>`` ``(len(text), len(text))``. See ``docs/recipes/offsets.md``.
 
         >>> tok.encode_with_offsets("naïve")                   # doctest: +SKIP
         ([...], [(0, 2), (2, 5)])

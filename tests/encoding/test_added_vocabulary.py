@@ -292,3 +292,16 @@ def test_bad_special_tokens_are_clear_errors():
     with pytest.raises(TypeError, match="not one"):
         tok.add_special_tokens("<one>")
     assert tok.add_special_tokens(["<eos>", "<tool>"]) == [tok.eos_id, BASE.vocab_size]
+
+
+def test_a_model_never_extended_saves_as_before(tok80k, extended80k):
+    # Old v1 files have neither key; a model that was not extended writes neither, so it
+    # loads (and saves) byte for byte as before.
+    plain = dumps_model(tok80k.model)
+    assert b"added_pieces" not in plain and b"total_count" not in plain
+    assert dumps_model(loads_model(plain)) == plain
+    from bytepiece.commands.inspect import summarize
+
+    info = summarize(extended80k.model)
+    assert info["added_pieces"] == ["def __init__(self", "torch.nn.functional", "新词发现"]
+    assert info["total_count"] == sum(tok80k.model.counts)
