@@ -19,17 +19,12 @@ import unicodedata
 from typing import Callable, List
 
 from bytepiece import Tokenizer
-from _common import SHARED, command_line
+from _common import SHARED, best_of, command_line
 from throughput import DOMAINS, domain_texts
 
 
 def cpu_best_of(repeat: int, function: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.process_time()
-        function()
-        times.append(time.process_time() - started)
-    return min(times)
+    return best_of(repeat, function, clock=time.process_time)
 
 
 def rate(texts: List[str], seconds: float) -> str:
