@@ -28,10 +28,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Tokenizer",
+    "DisallowedSpecialTokenError",
     "Trainer",
     "Model",
     "ModelFormatError",
-    "DisallowedSpecialTokenError",
     "load_model",
     "save_model",
     "Segmentation",

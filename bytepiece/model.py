@@ -68,12 +68,12 @@ class Model:
     total_count: Optional[int] = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "added_pieces", tuple(self.added_pieces))
         object.__setattr__(self, "pieces", tuple(self.pieces))
         object.__setattr__(self, "counts", tuple(int(c) for c in self.counts))
         object.__setattr__(self, "ids", tuple(int(i) for i in self.ids))
         object.__setattr__(self, "special_tokens", dict(self.special_tokens))
         object.__setattr__(self, "normalization", check_normalization(self.normalization))
-        object.__setattr__(self, "added_pieces", tuple(self.added_pieces))
         _validate(self)
 
     @classmethod

@@ -173,10 +173,6 @@ def _parse_v1(data: bytes) -> Model:
     pieces, counts, ids = _parse_piece_lines(body)
     if header.get("pieces") is not None and header["pieces"] != len(pieces):
         raise ModelFormatError(f"truncated: header says {header['pieces']} pieces, found {len(pieces)}")
-    added = header.get("added_pieces") or []
-    by_id = dict(zip(ids, pieces))
-    if not isinstance(added, list) or any(not isinstance(i, int) or i not in by_id for i in added):
-        raise ModelFormatError(f"header: added_pieces must be a list of ids of pieces, got {str(added)[:80]}")
     try:
         model = Model(
             pieces=tuple(pieces),
@@ -188,7 +184,7 @@ def _parse_v1(data: bytes) -> Model:
             ensure_unicode=header.get("ensure_unicode"),
             training=header.get("training"),
             origin=f"{FORMAT_NAME} v{version}",
-            added_pieces=tuple(by_id[i] for i in added),
+            added_pieces=_added_pieces(header.get("added_pieces"), ids, pieces),
             total_count=header.get("total_count"),
         )
     except (TypeError, ValueError) as exc:
@@ -196,6 +192,16 @@ def _parse_v1(data: bytes) -> Model:
     if header.get("vocab_size") not in (None, model.vocab_size):
         raise ModelFormatError(f"header says vocab_size {header['vocab_size']}, file has {model.vocab_size}")
     return model
+
+
+def _added_pieces(added: Any, ids: List[int], pieces: List[bytes]) -> Tuple[bytes, ...]:
+    """The header's ``added_pieces`` (ids) as pieces."""
+    by_id = dict(zip(ids, pieces))
+    if added is None:
+        return ()
+    if not isinstance(added, list) or any(not isinstance(i, int) or i not in by_id for i in added):
+        raise ModelFormatError(f"header: added_pieces must be a list of ids of pieces, got {str(added)[:80]}")
+    return tuple(by_id[i] for i in added)
 
 
 def _parse_piece_lines(body: bytes) -> Tuple[List[bytes], List[int], List[int]]:
