@@ -47,7 +47,7 @@ def test_extend_reads_stdin_and_fails_clearly(tmp_path):
     assert bytepiece("extend", MODEL, "--pieces", "-", "-o", str(new), stdin=b"qqq\n").returncode == 0
     for args, stdin, message in [
         (("--pieces", "-"), b"ok\nbad\\q\n", "<stdin>: line 2: malformed escape"),
-        (("--pieces", "-"), b"\xff\n", "is not valid UTF-8"),
+        (("--pieces", "-"), b"\xff\n", "not valid UTF-8"),
         (("--pieces", "-", "--count", "0"), b"qqq\n", "count must be an integer from 1"),
         ((), b"", "nothing to add"),
     ]:

@@ -126,7 +126,7 @@ def test_show_bad_input_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\n")
     out = cli("show", "-m", MODEL, str(bad))
-    assert out.returncode == 2 and b"is not valid UTF-8" in out.stderr and b"Traceback" not in out.stderr
+    assert out.returncode == 2 and b"not valid UTF-8" in out.stderr and b"Traceback" not in out.stderr
     out = cli("show", "-m", MODEL, "--alpha", "-1", stdin=b"x")
     assert out.returncode == 2 and b"alpha must be >= 0" in out.stderr
 
