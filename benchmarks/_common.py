@@ -20,13 +20,14 @@ def temp_dir(name: str) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
-def best_of(repeat: int, function: Callable[[], object]) -> float:
-    """The fastest of ``repeat`` calls, in seconds: the least disturbed by a busy machine."""
+def best_of(repeat: int, function: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    """The fastest of ``repeat`` calls, in seconds: the least disturbed by a busy machine.
+    ``clock=time.process_time`` counts this process's CPU time only."""
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = clock()
         function()
-        times.append(time.perf_counter() - started)
+        times.append(clock() - started)
     return min(times)
 
 

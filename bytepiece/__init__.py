@@ -12,6 +12,7 @@ first use.
 
 from typing import TYPE_CHECKING, Any
 
+from .encoding.added_vocabulary import DisallowedSpecialTokenError
 from .encoding.analysis import Segmentation
 from .encoding.encode_corpus import encode_corpus
 from .encoding.healing import Healing, PrefixIndex
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Tokenizer",
+    "DisallowedSpecialTokenError",
     "Trainer",
     "Model",
     "ModelFormatError",

@@ -55,8 +55,14 @@ class Model:
     ensure_unicode: Optional[bool] = None
     training: Optional[Dict[str, Any]] = None
     origin: str = f"{FORMAT_NAME} v{FORMAT_VERSION}"
+    # Set by extending a model (encoding/added_vocabulary.py): the pieces that win wherever
+    # they occur as a whole, and the count total that log-probabilities are relative to
+    # (None: the sum of the counts), which extending keeps, so old pieces keep their scores.
+    added_pieces: Tuple[bytes, ...] = ()
+    total_count: Optional[int] = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "added_pieces", tuple(self.added_pieces))
         object.__setattr__(self, "pieces", tuple(self.pieces))
         object.__setattr__(self, "counts", integers(self.counts, "piece counts"))
         object.__setattr__(self, "ids", integers(self.ids, "piece ids"))
@@ -111,6 +117,10 @@ class Model:
             f"ensure_unicode={self.ensure_unicode}, origin={self.origin!r})"
         )
 
+    def log_probs(self) -> "np.ndarray":
+        """``log p`` of each piece, in the order of ``pieces`` (see :func:`unigram_log_probs`)."""
+        return unigram_log_probs(self.counts, self.total_count)
+
     def settings(self) -> Dict[str, Any]:
         """The inference settings, as stored in the file header."""
         return {
@@ -145,6 +155,13 @@ def _validate(model: Model) -> None:
         dups = sorted({i for i in all_ids if i in seen_ids or seen_ids.add(i)})  # type: ignore[func-returns-value]
         detail = f"duplicate ids {dups[:5]}" if dups else "ids are not contiguous from 0"
         raise ModelFormatError(f"ids must be 0..{len(all_ids) - 1}, each used once: {detail}")
+    if model.total_count is not None and (
+        not isinstance(model.total_count, int) or n and not max(model.counts) <= model.total_count
+    ):
+        raise ModelFormatError(f"total_count must be an integer at least every count, got {model.total_count!r}")
+    unknown = set(model.added_pieces) - set(model.pieces)
+    if unknown:
+        raise ModelFormatError(f"added pieces that are not pieces: {sorted(unknown)[:5]}")
     singles = {p for p in model.pieces if len(p) == 1}
     if len(singles) != 256:
         missing = sorted(set(range(256)) - {p[0] for p in singles})
@@ -174,8 +191,9 @@ def _short(value: Any) -> str:
     return repr(value)[:80]
 
 
-def unigram_log_probs(counts: Sequence[int]) -> "np.ndarray":
-    """``log(count) - log(total)`` per piece, in float64.
+def unigram_log_probs(counts: Sequence[int], total: Optional[int] = None) -> "np.ndarray":
+    """``log(count) - log(total)`` per piece, in float64; ``total`` is the sum of the counts
+    unless given (an extended model keeps the total it had before, ``Model.total_count``).
 
     The one place scores are computed: the scalar and batch decoders and the trainer's
     re-segmentation must agree to the last bit, and this is BytePiece 0.6's arithmetic,
@@ -185,4 +203,4 @@ def unigram_log_probs(counts: Sequence[int]) -> "np.ndarray":
     [-1.3863, -0.2877]
     """
     values = np.asarray(counts, dtype=np.float64)
-    return np.log(values) - np.log(float(sum(counts)))
+    return np.log(values) - np.log(float(sum(counts) if total is None else total))

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple, Union
 
 from bytepiece import Model
 
 
 def log_probs(model: Model) -> Dict[bytes, float]:
-    total = math.log(sum(model.counts))
+    """log p of each piece; an extended model keeps the count total it had before."""
+    total = math.log(model.total_count if model.total_count is not None else sum(model.counts))
     return {p: math.log(c) - total for p, c in zip(model.pieces, model.counts)}
+
+
+def added_parts(data: bytes, added: Sequence[bytes]) -> List[Union[bytes, Tuple[bytes]]]:
+    """``data`` cut at the added pieces, scanning left to right and taking the longest one
+    that starts at a position: ``(piece,)`` for an added piece, else the bytes between."""
+    parts: List[Union[bytes, Tuple[bytes]]] = []
+    position = last = 0
+    while position < len(data):
+        match = max((p for p in added if data.startswith(p, position)), key=len, default=None)
+        if match is None:
+            position += 1
+            continue
+        if position > last:
+            parts.append(data[last:position])
+        parts.append((match,))
+        position = last = position + len(match)
+    if last < len(data):
+        parts.append(data[last:])
+    return parts
+
+
+def constrained_distribution(data: bytes, model: Model, alpha: float) -> Dict[Tuple[bytes, ...], float]:
+    """Exact P(segmentation) for a model with added pieces: each added piece is one token
+    where it occurs, the text between them is segmented freely (``segmentation_distribution``)."""
+    options = [
+        {part: 1.0} if isinstance(part, tuple) else segmentation_distribution(part, model, alpha)
+        for part in added_parts(data, model.added_pieces)
+    ]
+    distribution: Dict[Tuple[bytes, ...], float] = {(): 1.0}
+    for choices in options:
+        distribution = {seg + more: p * q for seg, p in distribution.items() for more, q in choices.items()}
+    return distribution
 
 
 def segmentations(data: bytes, vocab) -> Iterator[Tuple[bytes, ...]]:

@@ -11,7 +11,7 @@ from conftest import REPO, SHARED, shared_path
 
 RECIPES = sorted((REPO / "docs" / "recipes").glob("*.md"))
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-SLOW = {"data-loaders.md", "export.md", "encode-corpus.md"}
+SLOW = {"data-loaders.md", "export.md", "encode-corpus.md", "extend-vocabulary.md"}
 
 
 def blocks():

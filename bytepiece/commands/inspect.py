@@ -38,7 +38,8 @@ def summarize(model: Model, top: int = 10) -> Dict[str, Any]:
         "pieces": len(model.pieces),
         "special_tokens": model.special_tokens,
         **model.settings(),
-        "total_count": sum(model.counts),
+        "total_count": sum(model.counts) if model.total_count is None else model.total_count,
+        "added_pieces": [escape_piece(p) for p in model.added_pieces],
         "multibyte_pieces_not_valid_utf8": not_utf8,
         "length_histogram": dict(sorted(lengths.items())),
         "longest_pieces": [escape_piece(p) for p in by_length],
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         value = info[key]
         print(f"{key + ':':<17}{'unknown (not recorded)' if value is None else value}")
     print(f"multi-byte pieces that are not valid UTF-8: {info['multibyte_pieces_not_valid_utf8']}")
+    if info["added_pieces"]:
+        shown = "  ".join(repr(p) for p in info["added_pieces"][: args.top])
+        print(f"added pieces:    {len(info['added_pieces'])} (always one token where they occur): {shown}")
     print("piece length (bytes): count")
     peak = max(info["length_histogram"].values())
     for length, count in info["length_histogram"].items():

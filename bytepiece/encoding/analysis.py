@@ -44,16 +44,33 @@ class Segmentation:
 _Edge = Tuple[int, int, float, int]
 
 
+def _chunks(engine: "Engine", data: bytes) -> Iterator[Tuple[int, Union[bytes, int]]]:
+    """``(offset, chunk)`` for each chunk of ``data``, where an added piece (which the
+    tokenizer cuts out first, see ``added_vocabulary.py``) is an id instead."""
+    added = engine.added_pieces()
+    offset = 0
+    for part in [data] if added is None else added.split(data):
+        if isinstance(part, int):
+            yield offset, part
+            offset += engine.piece_lengths[part]
+            continue
+        for chunk in split_chunks(part):
+            yield offset, chunk
+            offset += len(chunk)
+
+
 def _edges(engine: "Engine", data: bytes) -> Iterator[_Edge]:
     """All lattice edges in order of end position; at one end, longest piece first
-    (the automaton's order, which is also Viterbi's tie-breaking order)."""
+    (the automaton's order, which is also Viterbi's tie-breaking order). An added piece
+    is the only edge over its bytes."""
     automaton = engine.automaton()
-    offset = 0
-    for chunk in split_chunks(data):
+    for offset, chunk in _chunks(engine, data):
+        if isinstance(chunk, int):
+            yield offset, offset + engine.piece_lengths[chunk], float(engine.log_probs()[chunk]), chunk
+            continue
         for last, (length, logp, piece_id) in automaton.iter(chunk.decode("latin-1")):
             end = offset + last + 1
             yield end - length, end, logp, piece_id
-        offset += len(chunk)
 
 
 def nbest(engine: "Engine", text: str, n: int) -> List[Segmentation]:
@@ -110,10 +127,12 @@ def score(engine: "Engine", text: str, pieces: Sequence[Piece], *, id_to_piece: 
     data = engine.normalized_utf8(text)
     automaton = engine.automaton()
     boundaries = set()
-    position = 0
-    for chunk in split_chunks(data):
-        position += len(chunk)
-        boundaries.add(position)
+    added = {}  # where an added piece starts: its id
+    for offset, chunk in _chunks(engine, data):
+        if isinstance(chunk, int):
+            added[offset] = chunk
+            boundaries.add(offset)
+        boundaries.add(offset + (engine.piece_lengths[chunk] if isinstance(chunk, int) else len(chunk)))
     total = 0.0
     position = 0
     for index, piece in enumerate(pieces):
@@ -127,8 +146,10 @@ def score(engine: "Engine", text: str, pieces: Sequence[Piece], *, id_to_piece: 
                 f"the pieces do not spell the text: pieces[{index}] = {raw!r} but the text has "
                 f"{data[position:end]!r} at byte {position} (after {engine.model.normalization} normalization)"
             )
-        if any(b in boundaries for b in range(position + 1, end)):
-            raise ValueError(f"pieces[{index}] = {raw!r} crosses a line (chunk) boundary; no segmentation has it")
+        if position in added and value[2] != added[position]:
+            raise ValueError(f"pieces[{index}] = {raw!r} splits the added piece {engine.pieces_by_id[added[position]]!r}, which is always one token")
+        if position not in added and any(b in boundaries for b in range(position + 1, end)):
+            raise ValueError(f"pieces[{index}] = {raw!r} crosses a line (chunk) boundary or an added piece; no segmentation has it")
         total += value[1]
         position = end
     if position != len(data):

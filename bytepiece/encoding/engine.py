@@ -30,7 +30,7 @@ import ahocorasick
 import numpy as np
 
 from ..io.model_file import dumps_model, loads_model
-from ..model import Model, unigram_log_probs
+from ..model import Model
 from ..normalization import normalize, split_chunks, to_utf8
 from ..parallel import WorkerPool
 from .random_streams import RandomStream, Seed
@@ -38,6 +38,7 @@ from .sampling import sample_path
 from .viterbi import best_path
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .added_vocabulary import AddedPieces
     from .batch.encode import BatchEncoder
     from .healing import PrefixIndex
 
@@ -67,8 +68,10 @@ class Engine:
         self.id_to_special: Dict[int, str] = {i: t for t, i in model.special_tokens.items()}
         self._automaton: Any = None
         self._log_probs: Optional[np.ndarray] = None
+        self._piece_length_table: Optional[np.ndarray] = None
         self._batch_encoder: Optional["BatchEncoder"] = None
         self._prefix_index: Optional["PrefixIndex"] = None
+        self._added_pieces: Optional["AddedPieces"] = None
         self._pool: Optional[WorkerPool["Engine"]] = None
         self._build_lock = threading.Lock()
 
@@ -88,17 +91,23 @@ class Engine:
                 if self._automaton is None:
                     model = self.model
                     automaton = ahocorasick.Automaton()
-                    for piece, logp, piece_id in zip(model.pieces, unigram_log_probs(model.counts).tolist(), model.ids):
+                    for piece, logp, piece_id in zip(model.pieces, model.log_probs().tolist(), model.ids):
                         automaton.add_word(piece.decode("latin-1"), (len(piece), logp, piece_id))
                     automaton.make_automaton()
                     self._automaton = automaton
         return self._automaton
 
+    def piece_length_table(self) -> np.ndarray:
+        """``piece_lengths`` as an int64 array (0 for special tokens), for vectorised lookups."""
+        if self._piece_length_table is None:
+            self._piece_length_table = np.asarray(self.piece_lengths, dtype=np.int64)
+        return self._piece_length_table
+
     def log_probs(self) -> np.ndarray:
         """``log p`` of each id (float64; special tokens, which are never segments: 0)."""
         if self._log_probs is None:
             logp = np.zeros(self.vocab_size, dtype=np.float64)
-            logp[np.asarray(self.model.ids, dtype=np.int64)] = unigram_log_probs(self.model.counts)
+            logp[np.asarray(self.model.ids, dtype=np.int64)] = self.model.log_probs()
             self._log_probs = logp
         return self._log_probs
 
@@ -119,6 +128,15 @@ class Engine:
 
             self._prefix_index = PrefixIndex(self.model.pieces, self.model.ids)
         return self._prefix_index
+
+    def added_pieces(self) -> Optional["AddedPieces"]:
+        """Where the model's added pieces occur in a text, or ``None`` if it has none."""
+        if self._added_pieces is None and self.model.added_pieces:
+            from .added_vocabulary import AddedPieces
+
+            ids = self.model.piece_to_id
+            self._added_pieces = AddedPieces(self.model.added_pieces, [ids[p] for p in self.model.added_pieces])
+        return self._added_pieces
 
     # ------------------------------------------------------------------ special tokens
     def special_id(self, token: str) -> int:
@@ -159,15 +177,21 @@ class Engine:
 
     def encode_utf8(self, data: bytes, alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None) -> Ids:
         """Ids of normalized UTF-8 ``data``: the best segmentation of each chunk, or with
-        ``alpha`` (checked by the caller) a random one drawn from ``rng``."""
+        ``alpha`` (checked by the caller) a random one drawn from ``rng``. Added pieces
+        (``added_vocabulary.py``) are cut out first."""
         if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
             from .batch.encode import encode_utf8
 
             batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)
             return batch_ids.tolist()
+        added = self.added_pieces()
         ids: Ids = []
-        for chunk in split_chunks(data):
-            ids.extend(self.decode_chunk(chunk, alpha, rng))
+        for part in [data] if added is None else added.split(data):
+            if isinstance(part, int):
+                ids.append(part)
+                continue
+            for chunk in split_chunks(part):
+                ids.extend(self.decode_chunk(chunk, alpha, rng))
         return ids
 
     def decode_chunk(

@@ -13,13 +13,16 @@ Randomness belongs to the instance or to the call (``seed=``), never to the proc
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
 from ..io.model_file import load_model, save_model
 from ..model import BOS, EOS, PAD, Model, PathLike
+from .added_vocabulary import add_pieces, add_special_tokens, find_disallowed
 from .engine import AllowedSpecial, Engine
+from .offsets import Span, spans_by_text, token_offsets
 from .random_streams import Seed
 from .sampling import check_alpha
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .streaming import StreamDecoder
 
 Ids = List[int]
+Offsets = List[Span]
 
 
 class Tokenizer:
@@ -122,16 +126,22 @@ class Tokenizer:
         alpha: Optional[float] = None,
         seed: Seed = None,
         allowed_special: AllowedSpecial = (),
+        disallowed_special: AllowedSpecial = (),
     ) -> Ids:
         """Encode ``text`` to ids.
 
-        Special-token strings in ``text`` (e.g. ``"<eos>"``) are ordinary text unless listed
-        in ``allowed_special`` (or ``"all"``), in which case they become their ids.
-        ``alpha``/``seed``: see :meth:`tokenize`.
+        Special-token strings in ``text`` (e.g. ``"<eos>"``) are ordinary text by default.
+        Those listed in ``allowed_special`` (or ``"all"``) become their ids; those listed in
+        ``disallowed_special`` (``"all"``: every special token not allowed) raise
+        ``DisallowedSpecialTokenError`` naming the token and its position, as tiktoken's
+        default does. ``alpha``/``seed``: see :meth:`tokenize`.
 
         >>> tok.encode("hi<eos>", allowed_special={"<eos>"})   # doctest: +SKIP
         [..., 2]
+        >>> tok.encode("hi<eos>", disallowed_special="all")    # doctest: +SKIP
+        DisallowedSpecialTokenError: the text contains the special token '<eos>' at character 2. ...
         """
+        self._check_disallowed([text], allowed_special, disallowed_special)
         engine = self._engine
         ids: Ids = []
         if add_bos:
@@ -150,6 +160,64 @@ class Tokenizer:
             ids.append(engine.special_id(EOS))
         return ids
 
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        alpha: Optional[float] = None,
+        seed: Seed = None,
+        allowed_special: AllowedSpecial = (),
+        disallowed_special: AllowedSpecial = (),
+    ) -> Tuple[Ids, Offsets]:
+        """:meth:`encode` (same options, same ids), and for each token the ``(start, end)``
+        characters of ``text`` it came from, in the caller's string before normalization.
+
+        Pieces that split one character all get that character's span; under NFC a token
+        from a composed character spans the characters that produced it; ``<bos>`` is
+        ``(0, 0)`` and ``<eos>`` ``(len(text), len(text))``. See ``docs/recipes/offsets.md``.
+
+        >>> tok.encode_with_offsets("naïve")                   # doctest: +SKIP
+        ([...], [(0, 2), (2, 5)])
+        """
+        ids = self.encode(
+            text, add_bos=add_bos, add_eos=add_eos, alpha=alpha, seed=seed,
+            allowed_special=allowed_special, disallowed_special=disallowed_special,
+        )
+        offsets = self._offsets([text], [ids], allowed_special, add_bos, add_eos)
+        return ids, offsets[0]
+
+    @overload
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        add_bos: bool = ...,
+        add_eos: bool = ...,
+        alpha: Optional[float] = ...,
+        seed: Seed = ...,
+        allowed_special: AllowedSpecial = ...,
+        disallowed_special: AllowedSpecial = ...,
+        workers: int = ...,
+        return_offsets: Literal[False] = ...,
+    ) -> List[Ids]: ...
+
+    @overload
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        add_bos: bool = ...,
+        add_eos: bool = ...,
+        alpha: Optional[float] = ...,
+        seed: Seed = ...,
+        allowed_special: AllowedSpecial = ...,
+        disallowed_special: AllowedSpecial = ...,
+        workers: int = ...,
+        return_offsets: Literal[True],
+    ) -> List[Tuple[Ids, Offsets]]: ...
+
     def encode_batch(
         self,
         texts: Iterable[str],
@@ -159,8 +227,10 @@ class Tokenizer:
         alpha: Optional[float] = None,
         seed: Seed = None,
         allowed_special: AllowedSpecial = (),
+        disallowed_special: AllowedSpecial = (),
         workers: int = 1,
-    ) -> List[Ids]:
+        return_offsets: bool = False,
+    ) -> Union[List[Ids], List[Tuple[Ids, Offsets]]]:
         """Encode each text of ``texts`` (options as :meth:`encode`), vectorised.
 
         Viterbi ids are exactly those of :meth:`encode`; with ``alpha`` each text gets an
@@ -173,6 +243,9 @@ class Tokenizer:
         for later calls; :meth:`close` (or deleting the tokenizer) stops it.
         See ``encoding/batch/encode.py`` and ``docs/performance.md``.
 
+        ``return_offsets=True`` returns ``(ids, offsets)`` per text, the offsets as
+        :meth:`encode_with_offsets` gives them, for the ids of this batch.
+
         >>> tok.encode_batch(["hello world", "新词发现"])          # doctest: +SKIP
         [[1626, 6585, 30241], [8587, 9544, 39351]]
         """
@@ -180,9 +253,11 @@ class Tokenizer:
 
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a list (or iterable) of texts, not one str: use encode(text)")
-        return encode_batch(
+        texts = list(texts)
+        self._check_disallowed(texts, allowed_special, disallowed_special, batch=True)
+        batch = encode_batch(
             self._engine,
-            list(texts),
+            texts,
             add_bos=add_bos,
             add_eos=add_eos,
             alpha=alpha,
@@ -190,6 +265,31 @@ class Tokenizer:
             allowed_special=allowed_special,
             workers=workers,
         )
+        if not return_offsets:
+            return batch
+        return list(zip(batch, self._offsets(texts, batch, allowed_special, add_bos, add_eos)))
+
+    def _check_disallowed(
+        self, texts: Sequence[str], allowed: AllowedSpecial, disallowed: AllowedSpecial, *, batch: bool = False
+    ) -> None:
+        """The special-token policy: text of a disallowed special token is an error."""
+        if isinstance(disallowed, str) and disallowed == "all":
+            allowed_tokens = self.special_tokens if allowed == "all" else set(allowed)
+            disallowed = [token for token in self.special_tokens if token not in allowed_tokens]
+        pattern = self._engine.special_splitter(disallowed)  # checks the names
+        if pattern is not None:
+            find_disallowed(pattern, texts, batch=batch)
+
+    def _offsets(
+        self, texts: Sequence[str], batch: Sequence[Ids], allowed: AllowedSpecial, add_bos: bool, add_eos: bool
+    ) -> List[Offsets]:
+        engine = self._engine
+        bounds = np.zeros(len(batch) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in batch], out=bounds[1:])
+        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=int(bounds[-1]))
+        splitter = engine.special_splitter(allowed)
+        starts, ends = token_offsets(engine, texts, flat, bounds, splitter=splitter, head=int(add_bos), tail=int(add_eos))
+        return spans_by_text(starts, ends, bounds)
 
     def close(self) -> None:
         """Stop the worker processes that ``encode_batch(workers=N)`` started, if any.
@@ -212,12 +312,14 @@ class Tokenizer:
         alpha: Optional[float] = None,
         seed: Seed = None,
         allowed_special: AllowedSpecial = (),
+        disallowed_special: AllowedSpecial = (),
     ) -> Iterator[Ids]:
         """Lazily encode an iterable of texts (e.g. the lines of a big file), one
         :meth:`encode` each."""
         for text in texts:
             yield self.encode(
-                text, add_bos=add_bos, add_eos=add_eos, alpha=alpha, seed=seed, allowed_special=allowed_special
+                text, add_bos=add_bos, add_eos=add_eos, alpha=alpha, seed=seed,
+                allowed_special=allowed_special, disallowed_special=disallowed_special,
             )
 
     def tokenize_iter(self, texts: Iterable[str], *, alpha: Optional[float] = None, seed: Seed = None) -> Iterator[List[bytes]]:
@@ -294,6 +396,44 @@ class Tokenizer:
             return self._piece_to_id[piece]
         except KeyError:
             raise KeyError(f"{piece!r} is not a piece of this vocabulary") from None
+
+    def add_pieces(self, pieces: Iterable[Union[str, bytes]], *, count: Optional[int] = None) -> List[int]:
+        """Add ordinary pieces (domain words, code identifiers); returns their ids.
+
+        New ids are appended; every existing id keeps its piece. By default an added piece
+        wins wherever it occurs as a whole (an existing piece given here keeps its id and
+        starts winning), and the model records it (``model.added_pieces``). With ``count``
+        the new pieces compete by likelihood, like any other piece with that count. Text
+        without the new pieces keeps its ids. See ``docs/recipes/extend-vocabulary.md``.
+
+        >>> tok.add_pieces(["def __init__(self", "torch.nn"])   # doctest: +SKIP
+        [79896, 79897]
+        """
+        model, ids = add_pieces(self.model, pieces, count=count)
+        self._use_model(model)
+        return ids
+
+    def add_special_tokens(self, tokens: Iterable[str]) -> List[int]:
+        """Append control tokens (``"<|im_start|>"``) that ordinary text never produces;
+        returns their ids (a token the model has keeps its id). Their text in the input
+        becomes them only through ``allowed_special``.
+
+        >>> tok.add_special_tokens(["<|im_start|>", "<|im_end|>"])   # doctest: +SKIP
+        [79896, 79897]
+        """
+        model, ids = add_special_tokens(self.model, tokens)
+        self._use_model(model)
+        return ids
+
+    def _use_model(self, model: Model) -> None:
+        old = self._engine
+        if model is old.model:
+            return
+        engine = Engine(model)
+        engine.random = old.random  # the same random stream goes on
+        old.close()
+        self._engine = engine
+        self._piece_to_id = None
 
     def save(self, path: PathLike) -> None:
         """Save the model in the current format (atomic write)."""

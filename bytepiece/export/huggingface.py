@@ -10,7 +10,13 @@ How our model is expressed in HF's pipeline, so that ids are the same:
   order, with our log-probabilities as scores. Every single byte is a piece, so there is
   no unknown token and no byte fallback; pieces that are not valid UTF-8 on their own
   (``bytepiece_80k``) work like any other;
-* decoder: ``ByteLevel``; special tokens are added tokens (``special=True``).
+* decoder: ``ByteLevel``; special tokens are added tokens (``special=True``);
+* added pieces (``Tokenizer.add_pieces`` without a count) are added tokens
+  (``special=False, normalized=True``), which HF cuts out of the normalized text first,
+  leftmost and longest, as we do. HF gives an added token the id of the vocabulary entry
+  with its text, so the entry at the piece's id is its UTF-8 text (not the byte
+  alphabet); the lattice never sees it, as ours never does. An added piece must be valid
+  UTF-8 and its text must not be another entry's (``ValueError`` otherwise).
 
 Known difference: HF treats special-token strings in the text (``"<eos>"``) as the special
 token, like our ``encode(..., allowed_special="all")``; our default encodes them as text.
@@ -64,6 +70,7 @@ def build_tokenizer(tok: "Tokenizer", *, add_bos: bool = False, add_eos: bool = 
         vocab[token_id] = (token, _SPECIAL_SCORE)
     for piece, piece_id in zip(tok.model.pieces, tok.model.ids):
         vocab[piece_id] = ("".join(alphabet[b] for b in piece), log_probs[piece_id])
+    added = _added_pieces(tok, vocab)
     hf = HFTokenizer(models.Unigram(vocab, unk_id=None, byte_fallback=False))
     if tok.model.normalization == "nfc":
         hf.normalizer = normalizers.NFC()
@@ -76,9 +83,30 @@ def build_tokenizer(tok: "Tokenizer", *, add_bos: bool = False, add_eos: bool = 
     hf.decoder = decoders.ByteLevel()
     specials = sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
     hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, _ in specials])
+    hf.add_tokens([AddedToken(text, special=False, normalized=True) for text in added])
     if add_bos or add_eos:
         hf.post_processor = _template(tok, processors, add_bos, add_eos)
     return hf
+
+
+def _added_pieces(tok: "Tokenizer", vocab: List[Any]) -> List[str]:
+    """The texts of the model's added pieces, written into ``vocab`` at their ids."""
+    ids = tok.model.piece_to_id
+    texts = []
+    taken = {entry[0] for entry in vocab}
+    for piece in tok.model.added_pieces:
+        try:
+            text = piece.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"added piece {piece!r} is not valid UTF-8; Hugging Face added tokens are text") from None
+        if text != vocab[ids[piece]][0] and text in taken:
+            raise ValueError(
+                f"added piece {text!r} is written like another vocabulary entry in Hugging Face's byte "
+                "alphabet, so its id would be ambiguous there; this model cannot be exported"
+            )
+        vocab[ids[piece]] = (text, vocab[ids[piece]][1])
+        texts.append(text)
+    return texts
 
 
 def _template(tok: "Tokenizer", processors: Any, add_bos: bool, add_eos: bool) -> Any:
@@ -119,5 +147,8 @@ def to_huggingface(tok: "Tokenizer", path: PathLike, *, add_bos: bool = False, a
     for role, token in (("pad", PAD), ("bos", BOS), ("eos", EOS)):
         if token in tok.special_tokens:
             config[f"{role}_token"] = token
+    others = [t for t, _ in sorted(tok.special_tokens.items(), key=lambda kv: kv[1]) if t not in (PAD, BOS, EOS)]
+    if others:  # added special tokens (add_special_tokens): transformers lists them here
+        config["additional_special_tokens"] = others
     atomic_write_bytes(target / "tokenizer_config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     return target / "tokenizer.json"

@@ -8,6 +8,8 @@ How our model maps onto SentencePiece's unigram model:
 * the single bytes 0x80-0xFF and 0x00 are BYTE pieces ``<0x80>``…``<0xFF>``, ``<0x00>`` at
   our ids, with ``byte_fallback``: SentencePiece spells a character it has no piece for
   with them;
+* added pieces (``Tokenizer.add_pieces`` without a count) are USER_DEFINED: SentencePiece
+  too cuts them out wherever they occur, longest first; added special tokens are CONTROL;
 * appended after our ids (never produced): ``<unk>`` (SentencePiece requires one) and the
   BYTE pieces ``<0x01>``…``<0x7F>`` it requires for byte fallback;
 * normalizer ``identity``, no dummy prefix, no whitespace escaping or collapsing, so text
@@ -42,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..encoding.tokenizer import Tokenizer
 
 # ModelProto.SentencePiece.Type
-_NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE = 1, 2, 3, 4, 6
 _UNIGRAM = 1
 
 
@@ -100,8 +102,15 @@ def _pieces(tok: "Tokenizer") -> List[Tuple[str, float, int]]:
     for token, token_id in tok.special_tokens.items():
         entries[token_id] = (token, 0.0, _CONTROL)
     invalid = []
+    added = set(model.added_pieces)
     for piece, piece_id in zip(model.pieces, model.ids):
         logp = log_probs[piece_id]
+        if piece in added:
+            try:
+                entries[piece_id] = (piece.decode("utf-8"), 0.0, _USER_DEFINED)
+            except UnicodeDecodeError:
+                invalid.append(piece)
+            continue
         if len(piece) == 1 and (piece[0] >= 0x80 or piece[0] == 0):
             # SentencePiece takes no NUL piece; a NUL byte falls back to <0x00> instead.
             entries[piece_id] = (f"<0x{piece[0]:02X}>", 0.0, _BYTE)

@@ -81,10 +81,22 @@ def dumps_model(model: Model) -> bytes:
         "special_tokens": dict(sorted(model.special_tokens.items(), key=lambda kv: kv[1])),
         **model.settings(),
         "training": model.training,
+        **_extension(model),
         "sha256": hashlib.sha256(body).hexdigest(),
     }
     head = f"{FORMAT_NAME} {FORMAT_VERSION}\n{json.dumps(header, ensure_ascii=False, sort_keys=False)}\n"
     return head.encode("utf-8") + body
+
+
+def _extension(model: Model) -> Dict[str, Any]:
+    """The header fields of an extended model (none for a model as trained)."""
+    fields: Dict[str, Any] = {}
+    if model.added_pieces:
+        ids = model.piece_to_id
+        fields["added_pieces"] = [ids[piece] for piece in model.added_pieces]
+    if model.total_count is not None:
+        fields["total_count"] = model.total_count
+    return fields
 
 
 def save_model(model: Model, path: PathLike) -> None:
@@ -270,12 +282,24 @@ def _parse_v1(data: bytes) -> Model:
             ensure_unicode=header.get("ensure_unicode"),
             training=header.get("training"),
             origin=f"{FORMAT_NAME} v{version}",
+            added_pieces=_added_pieces(header.get("added_pieces"), ids, pieces),
+            total_count=header.get("total_count"),
         )
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(str(exc)) from None
     if header.get("vocab_size") not in (None, model.vocab_size):
         raise ModelFormatError(f"header says vocab_size {str(header['vocab_size'])[:20]}, file has {model.vocab_size}")
     return model
+
+
+def _added_pieces(added: Any, ids: List[int], pieces: List[bytes]) -> Tuple[bytes, ...]:
+    """The header's ``added_pieces`` (ids) as pieces."""
+    by_id = dict(zip(ids, pieces))
+    if added is None:
+        return ()
+    if not isinstance(added, list) or any(not isinstance(i, int) or i not in by_id for i in added):
+        raise ModelFormatError(f"header: added_pieces must be a list of ids of pieces, got {str(added)[:80]}")
+    return tuple(by_id[i] for i in added)
 
 
 def _parse_piece_lines(body: bytes) -> Tuple[List[bytes], List[int], List[int]]:

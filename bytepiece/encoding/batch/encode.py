@@ -18,11 +18,10 @@ Deliberately left out: the lattice (``lattice.py``) and the layout of slices
 
 from __future__ import annotations
 
-import re
 import threading
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -207,25 +206,36 @@ def encode_arrays(engine: "Engine", texts: Sequence[str], options: Options, rng:
     if splitter is None:
         ids, bounds = encode_texts(engine, texts, options.alpha, rng)
         return _frame(ids, bounds, head, tail) if head or tail else (ids, bounds)
-    parts, segments = _split_special(engine, splitter, texts)
+    special = splitter  # for the closure (mypy: not None)
+    parts, segments = split_parts(texts, lambda text: engine.split_special(text, special))
     ids, bounds = encode_texts(engine, segments, options.alpha, rng)
+    return assemble(parts, ids, bounds, head, tail)
+
+
+def assemble(
+    parts: "List[List[Union[int, Tuple[int]]]]", ids: np.ndarray, bounds: np.ndarray, head: Sequence[int] = (), tail: Sequence[int] = ()
+) -> Arrays:
+    """The ids of each text from its parts (``split_parts``): ``(id,)`` as it is, a
+    segment index as that segment's ids (``ids[bounds[i] : bounds[i + 1]]``); ``head``
+    and ``tail`` around each text."""
     pieces: List[np.ndarray] = []
     sizes = []
+    head_ids, tail_ids = np.asarray(head, dtype=np.int64), np.asarray(tail, dtype=np.int64)
     for text_parts in parts:
         size = len(head) + len(tail)
-        pieces.append(np.asarray(head, dtype=np.int64))
+        pieces.append(head_ids)
         for part in text_parts:
-            if isinstance(part, tuple):  # a special token's id
+            if isinstance(part, tuple):  # a special token's or an added piece's id
                 piece = np.asarray(part, dtype=np.int64)
             else:  # the index of an ordinary segment
                 piece = ids[bounds[part] : bounds[part + 1]]
             pieces.append(piece)
             size += piece.size
-        pieces.append(np.asarray(tail, dtype=np.int64))
+        pieces.append(tail_ids)
         sizes.append(size)
     out_bounds = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(sizes, out=out_bounds[1:])
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64), out_bounds
+    return np.concatenate(pieces).astype(np.int64, copy=False) if pieces else np.zeros(0, dtype=np.int64), out_bounds
 
 
 def _frame(ids: np.ndarray, bounds: np.ndarray, head: Ids, tail: Ids) -> Arrays:
@@ -253,7 +263,19 @@ def encode_texts(
 def encode_utf8(
     engine: "Engine", datas: Sequence[bytes], alpha: Optional[float], rng: Optional[np.random.Generator]
 ) -> Arrays:
-    """As ``encode_texts``, for normalised UTF-8 texts."""
+    """As ``encode_texts``, for normalised UTF-8 texts. Added pieces
+    (``added_vocabulary.py``) are cut out first."""
+    added = engine.added_pieces()
+    if added is None:
+        return _encode_chunked(engine, datas, alpha, rng)
+    parts, segments = split_parts(datas, added.split)
+    ids, bounds = _encode_chunked(engine, segments, alpha, rng)
+    return assemble(parts, ids, bounds)
+
+
+def _encode_chunked(
+    engine: "Engine", datas: Sequence[bytes], alpha: Optional[float], rng: Optional[np.random.Generator]
+) -> Arrays:
     buffer = b"".join(datas)
     text_starts = np.zeros(len(datas) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=text_starts[1:])
@@ -282,16 +304,20 @@ def _chars(texts: Sequence[str]) -> int:
     return sum(map(_length, texts))
 
 
-def _split_special(
-    engine: "Engine", splitter: "re.Pattern[str]", texts: Sequence[str]
-) -> Tuple[List[List[Union[int, Tuple[int]]]], List[str]]:
-    """Each text as a list of parts: ``(id,)`` for a special token, else the index of an
-    ordinary segment in the returned list of segments."""
+Segment = TypeVar("Segment", str, bytes)
+
+
+def split_parts(
+    texts: Sequence[Segment], split: Callable[[Segment], Iterable[Union[int, Segment]]]
+) -> Tuple[List[List[Union[int, Tuple[int]]]], List[Segment]]:
+    """Each text as a list of parts, as ``split`` cuts it (at special tokens, or at added
+    pieces): ``(id,)`` for an id, else the index of an ordinary segment in the returned
+    list of segments."""
     parts: List[List[Union[int, Tuple[int]]]] = []
-    segments: List[str] = []
+    segments: List[Segment] = []
     for text in texts:
         text_parts: List[Union[int, Tuple[int]]] = []
-        for part in engine.split_special(text, splitter):
+        for part in split(text):
             if isinstance(part, int):
                 text_parts.append((part,))
             else:
