@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Collection, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Collection, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import ahocorasick
 import numpy as np
@@ -132,8 +132,10 @@ class Engine:
         parts are the tokens), or ``None`` when none are allowed. Unknown tokens fail here."""
         if allowed == "all":
             allowed = list(self.special_to_id)
-        elif isinstance(allowed, str):
-            raise TypeError("allowed_special must be 'all' or a collection of special tokens")
+        elif isinstance(allowed, (str, bytes)) or not isinstance(allowed, Collection) or not all(
+            isinstance(token, str) for token in allowed
+        ):
+            raise TypeError(f"allowed_special must be 'all' or a collection of special-token names (str), got {allowed!r}")
         if not allowed:
             return None
         unknown = set(allowed) - set(self.special_to_id)
@@ -211,25 +213,48 @@ class Engine:
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
 
     # ------------------------------------------------------------------ decoding
-    def decode_bytes(self, ids: Any, *, skip_special_tokens: bool = True) -> bytes:
+    def decode_bytes(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> bytes:
         """Concatenated bytes of the pieces; special tokens contribute nothing when
-        skipped, their UTF-8 names otherwise. Unknown ids raise ``ValueError``."""
+        skipped, their UTF-8 names otherwise. Ids are checked (:meth:`check_ids`)."""
+        return self.join_pieces(self.check_ids(ids), skip_special_tokens=skip_special_tokens)
+
+    def join_pieces(self, ids: List[int], *, skip_special_tokens: bool = True) -> bytes:
+        """:meth:`decode_bytes` of ids that :meth:`check_ids` has already checked."""
         pieces = self.pieces_by_id
+        if skip_special_tokens or not self.id_to_special:
+            return b"".join([pieces[i] for i in ids])  # a special token's piece is b""
         specials = self.id_to_special
-        out = []
-        for i in ids:
-            try:
-                if i < 0:
-                    raise IndexError
-                piece = pieces[i]
-            except (IndexError, TypeError):
-                raise ValueError(self.unknown_id_message(i)) from None
-            if not piece:  # only special tokens have no bytes
-                if skip_special_tokens:
-                    continue
-                piece = specials[i].encode("utf-8")
-            out.append(piece)
-        return b"".join(out)
+        return b"".join([pieces[i] or specials[i].encode("utf-8") for i in ids])
+
+    def check_ids(self, ids: Iterable[int]) -> List[int]:
+        """``ids`` as a list of ``int``: ``TypeError`` unless each is an integer (a
+        ``bool``, a float or a list is not), ``ValueError`` for one outside
+        ``0 .. vocab_size - 1``; both name the position and the value.
+
+        >>> Engine(Model.from_counts({bytes([b]): 1 for b in range(256)})).check_ids([3, 258])
+        [3, 258]
+        """
+        if isinstance(ids, np.ndarray):
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
+                raise TypeError(f"ids must be a 1-D array of integers, got {ids.dtype} of shape {ids.shape}")
+            values: List[int] = ids.tolist()
+        elif isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, Iterable):
+            raise TypeError(f"ids must be an iterable of integer ids, got {type(ids).__name__}")
+        else:
+            values = list(ids)
+            if not all(type(i) is int for i in values):  # the usual case is checked in one pass
+                values = [self.check_id(i, position) for position, i in enumerate(values)]
+        if values and (min(values) < 0 or max(values) >= self.vocab_size):
+            position, bad = next((p, i) for p, i in enumerate(values) if not 0 <= i < self.vocab_size)
+            raise ValueError(f"ids[{position}]: {self.unknown_id_message(bad)}")
+        return values
+
+    def check_id(self, token_id: Any, position: Optional[int] = None) -> int:
+        """One id as an ``int`` (see :meth:`check_ids`; the range is checked there)."""
+        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+            where = "token id" if position is None else f"ids[{position}]"
+            raise TypeError(f"{where} must be an integer, got {token_id!r} ({type(token_id).__name__})")
+        return int(token_id)
 
     def unknown_id_message(self, token_id: object) -> str:
         return f"unknown token id {token_id!r}: ids of this model are integers 0..{self.vocab_size - 1}"

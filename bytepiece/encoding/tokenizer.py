@@ -21,6 +21,7 @@ from ..io.model_file import load_model, save_model
 from ..model import BOS, EOS, PAD, Model, PathLike
 from .engine import AllowedSpecial, Engine
 from .random_streams import Seed
+from ..normalization import check_errors
 from .sampling import check_alpha
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -180,6 +181,8 @@ class Tokenizer:
 
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a list (or iterable) of texts, not one str: use encode(text)")
+        if not isinstance(texts, Iterable):
+            raise TypeError(f"encode_batch takes a list (or iterable) of texts, got {type(texts).__name__}")
         return encode_batch(
             self._engine,
             list(texts),
@@ -246,19 +249,21 @@ class Tokenizer:
         'naïve café'
         """
         engine = self._engine
+        check_errors(errors)
+        ids = engine.check_ids(ids)
         specials = engine.id_to_special
         if skip_special_tokens or not specials:
-            return engine.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", errors)
+            return engine.join_pieces(ids).decode("utf-8", errors)
         parts: List[str] = []
         run: List[int] = []
         for i in ids:
             if i in specials:
-                parts.append(engine.decode_bytes(run).decode("utf-8", errors))
+                parts.append(engine.join_pieces(run).decode("utf-8", errors))
                 parts.append(specials[i])
                 run = []
             else:
                 run.append(i)
-        parts.append(engine.decode_bytes(run).decode("utf-8", errors))
+        parts.append(engine.join_pieces(run).decode("utf-8", errors))
         return "".join(parts)
 
     def decode_batch(
@@ -276,9 +281,10 @@ class Tokenizer:
     def id_to_piece(self, token_id: int) -> Union[bytes, str]:
         """The piece's bytes, or the special token's name (a ``str``)."""
         engine = self._engine
+        token_id = engine.check_id(token_id)
         if token_id in engine.id_to_special:
             return engine.id_to_special[token_id]
-        if not isinstance(token_id, (int, np.integer)) or not 0 <= token_id < self.vocab_size:
+        if not 0 <= token_id < self.vocab_size:
             raise ValueError(engine.unknown_id_message(token_id))
         return engine.pieces_by_id[token_id]
 
@@ -288,6 +294,8 @@ class Tokenizer:
             if piece in self._engine.special_to_id:
                 return self._engine.special_to_id[piece]
             piece = piece.encode("utf-8")
+        elif not isinstance(piece, bytes):
+            raise TypeError(f"piece must be bytes or str, got {piece!r} ({type(piece).__name__})")
         if self._piece_to_id is None:
             self._piece_to_id = self.model.piece_to_id
         try:
@@ -337,6 +345,8 @@ class Tokenizer:
 
     def complete_prefix(self, prefix: Union[str, bytes]) -> np.ndarray:
         """Ids of all pieces whose bytes start with ``prefix`` (a prefix index, no scan)."""
+        if not isinstance(prefix, (str, bytes, bytearray)):
+            raise TypeError(f"prefix must be str or bytes, got {prefix!r} ({type(prefix).__name__})")
         raw = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
         return self._engine.prefix_index().starting_with(raw)
 

@@ -287,8 +287,7 @@ def _parse_piece_lines(body: bytes) -> Tuple[List[bytes], List[int], List[int]]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = body.count(b"\n", 0, exc.start) + 3
-        raise ModelFormatError(f"not valid UTF-8 ({exc.reason})", line=line) from None
+        raise ModelFormatError(f"not valid UTF-8 ({exc.reason})", line=body.count(b"\n", 0, exc.start) + 3) from None
     for number, line in enumerate(text.split("\n")[:-1], start=3):
         try:
             id_text, count_text, piece_text = line.split("\t")
