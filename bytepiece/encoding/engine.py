@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Collection, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import ahocorasick
 import numpy as np
@@ -68,6 +68,7 @@ class Engine:
         self._log_probs: Optional[np.ndarray] = None
         self._batch_encoder: Optional["BatchEncoder"] = None
         self._prefix_index: Optional["PrefixIndex"] = None
+        self._id_objects: Optional[np.ndarray] = None  # int objects by id, for id_list
         self._pool: Optional[WorkerPool["Engine"]] = None
         self._build_lock = threading.Lock()
 
@@ -162,10 +163,7 @@ class Engine:
         """Ids of normalized UTF-8 ``data``: the best segmentation of each chunk, or with
         ``alpha`` (checked by the caller) a random one drawn from ``rng``."""
         if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
-            from .batch.encode import encode_utf8
-
-            batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)
-            return batch_ids.tolist()
+            return self.id_list(self.encode_utf8_array(data, alpha, rng))
         automaton = self.automaton()
         lengths = self.piece_lengths
         ids: Ids = []
@@ -177,6 +175,29 @@ class Engine:
         for chunk in split_chunks(data):
             ids.extend(sample_path(automaton, chunk.decode("latin-1"), lengths, alpha, rng))
         return ids
+
+    def encode_utf8_array(
+        self, data: bytes, alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None
+    ) -> np.ndarray:
+        """:meth:`encode_utf8` as an ``int32`` array: 4 bytes an id, where a list holds a
+        pointer and an int object (36 bytes) for each."""
+        if len(data) < BATCH_MIN_BYTES:
+            return np.asarray(self.encode_utf8(data, alpha, rng), dtype=np.int32)
+        from .batch.encode import encode_utf8
+
+        ids, _bounds = encode_utf8(self, [data], alpha, rng)
+        return ids.astype(np.int32, copy=False)
+
+    def id_list(self, ids: np.ndarray) -> Ids:
+        """``ids.tolist()``, but each id is the one int object of that id: a list of a
+        million ids holds 8 MB of pointers instead of 36 MB of pointers and new ints."""
+        if self._id_objects is None:
+            self._id_objects = np.array(list(range(self.vocab_size)), dtype=object)
+        objects, block = self._id_objects, 1 << 16
+        result: Ids = [0] * ids.size  # its final size at once: growing it would copy it
+        for start in range(0, ids.size, block):  # a block at a time: no second full-size copy
+            result[start : start + block] = objects.take(ids[start : start + block]).tolist()
+        return result
 
     def encode_chunks(
         self,
@@ -200,14 +221,14 @@ class Engine:
         lengths_by_id = self.piece_lengths
         if alpha is None:
 
-            def scalar(chunk: memoryview) -> Ids:
+            def scalar(chunk: memoryview) -> Sequence[int]:
                 return best_path(automaton(), str(chunk, "latin-1"), lengths_by_id)
 
         else:
             assert rng is not None
             sample_alpha, sample_rng = alpha, rng
 
-            def scalar(chunk: memoryview) -> Ids:
+            def scalar(chunk: memoryview) -> Sequence[int]:
                 return sample_path(automaton(), str(chunk, "latin-1"), lengths_by_id, sample_alpha, sample_rng)
 
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
