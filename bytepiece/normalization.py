@@ -14,6 +14,7 @@ Deliberately left out: any language-specific pre-tokenization. The model sees ra
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from typing import Iterator, List, Literal
@@ -71,6 +72,25 @@ def to_utf8(text: str) -> bytes:
             f"at character {exc.start}. Such strings usually come from decoding bytes with "
             f"errors='surrogateescape' or from broken JSON; fix or drop them before tokenizing."
         ) from None
+
+
+def check_errors(errors: str) -> str:
+    """``errors`` if it names a codec error handler (``"strict"``, ``"replace"``,
+    ``"ignore"``, ``"backslashreplace"``, ...), else ``ValueError``: ``bytes.decode``
+    would only look it up at the first broken character, and then fail with a
+    ``LookupError``.
+
+    >>> check_errors("replace")
+    'replace'
+    """
+    try:
+        codecs.lookup_error(errors)
+    except (LookupError, TypeError):
+        raise ValueError(
+            f"errors must name a codec error handler such as 'strict', 'replace', 'ignore' or "
+            f"'backslashreplace', got {errors!r}"
+        ) from None
+    return errors
 
 
 def split_chunks(data: bytes) -> List[bytes]:

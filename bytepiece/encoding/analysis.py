@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
 _NEG_INF = float("-inf")
+NBEST_WORK = 1 << 20  # nbest keeps up to n partial paths per byte: n x (bytes + 1) is bounded
 
 Piece = Union[int, bytes, str]
 
@@ -78,12 +79,18 @@ def nbest(engine: "Engine", text: str, n: int) -> List[Segmentation]:
 
     Fewer are returned when the text has fewer segmentations. Ties keep Viterbi's order
     (the longer last piece first), so the first result is exactly ``tok.encode(text)``.
-    Cost: O(edges · n log n).
+    Cost: O(edges · n log n) time, up to n partial paths per byte in memory, so
+    ``n x (bytes + 1)`` may be at most ``NBEST_WORK`` (about a million).
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     data = engine.normalized_utf8(text)
     size = len(data)
+    if n * (size + 1) > NBEST_WORK:
+        raise ValueError(
+            f"nbest(n={n}) of a text of {size} bytes could keep n x (bytes + 1) = {n * (size + 1):,} partial "
+            f"paths; at most {NBEST_WORK:,} are allowed: ask for fewer or split the text (it is exact, not a beam)"
+        )
     # best[e]: up to n entries (score, start, rank in best[start], piece id), best first.
     best: List[List[Tuple[float, int, int, int]]] = [[] for _ in range(size + 1)]
     best[0] = [(0.0, -1, -1, -1)]

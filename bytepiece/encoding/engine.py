@@ -24,7 +24,7 @@ import functools
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Collection, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Collection, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import ahocorasick
 import numpy as np
@@ -72,6 +72,7 @@ class Engine:
         self._batch_encoder: Optional["BatchEncoder"] = None
         self._prefix_index: Optional["PrefixIndex"] = None
         self._added_pieces: Optional["AddedPieces"] = None
+        self._id_objects: Optional[np.ndarray] = None  # int objects by id, for id_list
         self._pool: Optional[WorkerPool["Engine"]] = None
         self._build_lock = threading.Lock()
 
@@ -151,8 +152,10 @@ class Engine:
         parts are the tokens), or ``None`` when none are allowed. Unknown tokens fail here."""
         if allowed == "all":
             allowed = list(self.special_to_id)
-        elif isinstance(allowed, str):
-            raise TypeError("allowed_special must be 'all' or a collection of special tokens")
+        elif isinstance(allowed, (str, bytes)) or not isinstance(allowed, Collection) or not all(
+            isinstance(token, str) for token in allowed
+        ):
+            raise TypeError(f"allowed_special must be 'all' or a collection of special-token names (str), got {allowed!r}")
         if not allowed:
             return None
         unknown = set(allowed) - set(self.special_to_id)
@@ -180,10 +183,7 @@ class Engine:
         ``alpha`` (checked by the caller) a random one drawn from ``rng``. Added pieces
         (``added_vocabulary.py``) are cut out first."""
         if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
-            from .batch.encode import encode_utf8
-
-            batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)
-            return batch_ids.tolist()
+            return self.id_list(self.encode_utf8_array(data, alpha, rng))
         added = self.added_pieces()
         ids: Ids = []
         for part in [data] if added is None else added.split(data):
@@ -196,7 +196,7 @@ class Engine:
 
     def decode_chunk(
         self, chunk: Union[bytes, memoryview], alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None
-    ) -> Ids:
+    ) -> Sequence[int]:
         """Ids of one chunk by the scalar decoders: the best path (``viterbi.py``), or with
         ``alpha`` an exact random one drawn from ``rng`` (``sampling.py``)."""
         text = str(chunk, "latin-1")  # bytes as code points 0-255: the automaton's keys
@@ -204,6 +204,29 @@ class Engine:
             return best_path(self.automaton(), text, self.piece_lengths)
         assert rng is not None
         return sample_path(self.automaton(), text, self.piece_lengths, alpha, rng)
+
+    def encode_utf8_array(
+        self, data: bytes, alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None
+    ) -> np.ndarray:
+        """:meth:`encode_utf8` as an ``int32`` array: 4 bytes an id, where a list holds a
+        pointer and an int object (36 bytes) for each."""
+        if len(data) < BATCH_MIN_BYTES:
+            return np.asarray(self.encode_utf8(data, alpha, rng), dtype=np.int32)
+        from .batch.encode import encode_utf8
+
+        ids, _bounds = encode_utf8(self, [data], alpha, rng)
+        return ids.astype(np.int32, copy=False)
+
+    def id_list(self, ids: np.ndarray) -> Ids:
+        """``ids.tolist()``, but each id is the one int object of that id: a list of a
+        million ids holds 8 MB of pointers instead of 36 MB of pointers and new ints."""
+        if self._id_objects is None:
+            self._id_objects = np.array(list(range(self.vocab_size)), dtype=object)
+        objects, block = self._id_objects, 1 << 16
+        result: Ids = [0] * ids.size  # its final size at once: growing it would copy it
+        for start in range(0, ids.size, block):  # a block at a time: no second full-size copy
+            result[start : start + block] = objects.take(ids[start : start + block]).tolist()
+        return result
 
     def encode_chunks(
         self,
@@ -227,25 +250,48 @@ class Engine:
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
 
     # ------------------------------------------------------------------ decoding
-    def decode_bytes(self, ids: Any, *, skip_special_tokens: bool = True) -> bytes:
+    def decode_bytes(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> bytes:
         """Concatenated bytes of the pieces; special tokens contribute nothing when
-        skipped, their UTF-8 names otherwise. Unknown ids raise ``ValueError``."""
+        skipped, their UTF-8 names otherwise. Ids are checked (:meth:`check_ids`)."""
+        return self.join_pieces(self.check_ids(ids), skip_special_tokens=skip_special_tokens)
+
+    def join_pieces(self, ids: List[int], *, skip_special_tokens: bool = True) -> bytes:
+        """:meth:`decode_bytes` of ids that :meth:`check_ids` has already checked."""
         pieces = self.pieces_by_id
+        if skip_special_tokens or not self.id_to_special:
+            return b"".join([pieces[i] for i in ids])  # a special token's piece is b""
         specials = self.id_to_special
-        out = []
-        for i in ids:
-            try:
-                if i < 0:
-                    raise IndexError
-                piece = pieces[i]
-            except (IndexError, TypeError):
-                raise ValueError(self.unknown_id_message(i)) from None
-            if not piece:  # only special tokens have no bytes
-                if skip_special_tokens:
-                    continue
-                piece = specials[i].encode("utf-8")
-            out.append(piece)
-        return b"".join(out)
+        return b"".join([pieces[i] or specials[i].encode("utf-8") for i in ids])
+
+    def check_ids(self, ids: Iterable[int]) -> List[int]:
+        """``ids`` as a list of ``int``: ``TypeError`` unless each is an integer (a
+        ``bool``, a float or a list is not), ``ValueError`` for one outside
+        ``0 .. vocab_size - 1``; both name the position and the value.
+
+        >>> Engine(Model.from_counts({bytes([b]): 1 for b in range(256)})).check_ids([3, 258])
+        [3, 258]
+        """
+        if isinstance(ids, np.ndarray):
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
+                raise TypeError(f"ids must be a 1-D array of integers, got {ids.dtype} of shape {ids.shape}")
+            values: List[int] = ids.tolist()
+        elif isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, Iterable):
+            raise TypeError(f"ids must be an iterable of integer ids, got {type(ids).__name__}")
+        else:
+            values = list(ids)
+            if not all(type(i) is int for i in values):  # the usual case is checked in one pass
+                values = [self.check_id(i, position) for position, i in enumerate(values)]
+        if values and (min(values) < 0 or max(values) >= self.vocab_size):
+            position, bad = next((p, i) for p, i in enumerate(values) if not 0 <= i < self.vocab_size)
+            raise ValueError(f"ids[{position}]: {self.unknown_id_message(bad)}")
+        return values
+
+    def check_id(self, token_id: Any, position: Optional[int] = None) -> int:
+        """One id as an ``int`` (see :meth:`check_ids`; the range is checked there)."""
+        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+            where = "token id" if position is None else f"ids[{position}]"
+            raise TypeError(f"{where} must be an integer, got {token_id!r} ({type(token_id).__name__})")
+        return int(token_id)
 
     def unknown_id_message(self, token_id: object) -> str:
         return f"unknown token id {token_id!r}: ids of this model are integers 0..{self.vocab_size - 1}"

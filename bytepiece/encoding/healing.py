@@ -146,9 +146,9 @@ def heal(tok: "Tokenizer", prompt: Union[str, Sequence[int]], back_off: int = 1)
     """Back off the last ``back_off`` tokens of ``prompt`` (text, encoded with Viterbi, or
     ids) and return the constraint for generating after the rest. Special tokens are never
     backed off: the back-off stops at one."""
-    if not isinstance(back_off, int) or back_off < 0:
+    if isinstance(back_off, bool) or not isinstance(back_off, int) or back_off < 0:
         raise ValueError(f"back_off must be a non-negative integer, got {back_off!r}")
-    ids = tok.encode(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
+    ids = tok.encode(prompt) if isinstance(prompt, str) else tok.engine.check_ids(prompt)
     keep = len(ids)
     while keep > 0 and len(ids) - keep < back_off and not isinstance(tok.id_to_piece(ids[keep - 1]), str):
         keep -= 1

@@ -57,11 +57,14 @@ class RandomStream:
                 raise ValueError("worker_id needs an integer seed, not a Generator")
             self._rng, self._pid, self._seeded = seed, os.getpid(), True
             return
-        self._seeded = seed is not None
+        if worker_id is not None and (isinstance(worker_id, bool) or not isinstance(worker_id, (int, np.integer)) or worker_id < 0):
+            raise ValueError(f"worker_id must be a non-negative integer (or None), got {worker_id!r}")
+        rng = new_generator(seed)  # checks the seed
         if worker_id is not None:
             base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-            seed = np.random.SeedSequence(base.entropy, spawn_key=tuple(base.spawn_key) + (int(worker_id),))
-        self._rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(np.random.SeedSequence(base.entropy, spawn_key=tuple(base.spawn_key) + (int(worker_id),)))
+        self._seeded = seed is not None
+        self._rng = rng
         self._pid = os.getpid()  # a copy in another process must not reuse the stream
 
     def generator(self, seed: Seed) -> np.random.Generator:
@@ -78,7 +81,7 @@ class RandomStream:
             return self._rng
         if isinstance(seed, np.random.Generator):
             return seed
-        return np.random.default_rng(seed)
+        return new_generator(seed)
 
     def __getstate__(self) -> Dict[str, Any]:
         return {"rng": self._rng.bit_generator.state, "pid": self._pid, "seeded": self._seeded}
@@ -87,6 +90,24 @@ class RandomStream:
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
         self._pid, self._seeded = state["pid"], state["seeded"]
+
+
+def new_generator(seed: Seed) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, with an error that says what a seed may be.
+
+    >>> new_generator(-1)
+    Traceback (most recent call last):
+    ValueError: seed must be None, a non-negative integer, a sequence of them, a numpy SeedSequence or a Generator; got -1
+    """
+    if isinstance(seed, bool) or isinstance(seed, (str, bytes, float)):
+        raise TypeError(f"{_SEED_RULE}; got {seed!r} ({type(seed).__name__})")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(f"{_SEED_RULE}; got {seed!r}") from None
+
+
+_SEED_RULE = "seed must be None, a non-negative integer, a sequence of them, a numpy SeedSequence or a Generator"
 
 
 def worker_init_fn(worker_id: int) -> None:

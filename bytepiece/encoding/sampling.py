@@ -71,8 +71,9 @@ def sample_path(
     lengths: Sequence[int],
     alpha: float,
     rng: np.random.Generator,
-) -> List[int]:
-    """Ids of one random segmentation of ``chunk``, drawn exactly."""
+) -> Sequence[int]:
+    """Ids of one random segmentation of ``chunk``, drawn exactly (a list, or an
+    ``array("i")`` for a chunk longer than ``WINDOW``)."""
     size = len(chunk)
     table = _linear_weights(automaton, alpha)
     if size > WINDOW or table is None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import codecs
 from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
+from ..normalization import check_errors
+
 if TYPE_CHECKING:  # pragma: no cover
     from .tokenizer import Tokenizer
 
@@ -34,7 +36,7 @@ class StreamDecoder:
     """
 
     def __init__(self, tok: "Tokenizer", *, errors: str = "replace", skip_special_tokens: bool = False) -> None:
-        codecs.lookup_error(errors)  # fail now, not at the first broken character
+        check_errors(errors)  # fail now, not at the first broken character
         self._tok = tok
         self._errors = errors
         self._skip_special = skip_special_tokens

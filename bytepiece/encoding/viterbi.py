@@ -35,8 +35,9 @@ Match = Tuple[int, Tuple[int, float, int]]
 Relax = Callable[[Iterable[Match], List[float], Any, int, int, int], None]
 
 
-def best_path(automaton: Any, chunk: str, lengths: Sequence[int]) -> List[int]:
-    """Ids of the best segmentation of ``chunk`` (bytes mapped 1:1 to latin-1 code points).
+def best_path(automaton: Any, chunk: str, lengths: Sequence[int]) -> Sequence[int]:
+    """Ids of the best segmentation of ``chunk`` (bytes mapped 1:1 to latin-1 code points):
+    a list, or for a chunk longer than ``WINDOW`` an ``array("i")`` (4 bytes an id).
 
     ``lengths[id]`` is the byte length of piece ``id``, used to walk the path backwards.
     """
@@ -73,13 +74,17 @@ def _relax_best(
 
 def windowed_path(
     automaton: Any, chunk: str, lengths: Sequence[int], relax: Relax, window: int = WINDOW
-) -> List[int]:
+) -> "array[int]":
     """Run a left-to-right lattice recurrence (``relax``) over ``chunk`` in windows, emitting
     the ids before each meeting point (see the module docstring). ``values`` start at 0.0
-    at position 0 and -inf elsewhere, as in the one-piece decoders."""
+    at position 0 and -inf elsewhere, as in the one-piece decoders. The ids are an
+    ``array("i")``: a chunk of 10 MB of one letter has 10 million of them."""
     reach = max(lengths)
     size = len(chunk)
-    ids: List[int] = []
+    # At most one id per byte: allocated once and trimmed at the end, since growing it
+    # would copy it (and leave the old copies in the heap).
+    ids = array("i", [0]) * size
+    count = 0
     values = [0.0]  # from position `values_origin`: only the last `reach` are read again
     arrived_by = array("i", [0])  # from position `origin` (compact: kept until a meeting point)
     values_origin = origin = committed = 0  # the path is known up to `committed`
@@ -92,7 +97,9 @@ def windowed_path(
         relax(automaton.iter(chunk[first:hi]), values, arrived_by, values_origin - first, lo - first, shift)
         meeting = _meeting_point(arrived_by, lengths, origin, max(committed, hi - 2 * window), hi, reach)
         if meeting is not None:
-            ids.extend(_walk_back_between(arrived_by, lengths, origin, meeting, committed))
+            found = _walk_back_between(arrived_by, lengths, origin, meeting, committed)
+            ids[count : count + len(found)] = found
+            count += len(found)
             committed = meeting
         cut = hi + 1 - reach
         if cut > values_origin:
@@ -101,7 +108,9 @@ def windowed_path(
         if committed > origin:
             del arrived_by[: committed - origin]
             origin = committed
-    ids.extend(_walk_back_between(arrived_by, lengths, origin, size, committed))
+    found = _walk_back_between(arrived_by, lengths, origin, size, committed)
+    ids[count : count + len(found)] = found
+    del ids[count + len(found) :]
     return ids
 
 
@@ -127,8 +136,8 @@ def _meeting_point(
     return -last if -last > floor else None
 
 
-def _walk_back_between(arrived_by: Sequence[int], lengths: Sequence[int], origin: int, position: int, stop: int) -> List[int]:
-    ids = []
+def _walk_back_between(arrived_by: Sequence[int], lengths: Sequence[int], origin: int, position: int, stop: int) -> "array[int]":
+    ids = array("i")  # the whole chunk's, for periodic text with no meeting point: compact
     while position > stop:
         piece_id = arrived_by[position - origin]
         ids.append(piece_id)

@@ -31,6 +31,7 @@ import json
 import lzma
 import os
 import re
+import stat
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -317,6 +318,9 @@ class _FileReader:
     def texts(self) -> Iterator[str]:
         opener = _OPENERS.get(self.path.suffix, open)
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block for ever, a device never end
+                self.bad("not a regular file (a FIFO, socket or device)")
+                return
             handle = opener(self.path, "rb")
         except OSError as exc:
             self.bad(f"cannot be read ({exc.strerror or exc})")

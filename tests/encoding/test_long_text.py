@@ -47,7 +47,7 @@ def test_windows_give_the_same_ids(kind, window, tok80k, unwindowed):
     chunk = text.encode("utf-8").decode("latin-1")
     expected = unwindowed(tok80k, chunk)
     got = viterbi.windowed_path(tok80k.engine.automaton(), chunk, tok80k.engine.piece_lengths, viterbi._relax_best, window=window)
-    assert got == expected
+    assert list(got) == list(expected)
 
 
 def test_windowed_sampling_is_lossless_and_tends_to_viterbi(tok80k, unwindowed, monkeypatch):
@@ -62,7 +62,7 @@ def test_windowed_sampling_is_lossless_and_tends_to_viterbi(tok80k, unwindowed, 
     rng = np.random.default_rng(0)
     sample = sample_path(automaton, chunk, lengths, 0.1, rng)
     assert tok80k.decode_bytes(sample) == chunk.encode("latin-1")
-    assert sample_path(automaton, chunk, lengths, 1e6, rng) == unwindowed(tok80k, chunk)
+    assert list(sample_path(automaton, chunk, lengths, 1e6, rng)) == list(unwindowed(tok80k, chunk))
 
 
 def test_encode_of_a_long_line_equals_the_unwindowed_decoder(tok80k, unwindowed):

@@ -97,5 +97,5 @@ def test_decode_stream_yields_nonempty_pieces(tok80k):
 def test_bad_input(tok80k):
     with pytest.raises(ValueError, match="unknown token id"):
         tok80k.stream_decoder().feed(10**7)
-    with pytest.raises(LookupError):
+    with pytest.raises(ValueError, match="errors must name a codec error handler"):
         StreamDecoder(tok80k, errors="no-such-handler")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from array import array
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -73,7 +74,7 @@ class BatchEncoder:
         buffer: bytes,
         starts: np.ndarray,
         lengths: np.ndarray,
-        scalar: Callable[[memoryview], Ids],
+        scalar: Callable[[memoryview], Sequence[int]],
         alpha: Optional[float] = None,
         rng: Optional[np.random.Generator] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
@@ -90,7 +91,7 @@ class BatchEncoder:
         for group in plan_slices(lengths):
             if isinstance(group, int):
                 start = int(starts[group])
-                ids = np.asarray(scalar(view[start : start + int(lengths[group])]), dtype=np.int64)
+                ids = _as_array(scalar(view[start : start + int(lengths[group])]))
                 found_at[group], counts[group] = position, ids.size
             else:
                 layout = lay_out(data, starts[group], lengths[group])
@@ -108,9 +109,17 @@ class BatchEncoder:
         np.cumsum(counts, out=offsets[1:])
         if not parts:
             return np.zeros(0, dtype=np.int64), offsets
+        if np.array_equal(found_at, offsets[:-1]):  # already in chunk order (one long line, say): no copy
+            return (parts[0] if len(parts) == 1 else np.concatenate(parts)), offsets
         gather = np.repeat(found_at - offsets[:-1], counts)
         gather += np.arange(position)
         return np.concatenate(parts).take(gather), offsets
+
+
+def _as_array(ids: Sequence[int]) -> np.ndarray:
+    """A scalar decoder's ids as an array: a view of an ``array("i")`` (a long chunk's,
+    which can hold an id per byte), a copy of a list."""
+    return np.frombuffer(ids, dtype=np.intc) if isinstance(ids, array) else np.asarray(ids, dtype=np.int64)
 
 
 def encode_batch(
@@ -147,7 +156,7 @@ def encode_batch(
     out: List[Ids] = []
     try:
         for ids, bounds in results:
-            out.extend(_as_lists(ids, bounds))
+            out.extend(_as_lists(engine, ids, bounds))
     except (TypeError, ValueError):
         _name_bad_text(engine, texts)  # a job only knows its own texts: say which of the batch
         raise
@@ -182,8 +191,8 @@ def _name_bad_text(engine: "Engine", texts: Sequence[str]) -> None:
             raise type(exc)(f"text {index} of the batch: {exc}") from None
 
 
-def _as_lists(ids: np.ndarray, bounds: np.ndarray) -> List[Ids]:
-    flat, cuts = ids.tolist(), bounds.tolist()  # one tolist: far cheaper than one per text
+def _as_lists(engine: "Engine", ids: np.ndarray, bounds: np.ndarray) -> List[Ids]:
+    flat, cuts = engine.id_list(ids), bounds.tolist()  # one list: far cheaper than one per text
     return [flat[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
