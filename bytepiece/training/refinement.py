@@ -144,9 +144,9 @@ def read_sample(
     min_count: int,
     workers: int = 1,
     progress: Progress = _no_progress,
-) -> Tuple[Strings, Counts]:
+) -> Tuple[Strings, np.ndarray, np.ndarray]:
     """Step 1: the sample (distinct chunks weighted by their count, longest first) and
-    the substring counts of at least ``min_count``."""
+    the substrings seen at least ``min_count`` times (sorted packed keys, counts)."""
     chunks: Counter = Counter()
     with WorkerPool(workers, {**config, "rate": rate}, purpose="training") as pool:
         for taken, keys, counts, size in pool.imap(sample_task, enumerate(batches)):
@@ -154,33 +154,33 @@ def read_sample(
             store.add("substrings", keys, counts)
             progress(size)
     keys, counts = store.result("substrings", min_count)
-    substrings = dict(zip(unpack_pieces(keys), counts.tolist()))
-    return Strings.from_items(list(chunks.items())), substrings
+    return Strings.from_items(list(chunks.items())), keys, counts
 
 
 # ---------------------------------------------------------------- 2. seeds
-def seed_vocabulary(pruned: Counts, substrings: Counts, *, extra: int) -> Counts:
-    """Step 2: the pruned pieces, every character of the substrings, and the ``extra``
-    others that save most tokens (count x (bytes - 1); ties: shorter, then bytes first).
+def seed_vocabulary(pruned: Counts, keys: np.ndarray, counts: np.ndarray, *, extra: int) -> Counts:
+    """Step 2: the pruned pieces, every character among the substrings (``keys``,
+    ``counts``: packed, sorted), and the ``extra`` other substrings that save most tokens,
+    ``count x (bytes - 1)`` (ties: shorter first, then by bytes).
 
-    >>> seed_vocabulary({b"a": 1}, {b"a": 9, "é".encode(): 2, b"ab": 3, b"abc": 2, b"bc": 2}, extra=1)
+    >>> found = {b"a": 9, "é".encode(): 2, b"ab": 3, b"abc": 2, b"bc": 2}
+    >>> keys = pack_pieces(list(found))
+    >>> order = np.argsort(keys)
+    >>> seed_vocabulary({b"a": 1}, keys[order], np.array(list(found.values()))[order], extra=1)
     {b'a': 1, b'\\xc3\\xa9': 2, b'abc': 2}
     """
+    lengths = packed_lengths(keys)
+    lead = packed_values(keys) >> (np.uint64(8) * (lengths - 1).astype(np.uint64))
+    utf8_length = np.select([lead < 0x80, lead < 0xE0, lead < 0xF0], [1, 2, 3], 4)
+    known = np.isin(keys, pack_pieces([p for p in pruned if len(p) <= PACKED_MAX]))
+    character = (utf8_length == lengths) & ~known
+    others = np.flatnonzero(~character & ~known)
+    gain = counts[others] * (lengths[others] - 1)
+    best = others[np.lexsort((keys[others], lengths[others], -gain))[:extra]]
+    chosen = np.sort(np.concatenate([np.flatnonzero(character), best]))
     seeds = dict(pruned)
-    for piece, count in substrings.items():
-        if piece not in seeds and _is_character(piece):
-            seeds[piece] = count
-    ranked = sorted(
-        ((piece, count) for piece, count in substrings.items() if piece not in seeds),
-        key=lambda item: (-item[1] * (len(item[0]) - 1), len(item[0]), item[0]),
-    )
-    seeds.update(ranked[:extra])
+    seeds.update(zip(unpack_pieces(keys[chosen]), counts[chosen].tolist()))
     return seeds
-
-
-def _is_character(piece: bytes) -> bool:
-    lead = piece[0]
-    return len(piece) == (1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4)
 
 
 # ---------------------------------------------------------------- 3. re-estimation

@@ -9,13 +9,14 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bytepiece import Tokenizer, Trainer, load_model
 from bytepiece.cli import main
 from bytepiece.encoding.engine import Engine
 from bytepiece.training.count_store import CountStore
-from bytepiece.training.packed_keys import unpack_pieces
+from bytepiece.training.packed_keys import pack_pieces, unpack_pieces
 from bytepiece.training.pruning import Strings
 from bytepiece.training.refinement import (
     alternatives,
@@ -70,15 +71,17 @@ def test_the_sample_takes_evenly_spaced_chunks_the_same_way_every_time():
 def test_read_sample_merges_identical_chunks_and_keeps_frequent_substrings():
     texts = ["ab\nab\nxyz\n", "ab\n"]
     with CountStore() as store:
-        sample, substrings = read_sample([texts], CONFIG, store, rate=1.0, min_count=2)
+        sample, keys, counts = read_sample([texts], CONFIG, store, rate=1.0, min_count=2)
     assert dict(zip(bytes(sample.data).split(b"\n")[:-1], sample.weights.tolist())) == {b"xyz": 1, b"ab": 3}
-    assert substrings == {b"a": 3, b"b": 3, b"ab": 3, b"\n": 4, b"b\n": 3, b"ab\n": 3}
+    assert dict(zip(unpack_pieces(keys), counts.tolist())) == {b"a": 3, b"b": 3, b"ab": 3, b"\n": 4, b"b\n": 3, b"ab\n": 3}
 
 
 def test_seeds_add_every_character_and_the_substrings_that_save_most():
     pruned = {b"the": 5}
     substrings = {b"t": 50, "中".encode(): 2, b"th": 30, b"he": 20, b"the": 9, b" the": 4, b"ab": 1}
-    seeds = seed_vocabulary(pruned, substrings, extra=2)
+    keys = pack_pieces(list(substrings))
+    order = np.argsort(keys)
+    seeds = seed_vocabulary(pruned, keys[order], np.array(list(substrings.values()))[order], extra=2)
     assert seeds == {b"the": 5, b"t": 50, "中".encode(): 2, b"th": 30, b"he": 20}
 
 
@@ -123,8 +126,8 @@ def test_refine_prunes_to_nested_sizes_largest_first():
     texts = random_texts(3, 400)
     sample = Strings.from_items(list(Counter(t.encode() for t in texts).items()))
     with CountStore() as store:
-        _, substrings = read_sample([texts], CONFIG, store, rate=1.0, min_count=2)
-    seeds = seed_vocabulary({bytes([b]): 1 for b in range(256)}, substrings, extra=200)
+        _, keys, counts = read_sample([texts], CONFIG, store, rate=1.0, min_count=2)
+    seeds = seed_vocabulary({bytes([b]): 1 for b in range(256)}, keys, counts, extra=200)
     result = refine(seeds, sample, vocab_sizes=[300, 400], reserved=3)
     assert list(result) == [400, 300]
     assert len(result[400]) <= 397 and len(result[300]) <= 297
