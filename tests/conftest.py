@@ -127,6 +127,23 @@ def raw_tok(raw_model) -> Tokenizer:
     return Tokenizer(raw_model)
 
 
+@pytest.fixture(scope="session")
+def demo_trained() -> LazyModels:
+    """4000-piece models trained by us on 600 KB of the demo corpus (zh and en), by name:
+    ``"default"`` or ``"refined"`` (``refine=True``)."""
+    from bytepiece import Trainer
+
+    texts = [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("zh/*.txt"))[:2]]
+    texts += [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("en/*.txt"))[:2]]
+
+    def train(name: str) -> Tokenizer:
+        trainer = Trainer(vocab_size=4000, min_count=3, progress=False, refine=name == "refined")
+        (model,) = trainer.train(texts).values()
+        return Tokenizer(model)
+
+    return LazyModels(train)
+
+
 def tiny_model(pieces: Dict[bytes, int], **settings) -> Model:
     """A model with the given multi-byte pieces and counts, plus every single byte."""
     counts = {bytes([b]): 1 for b in range(256)}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List
 
 from ..io.corpus import ON_ERROR
+from ..training.refinement import LOSSES
 from ..training.trainer import DEFAULT_MEMORY_BUDGET, Trainer
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -36,6 +37,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE", help="spill count tables to disk beyond this (default 512M; e.g. 2G)")
     parser.add_argument("--spill-dir", default=None, metavar="DIR", help="where spilled count runs go (default: the system temporary directory)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the model is the same for any value")
+    parser.add_argument("--refine", nargs="?", const="tokens", default=False, choices=LOSSES, metavar="LOSS", help="re-estimate counts on the corpus and prune by the tokens each piece saves (or, with 'likelihood', by log-likelihood); compresses better, trains slower (docs/algorithm.md, Refinement)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.set_defaults(func=run)
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         memory_budget=args.memory_budget,
         spill_dir=args.spill_dir,
         progress=not args.quiet,
+        refine=args.refine,
     )
     source = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
     started = time.perf_counter()

@@ -24,6 +24,7 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
+from .refinement import SAMPLE_BYTES, SEEDS, check_loss, overshoot, read_sample, refine, seed_vocabulary
 from ..io.corpus import batched
 from ..parallel import WorkerPool, release_memory, resolve_workers
 from .tasks import PieceShard, count_task, segment_long_task, segment_task
@@ -64,6 +65,7 @@ class Trainer:
         memory_budget: Optional[int] = DEFAULT_MEMORY_BUDGET,
         spill_dir: Optional[PathLike] = None,
         progress: bool = True,
+        refine: Union[bool, str] = False,
     ) -> None:
         self.order = check_order(order)
         sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
@@ -81,6 +83,7 @@ class Trainer:
         self.memory_budget = memory_budget
         self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
         self.progress = progress
+        self.refine = refine and check_loss(refine)
 
     # ------------------------------------------------------------------ public
     def train(self, source: Source, output: Optional[PathLike] = None, *, workers: int = 1) -> Dict[int, Model]:
@@ -105,16 +108,20 @@ class Trainer:
             pieces = self._count_pieces(reader, model, store, workers, total)
         release_memory()
         distinct = len(pieces)
+        reserved = len(self.special_tokens)
+        sizes = [overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
         with self._bar("pruning") as bar:
             vocabularies = prune_packed(
                 pieces,
-                vocab_sizes=self.vocab_sizes,
+                vocab_sizes=sizes,
                 min_count=self.min_count,
                 max_piece_length=self.max_piece_length,
-                reserved=len(self.special_tokens),
+                reserved=reserved,
                 workers=workers,
                 progress=bar.update,
             )
+        if self.refine:
+            vocabularies = self._refine(reader, vocabularies[sizes[0]], total, workers)
         corpus = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
         models = {size: self._model(counts, corpus) for size, counts in vocabularies.items()}
         if output is not None:
@@ -124,6 +131,7 @@ class Trainer:
 
     def config(self) -> Dict[str, Any]:
         """The training settings, as recorded in the model file."""
+        refined = {"refine": self.refine} if self.refine else {}  # the original's settings as they were
         return {
             "order": self.order,
             "vocab_sizes": self.vocab_sizes,
@@ -134,6 +142,7 @@ class Trainer:
             "normalization": self.normalization,
             "jsonl_field": self.jsonl_field,
             "on_error": self.on_error,
+            **refined,
         }
 
     # ------------------------------------------------------------------ passes
@@ -179,6 +188,22 @@ class Trainer:
             segment_long(waiting)
         keys, counts = store.result("pieces")
         return PieceCounts(keys, counts, dict(long_pieces))
+
+    def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: int) -> Dict[int, Dict[bytes, int]]:
+        """Re-estimation and pruning by loss (``refinement.py``) from the pruned overshoot."""
+        sample_bytes = min(SAMPLE_BYTES, self.memory_budget // 4 if self.memory_budget else SAMPLE_BYTES)
+        with CountStore(self.memory_budget, self.spill_dir) as store, self._bar("sampling", total) as bar:
+            sample, keys, counts = read_sample(
+                self._batches(reader), self._task_config(), store,
+                rate=min(1.0, sample_bytes / max(total, 1)), min_count=self.min_count, workers=workers, progress=bar.update,
+            )
+        seeds = seed_vocabulary(pruned, keys, counts, extra=int(SEEDS * max(self.vocab_sizes)))
+        del pruned, keys, counts
+        with self._bar("refining") as bar:
+            return refine(
+                seeds, sample, vocab_sizes=self.vocab_sizes, reserved=len(self.special_tokens),
+                loss=str(self.refine), workers=workers, progress=bar.update,
+            )
 
     def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
         return batched(reader, _BATCH_CHARS)

@@ -7,9 +7,7 @@ import pytest
 from bytepiece import Tokenizer
 from bytepiece.export.huggingface import byte_alphabet
 
-from bytepiece.training.trainer import Trainer
-
-from conftest import DEMO_CORPUS, GOLDEN, IN_REPO_MODEL, LazyModels, golden_rows, shared_path, tiny_model
+from conftest import GOLDEN, IN_REPO_MODEL, LazyModels, golden_rows, shared_path, tiny_model
 
 tokenizers = pytest.importorskip("tokenizers")  # CI installs the hf extra
 transformers = pytest.importorskip("transformers")
@@ -81,16 +79,10 @@ def test_unnormalized_model_and_single_file(tmp_path):
         assert hf.decode(hf.encode(text).ids) == text
 
 
-def _trained_by_us():
-    texts = [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("zh/*.txt"))[:2]]
-    texts += [p.read_text(encoding="utf-8")[:150_000] for p in sorted(DEMO_CORPUS.glob("en/*.txt"))[:2]]
-    (model,) = Trainer(vocab_size=4000, min_count=3, progress=False).train(texts).values()
-    return Tokenizer(model)
-
-
-@pytest.mark.parametrize("which", ["ref-sample-mc4.model.32000", "ref-sample-mc4.model.8000", "ours-4000"])
-def test_trained_vocabularies_export_exactly(which, tmp_path):
-    tok = _trained_by_us() if which == "ours-4000" else Tokenizer(shared_path(GOLDEN / "trained" / which))
+@pytest.mark.parametrize("which", ["ref-sample-mc4.model.32000", "ref-sample-mc4.model.8000", "default", "refined"])
+def test_trained_vocabularies_export_exactly(which, demo_trained, tmp_path):
+    # "default" and "refined": 4000 pieces trained by us, without and with --refine
+    tok = demo_trained[which] if which in ("default", "refined") else Tokenizer(shared_path(GOLDEN / "trained" / which))
     hf = tokenizers.Tokenizer.from_file(str(tok.to_huggingface(tmp_path / "t.json")))
     texts = [r["text"] for r in golden_rows(IN_REPO_MODEL)]  # real text and edge cases
     got = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
