@@ -214,7 +214,7 @@ class _WithoutWholeMatch:
         return (match for match in self.automaton.iter(text) if match[1][0] != size)
 
 
-def alternatives(engine: Engine) -> Iterator[Tuple[int, List[int]]]:
+def alternatives(engine: Engine) -> Iterator[Tuple[int, Sequence[int]]]:
     """``(id, ids)`` for each piece of two or more bytes: how the tokenizer would spell it
     if it were gone (same probabilities, same tie rule)."""
     without = _WithoutWholeMatch(engine.automaton())
