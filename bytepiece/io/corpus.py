@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import itertools
 import json
 import lzma
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, Sequence["os.PathLike[str]"], Iterable[str]]
@@ -48,6 +47,8 @@ _KINDS = (".txt", ".jsonl")
 _BLOCK = 4 << 20  # bytes read at a time from a .txt file
 _SNIFF = 8192  # a NUL byte in this many leading bytes marks a file as binary
 _MAX_WARNINGS = 20
+_MORE = "... (further problems counted, not listed)"
+PART_BYTES = 4 << 20  # bytes of an uncompressed file (or characters of texts) one task reads
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
@@ -71,6 +72,28 @@ class CorpusStats:
         data = asdict(self)
         data["warnings"] = list(self.warnings)
         return data
+
+    def note(self, message: str) -> None:
+        """Keep a problem's message (the first few; later ones are only counted)."""
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(message)
+        elif len(self.warnings) == _MAX_WARNINGS:
+            self.warnings.append(_MORE)
+
+    def merge(self, other: "CorpusStats", warn: Optional[Callable[[str], None]] = None) -> None:
+        """Add ``other``'s counts and messages; ``warn`` is told each message kept."""
+        for name in ("files", "documents", "bytes", "skipped_files", "skipped_lines", "ignored_files"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for message in other.warnings:
+            if message == _MORE or len(self.warnings) > _MAX_WARNINGS:
+                continue
+            self.note(message)
+            if warn is not None:
+                warn(f"skipped: {message}" if self.warnings[-1] != _MORE else "further problems are counted but not listed")
+        if _MORE in other.warnings and len(self.warnings) == _MAX_WARNINGS:
+            self.note(_MORE)
+            if warn is not None:
+                warn("further problems are counted but not listed")
 
 
 def file_kind(path: PathLike) -> Optional[str]:
@@ -101,12 +124,106 @@ def list_files(source: PathLike) -> List[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def is_url(path: object) -> bool:
+    """Whether a corpus path is an fsspec URL (``s3://``, ``gs://``, ``hf://``, ``file://``...).
+
+    >>> is_url("s3://bucket/corpus"), is_url("corpus/a.txt")
+    (True, False)
+    """
+    return isinstance(path, str) and "://" in path
+
+
+def _fsspec() -> Any:
+    try:
+        import fsspec
+    except ImportError:
+        raise ImportError(
+            "corpus URLs need fsspec: pip install fsspec (plus s3fs, gcsfs or huggingface_hub "
+            "for s3://, gs:// or hf://)"
+        ) from None
+    return fsspec
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A local path or an fsspec URL, opened for reading bytes (seekable)."""
+    if is_url(path):
+        return _fsspec().open(path, "rb").open()
+    return open(path, "rb")
+
+
+def corpus_files(root: str) -> List[Tuple[str, int]]:
+    """``(path, size)`` of the files under ``root`` (recursive, sorted by relative path,
+    hidden files left out), or of ``root`` itself; ``size`` is -1 when it cannot be read.
+    ``root`` may be an fsspec URL; the paths given back are then URLs too."""
+    if not is_url(root):
+        found = []
+        for path in list_files(root):
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = -1
+            found.append((str(path), size))
+        return found
+    fs, base = _fsspec().core.url_to_fs(root)
+    if not fs.exists(base):
+        raise FileNotFoundError(f"corpus {root} does not exist")
+    if not fs.isdir(base):
+        return [(root, int(fs.size(base)))]
+    entries = fs.find(base, detail=True)
+    prefix = base.rstrip("/") + "/"
+    listed = []
+    for name, info in entries.items():
+        relative = name[len(prefix) :] if name.startswith(prefix) else name
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        listed.append((relative, fs.unstrip_protocol(name), int(info.get("size") or 0)))
+    return [(url, size) for _, url, size in sorted(listed)]
+
+
+@dataclass(frozen=True)
+class CorpusFormat:
+    """How files are read: the JSONL field and the error policy (what a task needs)."""
+
+    jsonl_field: str = "text"
+    on_error: str = "skip"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a corpus that one task reads by itself, so no text passes through the
+    process that plans the work.
+
+    A file's byte range ``[start, end)``: the reader moves both ends forward to the next
+    line start (for ``.txt``, past a run of newlines too), so neighbouring parts tile the
+    file exactly, line by line, and a line is read by the part its start falls in.
+    Compressed files are one part (``end`` None). Texts given in memory travel in
+    ``texts``, numbered from ``start``.
+    """
+
+    index: int
+    path: str = ""
+    kind: str = ".txt"
+    start: int = 0
+    end: Optional[int] = None
+    texts: Optional[Tuple[str, ...]] = None
+
+    @property
+    def first(self) -> bool:
+        """Whether this part starts its file (it reports whole-file problems)."""
+        return self.start == 0
+
+
 class CorpusReader:
     """Re-iterable stream of texts from a corpus source, applying the error policy.
 
-    ``source``: a directory or file path (``str`` or ``Path``); a list of ``Path`` objects
-    (files or directories); or a re-iterable of ``str`` texts (e.g. a list). Each
-    iteration re-reads the source; statistics are collected on the first one.
+    ``source``: a directory or file path (``str`` or ``Path``, or an fsspec URL such as
+    ``s3://bucket/corpus``); a list of ``Path`` objects (files or directories); or a
+    re-iterable of ``str`` texts (e.g. a list). Each iteration re-reads the source;
+    statistics are collected on the first one.
+
+    The work can also be split: :meth:`parts` plans the corpus as :class:`Part` objects,
+    :func:`read_part` reads one anywhere (in a worker), and :meth:`record` adds what a
+    part's reading counted to :attr:`stats` (reporting its problems).
 
     >>> reader = CorpusReader(["one text", "another"])
     >>> list(reader), reader.stats.documents, reader.stats.bytes
@@ -123,17 +240,19 @@ class CorpusReader:
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.format = CorpusFormat(jsonl_field, on_error)
         self.jsonl_field = jsonl_field
         self.on_error = on_error
         self.stats = CorpusStats()
         self._warn = warn
         self._passes = 0
+        self._planned = False
         self._texts: Optional[Iterable[str]] = None
-        self._roots: List[Path] = []
+        self._roots: List[str] = []
         if isinstance(source, (str, os.PathLike)):
-            self._roots = [Path(source)]
+            self._roots = [os.fspath(source)]
         elif isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source):
-            self._roots = [Path(s) for s in source]
+            self._roots = [os.fspath(s) for s in source]
         else:
             if iter(source) is source:
                 raise TypeError(
@@ -142,80 +261,133 @@ class CorpusReader:
                 )
             self._texts = source  # type: ignore[assignment]
         for root in self._roots:
-            if not root.exists():
+            if not is_url(root) and not Path(root).exists():
                 raise FileNotFoundError(f"corpus path {root} does not exist")
+
+    def parts(self, part_bytes: int = PART_BYTES) -> Iterator[Part]:
+        """The corpus as parts of about ``part_bytes`` bytes (characters for texts), in
+        order. The first plan counts the ignored files in :attr:`stats`."""
+        count_ignored = not self._planned
+        self._planned = True
+        index = 0
+        if self._texts is not None:
+            number = 1
+            for texts in batched(self._texts, part_bytes, size=_text_size):
+                yield Part(index, start=number, texts=tuple(texts))
+                index, number = index + 1, number + len(texts)
+            return
+        for root in self._roots:
+            in_directory = is_url(root) or Path(root).is_dir()
+            for path, size in corpus_files(root):
+                kind = file_kind(path) if in_directory else (file_kind(path) or ".txt")
+                if kind is None:
+                    if count_ignored:
+                        self.stats.ignored_files += 1
+                    continue
+                if size <= part_bytes or Path(path).suffix in _OPENERS:
+                    yield Part(index, path, kind)
+                    index += 1
+                    continue
+                for start in range(0, size, part_bytes):
+                    yield Part(index, path, kind, start, start + part_bytes)
+                    index += 1
+
+    def record(self, stats: "CorpusStats") -> None:
+        """Add a part's statistics to :attr:`stats`, reporting its problems (the first
+        ``_MAX_WARNINGS`` in all)."""
+        self.stats.merge(stats, self._warn)
 
     def __iter__(self) -> Iterator[str]:
         first = self._passes == 0
         self._passes += 1
-        stats = self.stats if first else CorpusStats()
-        if self._texts is not None:
-            yield from self._iter_texts(stats)
-            return
-        for root in self._roots:
-            for path in list_files(root):
-                kind = file_kind(path) if root.is_dir() else (file_kind(path) or ".txt")
-                if kind is None:
-                    stats.ignored_files += 1
-                    continue
-                yield from _FileReader(self, path, kind, stats, first).texts()
+        for part in self.parts():
+            stats = CorpusStats()
+            yield from read_part(part, self.format, stats)
+            if first:
+                self.record(stats)
 
-    def _iter_texts(self, stats: CorpusStats) -> Iterator[str]:
-        for number, text in enumerate(self._texts or (), start=1):
+
+def _text_size(text: object) -> int:
+    return len(text) if isinstance(text, str) else 1
+
+
+def read_part(part: Part, fmt: CorpusFormat, stats: "CorpusStats") -> Iterator[str]:
+    """The texts of one part, counting what was read (and skipped) in ``stats``.
+
+    Under ``on_error="fail"`` the first problem raises :class:`CorpusError`.
+    """
+    if part.texts is not None:
+        for number, text in enumerate(part.texts, start=part.start):
             if not isinstance(text, str):
                 raise TypeError(f"text #{number} of the source is {type(text).__name__}, not str")
             stats.documents += 1
             stats.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
+        return
+    yield from _FileReader(part, fmt, stats).texts()
 
-    def problem(self, stats: CorpusStats, message: str, report: bool, *, line: bool = False) -> None:
-        """Handle one bad file or line: raise under ``fail``, else count and warn."""
-        if self.on_error == "fail":
-            raise CorpusError(f"{message} (use on_error='skip' / --on-error skip to skip it)")
-        if line:
-            stats.skipped_lines += 1
-        else:
-            stats.skipped_files += 1
-        if not report:
-            return
-        if len(stats.warnings) < _MAX_WARNINGS:
-            stats.warnings.append(message)
-            if self._warn is not None:
-                self._warn(f"skipped: {message}")
-        elif len(stats.warnings) == _MAX_WARNINGS:
-            stats.warnings.append("... (further problems counted, not listed)")
-            if self._warn is not None:
-                self._warn("further problems are counted but not listed")
+
+def _problem(fmt: CorpusFormat, stats: "CorpusStats", message: str, *, line: bool = False) -> None:
+    """One bad file or line: raise under ``fail``, else count it and keep its message."""
+    if fmt.on_error == "fail":
+        raise CorpusError(f"{message} (use on_error='skip' / --on-error skip to skip it)")
+    if line:
+        stats.skipped_lines += 1
+    else:
+        stats.skipped_files += 1
+    stats.note(message)
 
 
 class _FileReader:
-    """Reads one file for :class:`CorpusReader`; one instance per file per pass."""
+    """Reads one part of a file for :func:`read_part`."""
 
-    def __init__(self, reader: CorpusReader, path: Path, kind: str, stats: CorpusStats, report: bool):
-        self.reader, self.path, self.kind, self.stats, self.report = reader, path, kind, stats, report
+    def __init__(self, part: Part, fmt: CorpusFormat, stats: CorpusStats):
+        self.part, self.fmt, self.stats = part, fmt, stats
+        self.path, self.kind = part.path, part.kind
+        self.begin = 0  # where this part's text starts in the file (bytes)
 
     def bad(self, what: str, line: Optional[int] = None) -> None:
+        if line is not None and self.begin:
+            line += self._lines_before(self.begin)
         where = f"{self.path}" if line is None else f"{self.path}, line {line}"
-        self.reader.problem(self.stats, f"{where}: {what}", self.report, line=line is not None)
+        _problem(self.fmt, self.stats, f"{where}: {what}", line=line is not None)
+
+    def _lines_before(self, offset: int) -> int:
+        """Lines that end before byte ``offset``: read only when a problem is reported."""
+        count = 0
+        with open_binary(self.path) as handle:
+            while offset > 0:
+                block = handle.read(min(_BLOCK, offset))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                offset -= len(block)
+        return count
 
     def texts(self) -> Iterator[str]:
-        opener = _OPENERS.get(self.path.suffix, open)
+        first = self.part.first
+        opener = _OPENERS.get(Path(self.path).suffix)
         try:
-            handle = opener(self.path, "rb")
+            raw = open_binary(self.path)
         except OSError as exc:
             self.bad(f"cannot be read ({exc.strerror or exc})")
             return
         produced = False
         try:
-            with handle:
+            with raw:
+                handle = raw if opener is None else opener(raw, "rb")
                 head = handle.read(_SNIFF)
-                if not head:
-                    self.bad("empty file")
+                if not head or b"\0" in head:
+                    if first:  # the file's first part speaks for the whole file
+                        self.bad("empty file" if not head else "binary file (contains NUL bytes)")
                     return
-                if b"\0" in head:
-                    self.bad("binary file (contains NUL bytes)")
-                    return
-                self.stats.files += 1
+                if first:
+                    self.stats.files += 1
+                if opener is None and (self.part.start or self.part.end is not None):
+                    self.begin = _next_line_start(raw, self.part.start, self.kind)
+                    end = None if self.part.end is None else _next_line_start(raw, self.part.end, self.kind)
+                    raw.seek(self.begin)
+                    handle, head = _Range(raw, None if end is None else end - self.begin), b""
                 body = self._txt(handle, head) if self.kind == ".txt" else self._jsonl(handle, head)
                 for text in body:
                     produced = True
@@ -226,7 +398,8 @@ class _FileReader:
             self.bad(f"read error ({exc}); {state} skipped")
 
     def _txt(self, handle: IO[bytes], head: bytes) -> Iterator[str]:
-        self.stats.documents += 1
+        if self.part.first:
+            self.stats.documents += 1
         pending, line = head, 1
         while True:
             block = handle.read(_BLOCK)
@@ -258,10 +431,8 @@ class _FileReader:
         return "\n".join(kept)
 
     def _jsonl(self, handle: IO[bytes], head: bytes) -> Iterator[str]:
-        field_name = self.reader.jsonl_field
-        # head ends mid-line; completing it makes the first lines whole.
-        first = _LINES.findall(head + handle.readline())
-        for number, raw in enumerate(itertools.chain(first, handle), start=1):
+        field_name = self.fmt.jsonl_field
+        for number, raw in enumerate(_raw_lines(handle, head), start=1):
             if not raw.strip():
                 continue
             try:
@@ -279,6 +450,61 @@ class _FileReader:
             self.stats.documents += 1
             self.stats.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
+
+
+class _Range:
+    """At most ``length`` bytes of a handle (all of it when ``length`` is None)."""
+
+    def __init__(self, handle: IO[bytes], length: Optional[int]) -> None:
+        self.handle, self.left = handle, length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left is None:
+            return self.handle.read(size)
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self.handle.read(size)
+        self.left -= len(data)
+        return data
+
+
+def _raw_lines(handle: Any, head: bytes) -> Iterator[bytes]:
+    """The lines (with their newlines) of ``head`` followed by the rest of ``handle``."""
+    pending = head
+    while True:
+        block = handle.read(_BLOCK)
+        data = pending + block
+        cut = data.rfind(b"\n") + 1 if block else len(data)
+        yield from _LINES.findall(data[:cut])
+        pending = data[cut:]
+        if not block:
+            return
+
+
+def _next_line_start(handle: IO[bytes], position: int, kind: str) -> int:
+    """The first cut at or after ``position`` where a part may start: 0, the end of the
+    file, or a byte after a newline (for ``.txt``, one that is not itself a newline, so a
+    run of newlines, which belongs to the line before it, is never split)."""
+    if position <= 0:
+        return 0
+    handle.seek(position - 1)
+    base, carry = position - 1, b""
+    pattern = _TXT_CUT if kind == ".txt" else _JSONL_CUT
+    while True:
+        block = handle.read(1 << 16)
+        data = carry + block
+        found = pattern.search(data)
+        if found:
+            return base + found.start() + 1
+        if not block:
+            return base + len(data)
+        # a newline at the very end may be followed by the cut: look again with it
+        keep = 1 if data.endswith(b"\n") else 0
+        base, carry = base + len(data) - keep, data[len(data) - keep :]
+
+
+_TXT_CUT = re.compile(rb"\n[^\n]")
+_JSONL_CUT = re.compile(rb"\n")
 
 
 def _line_start_cut(data: bytes) -> int:

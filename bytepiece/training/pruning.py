@@ -26,13 +26,14 @@ import numpy as np
 
 from ..encoding.engine import Engine
 from ..model import Model
-from ..parallel import WorkerPool
+from ..parallel import LocalExecutor, Runner, as_executor
 from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
 from .piece_counting import PieceCounts
 
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path
+TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
 
 def _no_progress(size: int) -> None:
@@ -49,7 +50,7 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     return (len(piece) > 1, -count, -len(piece), piece)
 
 
-def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
+def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
     """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
 
     ``drop`` is consumed (emptied once packed), so a big one is not held twice.
@@ -68,7 +69,7 @@ def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, pr
     return dict(result)
 
 
-def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_progress) -> Counts:
+def remove_wasted(counts: Counts, workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
     while True:
         size = len(counts)
@@ -78,7 +79,7 @@ def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_pro
             return counts
 
 
-def count_segments(vocabulary: Counts, strings: "Strings", workers: int = 1) -> Counts:
+def count_segments(vocabulary: Counts, strings: "Strings", workers: Runner = 1) -> Counts:
     """``{piece: sum of the weights of the strings whose segmentation by vocabulary uses
     it, once per use}``. ``vocabulary`` must hold every single byte.
 
@@ -88,9 +89,11 @@ def count_segments(vocabulary: Counts, strings: "Strings", workers: int = 1) -> 
     """
     engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
     ranges = strings.groups(GROUP_BYTES)
-    with WorkerPool(min(workers, max(1, len(ranges))), (engine, strings), purpose="pruning") as pool:
-        # every worker-th group of the length order: balanced work
-        shards = pool.map(segment_groups, [ranges[i :: pool.workers] for i in range(pool.workers)])
+    executor = as_executor(workers, argument="workers") if len(ranges) > 1 else LocalExecutor(1)
+    with executor.pool((engine, strings), purpose="pruning") as pool:
+        # every n-th group of the length order: balanced tasks, a few per worker
+        n = min(len(ranges), TASKS_PER_WORKER * pool.workers if pool.workers > 1 else 1)
+        shards = pool.map(segment_groups, [ranges[i::n] for i in range(n)])
     totals = np.sum(shards, axis=0) if shards else np.zeros(engine.vocab_size, dtype=np.int64)
     pieces = engine.pieces_by_id
     return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
@@ -150,7 +153,7 @@ def prune_packed(
     min_count: int,
     max_piece_length: int,
     reserved: int = 3,
-    workers: int = 1,
+    workers: Runner = 1,
     progress: Progress = _no_progress,
 ) -> Dict[int, Counts]:
     """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.

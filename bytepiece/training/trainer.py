@@ -3,9 +3,11 @@
 Orchestration only; each stage lives in its own module (``io/corpus.py``,
 ``ngram_counting.py``, ``ngram_segmentation.py``, ``piece_counting.py``, ``pruning.py``).
 The two passes over the corpus are map/reduce: the corpus is cut into batches of texts,
-each batch is mapped to count shards (in worker processes when ``workers > 1``), and the
-shards are added up in a :class:`~bytepiece.training.count_store.CountStore`. Counts are integers
-and addition commutes, so the model is byte-identical for any number of workers.
+each part (a byte range of a file, ``io/corpus.py``) is mapped to count shards by a task
+that reads it itself, on the executor (this process, worker processes, or a Dask cluster:
+``parallel.py``, ``cluster.py``), and the shards are added up in a
+:class:`~bytepiece.training.count_store.CountStore`. Counts are integers and addition
+commutes, so the model is byte-identical for any number of workers and any executor.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..io.corpus import CorpusReader, Source
+from ..io.corpus import CorpusFormat, CorpusReader, Part, Source
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
@@ -23,11 +25,9 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
-from ..io.corpus import batched
-from ..parallel import WorkerPool, release_memory, resolve_workers
+from ..parallel import Executor, Runner, as_executor, release_memory
 from .tasks import PieceShard, count_task, segment_long_task, segment_task
 
-_BATCH_CHARS = 2_000_000  # characters of text per map task
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling to disk
 
@@ -82,12 +82,34 @@ class Trainer:
         self.progress = progress
 
     # ------------------------------------------------------------------ public
-    def train(self, source: Source, output: Optional[PathLike] = None, *, workers: int = 1) -> Dict[int, Model]:
-        """Train on ``source`` (a directory, a file, a list of ``Path``, or a re-iterable of
-        ``str``) and return ``{vocab_size: Model}``; with ``output``, also save them (one
-        size: ``output``; several: ``output.<size>``)."""
-        workers = resolve_workers(workers)
+    def train(
+        self, source: Source, output: Optional[PathLike] = None, *, workers: Runner = 1, dask: Any = None
+    ) -> Dict[int, Model]:
+        """Train on ``source`` (a directory, a file, a list of ``Path``, a re-iterable of
+        ``str``, or an fsspec URL such as ``s3://bucket/corpus``) and return
+        ``{vocab_size: Model}``; with ``output``, also save them (one size: ``output``;
+        several: ``output.<size>``).
+
+        ``workers``: processes on this machine (1: this one, 0: one per core). ``dask``: run
+        on a Dask cluster instead, given as a ``distributed.Client``, a scheduler address
+        (``"tcp://10.0.0.5:8786"``) or ``"local:N"`` (a local cluster of N worker
+        processes). The model is the same whichever runs it.
+        """
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
+        if dask is None:
+            return self._train(reader, output, as_executor(workers))
+        if workers != 1:
+            raise ValueError("pass workers (processes on this machine) or dask (a cluster), not both")
+        from ..cluster import DaskExecutor
+
+        executor = DaskExecutor.connect(dask)
+        try:
+            return self._train(reader, output, executor)
+        finally:
+            if executor is not dask:  # close what we opened, not the caller's
+                executor.close()
+
+    def _train(self, reader: CorpusReader, output: Optional[PathLike], workers: Executor) -> Dict[int, Model]:
         with CountStore(self.memory_budget, self.spill_dir) as store:
             ngrams, chunk_count = self._count_ngrams(reader, store, workers)
             if not ngrams.total:
@@ -136,24 +158,25 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ passes
-    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: int) -> Tuple[NgramCounts, int]:
+    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: Executor) -> Tuple[NgramCounts, int]:
         total = chunks = 0
-        with self._bar("counting n-grams") as bar, WorkerPool(workers, self._task_config(), purpose="training") as pool:
-            for shard, size, n_chunks in pool.imap(count_task, self._batches(reader)):
+        with self._bar("counting n-grams") as bar, workers.pool(self._task_config(), purpose="training") as pool:
+            for shard, stats, n_chunks in pool.imap(count_task, self._parts(reader)):
+                reader.record(stats)
                 for n in range(1, self.order + 1):
                     store.add(str(n), shard.keys[n], shard.counts[n])
                 total += shard.total
                 chunks += n_chunks
-                bar.update(size)
+                bar.update(shard.total)
         keys, counts = {}, {}
         for n in range(1, self.order + 1):
             keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> PieceCounts:
+    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         long_pieces: Counter = Counter()
         config = {**self._task_config(), "model": model.pop()}
-        with self._bar("segmenting", total) as bar, WorkerPool(workers, config, purpose="training") as pool:
+        with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
             def add(shard: PieceShard, size: int) -> None:
                 store.add("pieces", shard[0], shard[1])
@@ -168,7 +191,7 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
-            for shard, size, long_chunks in pool.imap(segment_task, self._batches(reader)):
+            for shard, size, long_chunks in pool.imap(segment_task, self._parts(reader)):
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))
@@ -179,13 +202,14 @@ class Trainer:
         keys, counts = store.result("pieces")
         return PieceCounts(keys, counts, dict(long_pieces))
 
-    def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
-        return batched(reader, _BATCH_CHARS)
+    def _parts(self, reader: CorpusReader) -> Iterator[Part]:
+        return reader.parts()
 
     def _task_config(self) -> Dict[str, Any]:
         """The part of :meth:`config` that the counting and segmenting workers need."""
         config = self.config()
-        return {key: config[key] for key in ("order", "normalization", "isolate_digits", "ensure_unicode")}
+        keys = ("order", "normalization", "isolate_digits", "ensure_unicode")
+        return {**{key: config[key] for key in keys}, "format": CorpusFormat(self.jsonl_field, self.on_error)}
 
     def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
         from .. import __version__  # not at the top: the package imports this module lazily
