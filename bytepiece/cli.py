@@ -31,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ModelFormatError, ValueError, OSError) as exc:
+    except (ModelFormatError, ValueError, OSError, ImportError) as exc:
         print(f"bytepiece {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

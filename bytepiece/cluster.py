@@ -129,7 +129,8 @@ class DaskPool:
         self.client = client
         self.state = state
         self.workers = workers
-        self._state = client.scatter(state, broadcast=True, hash=False)
+        # in a list: scatter would take a dict state for named pieces of data
+        (self._state,) = client.scatter([state], broadcast=True, hash=False)
 
     def imap(self, task: Callable[[Any, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
         """Results in item order, at most ``2 * workers`` tasks in flight."""

@@ -40,6 +40,7 @@ import os
 import sys
 import warnings
 import weakref
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Deque, Generic, Iterable, Iterator, List, Optional, Protocol, TypeVar, Union
 
@@ -255,6 +256,26 @@ def as_executor(runner: Runner, *, argument: str = "workers") -> Executor:
     if isinstance(runner, Executor):
         return runner
     return LocalExecutor(resolve_workers(runner, argument=argument))
+
+
+@contextmanager
+def executor_for(workers: Runner = 1, dask: Any = None) -> Iterator[Executor]:
+    """The executor that ``workers=`` / ``dask=`` options ask for, closed afterwards if
+    it was opened here. ``dask``: a ``distributed.Client``, a scheduler address, or
+    ``"local:N"`` (see :class:`bytepiece.cluster.DaskExecutor`)."""
+    if dask is None:
+        yield as_executor(workers)
+        return
+    if workers != 1:
+        raise ValueError("pass workers (processes on this machine) or dask (a cluster), not both")
+    from .cluster import DaskExecutor  # only when asked: dask is an optional extra
+
+    executor = DaskExecutor.connect(dask)
+    try:
+        yield executor
+    finally:
+        if executor is not dask:  # close what was opened here, not the caller's
+            executor.close()
 
 
 # ---------------------------------------------------------------- inside a worker

@@ -1,5 +1,5 @@
 """Subcommands of the ``bytepiece`` CLI, one module each (see ``bytepiece/cli.py``)."""
 
-from . import decode, encode, encode_corpus, inspect, train
+from . import decode, encode, encode_corpus, inspect, shuffle, train
 
-COMMANDS = [encode, decode, inspect, train, encode_corpus]
+COMMANDS = [encode, decode, inspect, train, encode_corpus, shuffle]

@@ -151,6 +151,12 @@ def open_binary(path: str) -> IO[bytes]:
     return open(path, "rb")
 
 
+def open_input(path: str) -> IO[bytes]:
+    """A corpus file for reading bytes, decompressed by its suffix (.gz, .bz2, .xz)."""
+    opener = _OPENERS.get(Path(path).suffix)
+    return opener(path, "rb") if opener is not None else open_binary(path)
+
+
 def corpus_files(root: str) -> List[Tuple[str, int]]:
     """``(path, size)`` of the files under ``root`` (recursive, sorted by relative path,
     hidden files left out), or of ``root`` itself; ``size`` is -1 when it cannot be read.
@@ -264,9 +270,10 @@ class CorpusReader:
             if not is_url(root) and not Path(root).exists():
                 raise FileNotFoundError(f"corpus path {root} does not exist")
 
-    def parts(self, part_bytes: int = PART_BYTES) -> Iterator[Part]:
-        """The corpus as parts of about ``part_bytes`` bytes (characters for texts), in
-        order. The first plan counts the ignored files in :attr:`stats`."""
+    def parts(self, part_bytes: Optional[int] = None) -> Iterator[Part]:
+        """The corpus as parts of about ``part_bytes`` bytes (characters for texts; default
+        ``PART_BYTES``), in order. The first plan counts the ignored files in :attr:`stats`."""
+        part_bytes = part_bytes or PART_BYTES
         count_ignored = not self._planned
         self._planned = True
         index = 0

@@ -25,7 +25,7 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
-from ..parallel import Executor, Runner, as_executor, release_memory
+from ..parallel import Executor, Runner, executor_for, release_memory
 from .tasks import PieceShard, count_task, segment_long_task, segment_task
 
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
@@ -96,18 +96,8 @@ class Trainer:
         processes). The model is the same whichever runs it.
         """
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
-        if dask is None:
-            return self._train(reader, output, as_executor(workers))
-        if workers != 1:
-            raise ValueError("pass workers (processes on this machine) or dask (a cluster), not both")
-        from ..cluster import DaskExecutor
-
-        executor = DaskExecutor.connect(dask)
-        try:
+        with executor_for(workers, dask) as executor:
             return self._train(reader, output, executor)
-        finally:
-            if executor is not dask:  # close what we opened, not the caller's
-                executor.close()
 
     def _train(self, reader: CorpusReader, output: Optional[PathLike], workers: Executor) -> Dict[int, Model]:
         with CountStore(self.memory_budget, self.spill_dir) as store:
