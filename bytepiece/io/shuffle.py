@@ -22,14 +22,15 @@ import os
 import shutil
 import struct
 import tempfile
-from typing import BinaryIO, Iterable, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 FAN_OUT = 256  # buckets per level: one byte of the key
 RECORD_OVERHEAD = 64  # bytes a record costs in memory beyond its own (list slot, object)
 _HEADER = struct.Struct("<QQ")  # key, length: the bucket files' record header
-_GROUP = 1 << 16  # keys drawn at a time
+_GROUP = 1024  # keys drawn at a time
+_BUFFER = 16 << 10  # write buffer of a bucket file (256 of them at once)
 
 _M1 = np.uint64(0x9E37_79B9_7F4A_7C15)
 _M2 = np.uint64(0xBF58_476D_1CE4_E5B9)
@@ -100,44 +101,49 @@ def shuffled(
 
 
 def _keyed(held: List[bytes], rest: Iterator[bytes], seed: int) -> Iterator[Tuple[int, bytes]]:
-    """``(key, record)`` for the records held and those still to come, in input order."""
+    """``(key, record)`` for the records held (taken out of the list as they go, so they
+    can be freed) and those still to come, in input order."""
+    held.reverse()
     index = 0
     group: List[bytes] = []
 
-    def flush() -> Iterator[Tuple[int, bytes]]:
-        keys = shuffle_keys(seed, index, len(group)).tolist()
-        return zip(keys, group)
+    def taken() -> Iterator[bytes]:
+        while held:
+            yield held.pop()
 
-    for source in (iter(held), rest):
+    for source in (taken(), rest):
         for record in source:
             group.append(record)
             if len(group) == _GROUP:
-                yield from flush()
+                yield from zip(shuffle_keys(seed, index, len(group)).tolist(), group)
                 index += len(group)
                 group = []
-    yield from flush()
+    yield from zip(shuffle_keys(seed, index, len(group)).tolist(), group)
 
 
 def _scatter(items: Iterable[Tuple[int, bytes]], directory: str, level: int) -> List[Tuple[str, int, int]]:
-    """Write ``(key, record)`` items to FAN_OUT bucket files by the key's byte at
-    ``level``; returns ``(path, records, bytes)`` per bucket, in key order."""
+    """Write ``(key, record)`` items to bucket files by the key's byte at ``level`` (a file
+    is made for a bucket when its first record comes); returns ``(path, records, bytes)``
+    per bucket that got any, in key order."""
     shift = 64 - 8 * (level + 1)
-    paths = [os.path.join(directory, f"{level}-{b:03d}") for b in range(FAN_OUT)]
+    handles: Dict[int, BinaryIO] = {}
     counts = [0] * FAN_OUT
     sizes = [0] * FAN_OUT
-    handles: List[BinaryIO] = [open(p, "wb") for p in paths]  # noqa: SIM115 (closed below)
+    path = os.path.join(directory, f"{level}-{{:03d}}").format
     try:
         for key, record in items:
             bucket = (key >> shift) & 0xFF
-            handle = handles[bucket]
+            handle = handles.get(bucket)
+            if handle is None:
+                handle = handles[bucket] = open(path(bucket), "wb", buffering=_BUFFER)  # noqa: SIM115
             handle.write(_HEADER.pack(key, len(record)))
             handle.write(record)
             counts[bucket] += 1
             sizes[bucket] += len(record) + RECORD_OVERHEAD
     finally:
-        for handle in handles:
+        for handle in handles.values():
             handle.close()
-    return list(zip(paths, counts, sizes))
+    return [(path(b), counts[b], sizes[b]) for b in sorted(handles)]
 
 
 def _read_bucket(path: str) -> Iterator[Tuple[int, bytes]]:
