@@ -50,6 +50,15 @@ def test_same_model_for_any_number_of_workers(small_corpus, baseline, tmp_path):
     assert files2 == files
 
 
+def test_an_fsspec_url_trains_the_same_model(small_corpus, baseline, tmp_path, monkeypatch):
+    pytest.importorskip("fsspec")
+    from bytepiece.io import corpus
+
+    monkeypatch.setattr(corpus, "PART_BYTES", 40_000)  # big files cut into byte ranges too
+    _, files = baseline
+    assert train(small_corpus.as_uri(), tmp_path, workers=2)[1] == files
+
+
 def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline, tmp_path, monkeypatch):
     from bytepiece.training import count_store
 
