@@ -11,15 +11,23 @@ sorted run and memory starts empty again. :meth:`CountStore.result` merges the r
 key range at a time, dropping keys below ``min_count`` as it goes, so the peak stays
 within the budget plus what survives.
 
+Pieces longer than a packed key (``add_long``) are counted in a dict, which counts toward
+the same budget (``LONG_ENTRY_BYTES`` a piece plus its bytes) and spills with the tables,
+as a run sorted by piece; :meth:`CountStore.long_result` gives them back merged, streamed
+from disk (:class:`LongCounts`), for as long as the store is open.
+
 Deliberately left out: what the keys mean.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import shutil
+import struct
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from collections import Counter
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +36,8 @@ from .ngram_counting import merge_sorted_counts
 Run = Tuple[np.ndarray, np.ndarray]
 _ENTRY_BYTES = 16  # one uint64 key + one int64 count
 _MIN_PENDING = 1 << 20  # entries of small shards gathered before they are merged
+LONG_ENTRY_BYTES = 120  # memory of one long piece in the dict, beyond its bytes
+_LONG_HEADER = struct.Struct("<IQ")  # length, count: a long-piece run's record header
 
 
 class CountStore:
@@ -47,6 +57,9 @@ class CountStore:
         self._total: Dict[str, Run] = {}
         self._pending: Dict[str, List[Run]] = {}
         self._spilled: Dict[str, List[str]] = {}
+        self._long: Counter = Counter()
+        self._long_bytes = 0
+        self._long_runs: List[str] = []
         self.spills = 0
 
     # ------------------------------------------------------------------ adding
@@ -64,11 +77,20 @@ class CountStore:
         if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
             self.spill()
 
+    def add_long(self, counts: Dict[bytes, int]) -> None:
+        """Add counts of long pieces (any bytes)."""
+        for piece, count in counts.items():
+            if piece not in self._long:
+                self._long_bytes += len(piece) + LONG_ENTRY_BYTES
+            self._long[piece] += count
+        if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
+            self.spill()
+
     def held_bytes(self) -> int:
         """Bytes of counts held in memory now."""
         entries = sum(len(k) for k, _ in self._total.values())
         entries += sum(len(k) for runs in self._pending.values() for k, _ in runs)
-        return entries * _ENTRY_BYTES
+        return entries * _ENTRY_BYTES + self._long_bytes
 
     def spill(self) -> None:
         """Write every table's counts to disk as a sorted run and free the memory."""
@@ -82,6 +104,11 @@ class CountStore:
             np.save(path + ".keys.npy", keys)
             np.save(path + ".counts.npy", counts)
             self._spilled.setdefault(name, []).append(path)
+        if self._long:
+            path = os.path.join(self._spill_dir, f"long-{self.spills}")
+            _write_long_run(path, sorted(self._long.items()))
+            self._long_runs.append(path)
+            self._long, self._long_bytes = Counter(), 0
         self.spills += 1
 
     def _collect(self, name: str) -> Run:
@@ -100,6 +127,14 @@ class CountStore:
             (np.load(p + ".keys.npy", mmap_mode="r"), np.load(p + ".counts.npy", mmap_mode="r")) for p in paths
         ]
         return _merge_by_ranges(runs, min_count, self.memory_budget)
+
+    def long_result(self) -> "LongCounts":
+        """All long-piece counts, merged by piece (read from disk while the store is open)."""
+        memory, self._long, self._long_bytes = self._long, Counter(), 0
+        runs, self._long_runs = self._long_runs, []
+        if not runs:
+            return LongCounts(dict(memory))
+        return LongCounts(dict(memory), runs)
 
     def close(self) -> None:
         """Delete spilled runs."""
@@ -162,3 +197,60 @@ def _merge_by_ranges(runs: List[Run], min_count: int, budget: Optional[int]) -> 
         kept_keys.append(keys)
         kept_counts.append(counts)
     return np.concatenate(kept_keys).astype(np.uint64), np.concatenate(kept_counts).astype(np.int64)
+
+
+class LongCounts:
+    """Counts of long pieces: a dict, plus sorted runs on disk when they spilled. Iterating
+    :meth:`items` merges them (by piece when there are runs) without loading them.
+
+    >>> counts = LongCounts({b"long piece": 2})
+    >>> list(counts.items()), len(counts)
+    ([(b'long piece', 2)], 1)
+    """
+
+    def __init__(self, memory: Dict[bytes, int], runs: Optional[List[str]] = None) -> None:
+        self.memory = memory
+        self.runs = list(runs or [])
+        self._length: Optional[int] = None if self.runs else len(memory)
+
+    def items(self) -> Iterator[Tuple[bytes, int]]:
+        if not self.runs:
+            yield from self.memory.items()
+            return
+        merged = heapq.merge(sorted(self.memory.items()), *(_read_long_run(p) for p in self.runs))
+        current: Optional[bytes] = None
+        total = 0
+        for piece, count in merged:
+            if piece != current:
+                if current is not None:
+                    yield current, total
+                current, total = piece, 0
+            total += count
+        if current is not None:
+            yield current, total
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = sum(1 for _ in self.items())
+        return self._length
+
+    def clear(self) -> None:
+        """Forget the counts (the runs are deleted with the store's directory)."""
+        self.memory, self.runs, self._length = {}, [], 0
+
+
+def _write_long_run(path: str, items: Iterable[Tuple[bytes, int]]) -> None:
+    with open(path, "wb") as handle:
+        for piece, count in items:
+            handle.write(_LONG_HEADER.pack(len(piece), count))
+            handle.write(piece)
+
+
+def _read_long_run(path: str) -> Iterator[Tuple[bytes, int]]:
+    with open(path, "rb", buffering=1 << 20) as handle:
+        while True:
+            header = handle.read(_LONG_HEADER.size)
+            if not header:
+                return
+            length, count = _LONG_HEADER.unpack(header)
+            yield handle.read(length), count

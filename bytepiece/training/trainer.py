@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..io.corpus import CorpusFormat, CorpusReader, Part, Source
@@ -114,18 +113,18 @@ class Trainer:
             del ngrams
             release_memory()
             pieces = self._count_pieces(reader, model, store, workers, total)
-        release_memory()
-        distinct = len(pieces)
-        with self._bar("pruning") as bar:
-            vocabularies = prune_packed(
-                pieces,
-                vocab_sizes=self.vocab_sizes,
-                min_count=self.min_count,
-                max_piece_length=self.max_piece_length,
-                reserved=len(self.special_tokens),
-                workers=workers,
-                progress=bar.update,
-            )
+            release_memory()
+            distinct = len(pieces)
+            with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
+                vocabularies = prune_packed(
+                    pieces,
+                    vocab_sizes=self.vocab_sizes,
+                    min_count=self.min_count,
+                    max_piece_length=self.max_piece_length,
+                    reserved=len(self.special_tokens),
+                    workers=workers,
+                    progress=bar.update,
+                )
         corpus = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
         models = {size: self._model(counts, corpus) for size, counts in vocabularies.items()}
         if output is not None:
@@ -164,13 +163,12 @@ class Trainer:
         return NgramCounts(self.order, total, keys, counts), chunks
 
     def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
-        long_pieces: Counter = Counter()
         config = {**self._task_config(), "model": model.pop()}
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
             def add(shard: PieceShard, size: int) -> None:
                 store.add("pieces", shard[0], shard[1])
-                long_pieces.update(shard[2])
+                store.add_long(shard[2])
                 bar.update(size)
 
             def segment_long(chunks: List[bytes]) -> None:
@@ -190,7 +188,7 @@ class Trainer:
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
         keys, counts = store.result("pieces")
-        return PieceCounts(keys, counts, dict(long_pieces))
+        return PieceCounts(keys, counts, store.long_result())
 
     def _parts(self, reader: CorpusReader) -> Iterator[Part]:
         return reader.parts()
