@@ -38,12 +38,6 @@ from bytepiece import parallel  # noqa: E402
 from bytepiece.training import pruning, trainer as trainer_module  # noqa: E402
 from bytepiece.training.trainer import Trainer  # noqa: E402
 
-STAGES = {
-    "count_task": "pass 1: n-gram counting",
-    "segment_task": "pass 2: segmentation + piece counting",
-    "segment_long_task": "pass 2: segmentation + piece counting",
-    "segment_strings": "pruning",
-}
 BANDWIDTH = 1.25e9  # bytes/s of the driver's link in the projection
 CORES = (1, 2, 16, 64, 256)
 
@@ -59,6 +53,7 @@ class Meter:
         self.state: Dict[str, int] = collections.defaultdict(int)
         self.tasks: Dict[str, int] = collections.defaultdict(int)
         self.wall: Dict[str, float] = collections.defaultdict(float)
+        self.stage = "other (reading the plan, saving)"  # the stage running now
 
     def install(self) -> None:
         meter = self
@@ -66,9 +61,8 @@ class Meter:
         init = parallel.WorkerPool.__init__
 
         def timed_imap(pool: Any, task: Any, items: Any) -> Any:
-            stage = STAGES.get(task.__name__, task.__name__)
-
             def timed(state: Any, item: Any) -> Any:
+                stage = meter.stage
                 started = time.perf_counter()
                 result = task(state, item)
                 meter.task_s[stage] += time.perf_counter() - started
@@ -84,7 +78,7 @@ class Meter:
         def measured_init(pool: Any, workers: Any, state: Any, *, purpose: str = "this call") -> None:
             started = time.perf_counter()
             size = len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-            key = "pruning" if purpose == "pruning" else ("pass 2: segmentation + piece counting" if "model" in state else "pass 1: n-gram counting")
+            key = meter.stage
             meter.state[key] = max(meter.state[key], size)
             meter.pickle_s[key] += time.perf_counter() - started
             init(pool, workers, state, purpose=purpose)
@@ -100,11 +94,12 @@ class Meter:
         original = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, outer, self.stage = time.perf_counter(), self.stage, stage
             try:
                 return original(*args, **kwargs)
             finally:
                 self.wall[stage] += time.perf_counter() - started
+                self.stage = outer
 
         setattr(owner, name, timed)
 

@@ -212,6 +212,14 @@ class Part:
     start: int = 0
     end: Optional[int] = None
     texts: Optional[Tuple[str, ...]] = None
+    total: int = 0  # the file's size (-1: unknown)
+
+    @property
+    def size(self) -> int:
+        """About how many bytes (characters for texts) the part holds."""
+        if self.texts is not None:
+            return sum(map(len, self.texts))
+        return max(0, (self.end if self.end is not None else self.total) - self.start)
 
     @property
     def first(self) -> bool:
@@ -292,11 +300,11 @@ class CorpusReader:
                         self.stats.ignored_files += 1
                     continue
                 if size <= part_bytes or Path(path).suffix in _OPENERS:
-                    yield Part(index, path, kind)
+                    yield Part(index, path, kind, total=size)
                     index += 1
                     continue
                 for start in range(0, size, part_bytes):
-                    yield Part(index, path, kind, start, start + part_bytes)
+                    yield Part(index, path, kind, start, start + part_bytes, total=size)
                     index += 1
 
     def record(self, stats: "CorpusStats") -> None:

@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from ..io.corpus import CorpusStats, Part, batched, read_part
-from .ngram_counting import NgramCounts, count_ngrams, merge_sorted_counts
+from .count_store import Shard, split_partitions
+from .ngram_counting import count_ngrams, merge_sorted_counts
 from .ngram_segmentation import token_starts
 from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
@@ -29,7 +30,7 @@ from .piece_counting import count_pieces
 LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
 GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
 
-PieceShard = Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]
+PieceShard = Tuple[Shard, Dict[bytes, int]]  # packed pieces split in partitions, long pieces
 Config = Dict[str, Any]
 
 
@@ -48,19 +49,20 @@ def part_texts(config: Config, part: Part) -> Tuple[List[str], CorpusStats]:
     return list(read_part(part, config["format"], stats)), stats
 
 
-def count_task(config: Config, part: Part) -> Tuple[NgramCounts, CorpusStats, int]:
-    """Pass 1 map: (n-gram counts, reading statistics, chunks) of a part."""
+def count_task(config: Config, part: Part) -> Tuple[Dict[int, Shard], int, CorpusStats, int]:
+    """Pass 1 map: (n-gram counts by length, split in the store's partitions; bytes
+    counted; reading statistics; chunks) of a part."""
     texts, stats = part_texts(config, part)
     chunks = chunk_texts(texts, config)
     del texts
     order = config["order"]
     # counting holds about ten 8-byte arrays per byte counted: a megabyte at a time
     parts = [count_ngrams(group, order) for group in batched(chunks, GROUP_BYTES)]
-    keys, counts = {}, {}
+    shards = {}
     for n in range(1, order + 1):
-        keys[n], counts[n] = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
-    total = sum(p.total for p in parts)
-    return NgramCounts(order, total, keys, counts), stats, len(chunks)
+        keys, counts = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
+        shards[n] = split_partitions(keys, counts, config["partitions"])
+    return shards, sum(p.total for p in parts), stats, len(chunks)
 
 
 def segment_task(config: Config, part: Part) -> Tuple[PieceShard, int, List[bytes]]:
@@ -89,4 +91,4 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
         shards.append((keys, counts))
         long.update(group_long)
     keys, counts = merge_sorted_counts(shards)
-    return keys, counts, dict(long)
+    return split_partitions(keys, counts, config["partitions"]), dict(long)

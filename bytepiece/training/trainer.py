@@ -29,6 +29,9 @@ from .tasks import PieceShard, count_task, segment_long_task, segment_task
 
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling to disk
+SHARD_BYTES_PER_BYTE = 20  # pass 1's count shards, in bytes per byte of text (measured: about 18)
+MAX_PARTITIONS = 1024
+_PARTITION_CAP = 256 << 20  # budgets above this do not make partitions bigger
 
 
 class Trainer:
@@ -99,8 +102,10 @@ class Trainer:
             return self._train(reader, output, executor)
 
     def _train(self, reader: CorpusReader, output: Optional[PathLike], workers: Executor) -> Dict[int, Model]:
-        with CountStore(self.memory_budget, self.spill_dir) as store:
-            ngrams, chunk_count = self._count_ngrams(reader, store, workers)
+        parts = list(reader.parts())  # the plan: file names and byte ranges (texts: references)
+        partitions = count_partitions(sum(p.size for p in parts), self.memory_budget, workers.workers)
+        with CountStore(self.memory_budget, self.spill_dir, partitions=partitions) as store:
+            ngrams, chunk_count = self._count_ngrams(parts, reader, store, workers)
             if not ngrams.total:
                 stats = reader.stats
                 raise ValueError(
@@ -112,7 +117,7 @@ class Trainer:
             model = [build_model(ngrams, self.min_count)]
             del ngrams
             release_memory()
-            pieces = self._count_pieces(reader, model, store, workers, total)
+            pieces = self._count_pieces(parts, model, store, workers, total)
             release_memory()
             distinct = len(pieces)
             with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
@@ -147,28 +152,29 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ passes
-    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: Executor) -> Tuple[NgramCounts, int]:
+    def _count_ngrams(self, parts: List[Part], reader: CorpusReader, store: CountStore, workers: Executor) -> Tuple[NgramCounts, int]:
         total = chunks = 0
-        with self._bar("counting n-grams") as bar, workers.pool(self._task_config(), purpose="training") as pool:
-            for shard, stats, n_chunks in pool.imap(count_task, self._parts(reader)):
+        config = {**self._task_config(), "partitions": store.partitions}
+        with self._bar("counting n-grams") as bar, workers.pool(config, purpose="training") as pool:
+            for shards, size, stats, n_chunks in pool.imap(count_task, parts):
                 reader.record(stats)
                 for n in range(1, self.order + 1):
-                    store.add(str(n), shard.keys[n], shard.counts[n])
-                total += shard.total
+                    store.add(str(n), *shards[n])
+                total += size
                 chunks += n_chunks
-                bar.update(shard.total)
-        keys, counts = {}, {}
-        for n in range(1, self.order + 1):
-            keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
+                bar.update(size)
+            keys, counts = {}, {}
+            for n in range(1, self.order + 1):  # the reduce, on the same workers
+                keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1, pool)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
-        config = {**self._task_config(), "model": model.pop()}
+    def _count_pieces(self, parts: List[Part], model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
+        config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
             def add(shard: PieceShard, size: int) -> None:
-                store.add("pieces", shard[0], shard[1])
-                store.add_long(shard[2])
+                store.add("pieces", *shard[0])
+                store.add_long(shard[1])
                 bar.update(size)
 
             def segment_long(chunks: List[bytes]) -> None:
@@ -179,7 +185,7 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
-            for shard, size, long_chunks in pool.imap(segment_task, self._parts(reader)):
+            for shard, size, long_chunks in pool.imap(segment_task, parts):
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))
@@ -187,11 +193,8 @@ class Trainer:
                     segment_long(waiting)
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
-        keys, counts = store.result("pieces")
+            keys, counts = store.result("pieces", 1, pool)
         return PieceCounts(keys, counts, store.long_result())
-
-    def _parts(self, reader: CorpusReader) -> Iterator[Part]:
-        return reader.parts()
 
     def _task_config(self) -> Dict[str, Any]:
         """The part of :meth:`config` that the counting and segmenting workers need."""
@@ -217,6 +220,20 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+
+def count_partitions(corpus_bytes: int, memory_budget: Optional[int], workers: int) -> int:
+    """How many partitions the count tables are reduced in: a power of two, at least two
+    per worker (all of them busy), and enough that one partition of the raw shards (about
+    ``SHARD_BYTES_PER_BYTE`` bytes per corpus byte in pass 1) fits a quarter of the budget
+    (at most 64 MiB), up to ``MAX_PARTITIONS``.
+
+    >>> count_partitions(100 << 20, 512 << 20, 2), count_partitions(1000, None, 1)
+    (32, 2)
+    """
+    share = min(memory_budget or _PARTITION_CAP, _PARTITION_CAP) // 4
+    wanted = max(2 * workers, -(-SHARD_BYTES_PER_BYTE * corpus_bytes // max(1, share)))
+    return min(MAX_PARTITIONS, 1 << max(0, int(wanted - 1).bit_length()))
 
 
 def _warn(message: str) -> None:
