@@ -48,7 +48,7 @@ _BLOCK = 4 << 20  # bytes read at a time from a .txt file
 _SNIFF = 8192  # a NUL byte in this many leading bytes marks a file as binary
 _MAX_WARNINGS = 20
 _MORE = "... (further problems counted, not listed)"
-PART_BYTES = 4 << 20  # bytes of an uncompressed file (or characters of texts) one task reads
+PART_BYTES = 2 << 20  # bytes of an uncompressed file (or characters of texts) one task reads
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
@@ -202,8 +202,10 @@ class Part:
     A file's byte range ``[start, end)``: the reader moves both ends forward to the next
     line start (for ``.txt``, past a run of newlines too), so neighbouring parts tile the
     file exactly, line by line, and a line is read by the part its start falls in.
-    Compressed files are one part (``end`` None). Texts given in memory travel in
-    ``texts``, numbered from ``start``.
+    Compressed files are one part (``end`` None). Small files are grouped: a part with
+    ``members`` is those parts, read one after the other (a corpus of many small files
+    would otherwise be a task per file). Texts given in memory travel in ``texts``,
+    numbered from ``start``.
     """
 
     index: int
@@ -213,12 +215,15 @@ class Part:
     end: Optional[int] = None
     texts: Optional[Tuple[str, ...]] = None
     total: int = 0  # the file's size (-1: unknown)
+    members: Tuple["Part", ...] = ()
 
     @property
     def size(self) -> int:
         """About how many bytes (characters for texts) the part holds."""
         if self.texts is not None:
             return sum(map(len, self.texts))
+        if self.members:
+            return sum(member.size for member in self.members)
         return max(0, (self.end if self.end is not None else self.total) - self.start)
 
     @property
@@ -291,6 +296,8 @@ class CorpusReader:
                 yield Part(index, start=number, texts=tuple(texts))
                 index, number = index + 1, number + len(texts)
             return
+        group: List[Part] = []  # small files waiting to make up a part
+        grouped = 0  # their bytes
         for root in self._roots:
             in_directory = is_url(root) or Path(root).is_dir()
             for path, size in corpus_files(root):
@@ -300,12 +307,17 @@ class CorpusReader:
                         self.stats.ignored_files += 1
                     continue
                 if size <= part_bytes or Path(path).suffix in _OPENERS:
-                    yield Part(index, path, kind, total=size)
-                    index += 1
+                    group.append(Part(0, path, kind, total=size))
+                    grouped += max(size, 0)
+                    if grouped >= part_bytes:
+                        yield _grouped(index, group)
+                        index, group, grouped = index + 1, [], 0
                     continue
                 for start in range(0, size, part_bytes):
                     yield Part(index, path, kind, start, start + part_bytes, total=size)
                     index += 1
+        if group:
+            yield _grouped(index, group)
 
     def record(self, stats: "CorpusStats") -> None:
         """Add a part's statistics to :attr:`stats`, reporting its problems (the first
@@ -322,6 +334,10 @@ class CorpusReader:
                 self.record(stats)
 
 
+def _grouped(index: int, parts: List[Part]) -> Part:
+    return Part(index, members=tuple(parts)) if len(parts) > 1 else Part(index, parts[0].path, parts[0].kind, total=parts[0].total)
+
+
 def _text_size(text: object) -> int:
     return len(text) if isinstance(text, str) else 1
 
@@ -331,6 +347,10 @@ def read_part(part: Part, fmt: CorpusFormat, stats: "CorpusStats") -> Iterator[s
 
     Under ``on_error="fail"`` the first problem raises :class:`CorpusError`.
     """
+    for member in part.members:
+        yield from read_part(member, fmt, stats)
+    if part.members:
+        return
     if part.texts is not None:
         for number, text in enumerate(part.texts, start=part.start):
             if not isinstance(text, str):
