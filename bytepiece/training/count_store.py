@@ -37,7 +37,6 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .ngram_counting import merge_sorted_counts
 
 Run = Tuple[np.ndarray, np.ndarray]
 Shard = Tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, counts, partition bounds
@@ -182,8 +181,7 @@ class CountStore:
                     yield runs, min_count
 
         parts = pool.imap(add_up_task, items()) if pool is not None else (add_up_task(None, item) for item in items())
-        keys, counts = merge_sorted_counts(list(parts))  # disjoint partitions: only a sort
-        return keys.astype(np.uint64), counts.astype(np.int64)
+        return _assemble(parts)
 
     def long_result(self) -> "LongCounts":
         """All long-piece counts, merged by piece (read from disk while the store is open)."""
@@ -204,6 +202,23 @@ class CountStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _assemble(parts: Iterable[Run]) -> Run:
+    """Sorted partitions with disjoint keys as one sorted run, with as few copies alive at
+    once as numpy allows (this is the one table of model size the driver holds)."""
+    key_parts: List[np.ndarray] = []
+    count_parts: List[np.ndarray] = []
+    for keys, counts in parts:
+        key_parts.append(keys)
+        count_parts.append(counts)
+    keys = np.concatenate(key_parts) if key_parts else np.zeros(0, np.uint64)
+    key_parts.clear()
+    order = np.argsort(keys, kind="stable")  # runs end to end: near linear
+    keys = keys[order]
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)
+    count_parts.clear()
+    return keys.astype(np.uint64, copy=False), counts[order].astype(np.int64, copy=False)
 
 
 def _at_least(run: Run, min_count: int) -> Run:
