@@ -24,6 +24,7 @@ import os
 import pickle
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict
@@ -32,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from _common import shown, temp_dir  # noqa: E402
-from train_benchmark import make_slice  # noqa: E402
+from train_benchmark import _memory, _tree, make_slice  # noqa: E402
 
 from bytepiece import parallel  # noqa: E402
 from bytepiece.training import pruning, trainer as trainer_module  # noqa: E402
@@ -54,6 +55,13 @@ class Meter:
         self.tasks: Dict[str, int] = collections.defaultdict(int)
         self.wall: Dict[str, float] = collections.defaultdict(float)
         self.stage = "other (reading the plan, saving)"  # the stage running now
+        self.peak_pss: Dict[str, int] = collections.defaultdict(int)
+
+    def sample_memory(self, stop: threading.Event) -> None:
+        """Peak PSS of this process and its children, per stage, every 0.1 s."""
+        while not stop.wait(0.1):
+            _, pss = _memory(_tree(os.getpid()))
+            self.peak_pss[self.stage] = max(self.peak_pss[self.stage], pss)
 
     def install(self) -> None:
         meter = self
@@ -117,9 +125,13 @@ def main() -> int:
     train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
     meter = Meter()
     meter.install()
+    stop = threading.Event()
+    sampler = threading.Thread(target=meter.sample_memory, args=(stop,), daemon=True)
+    sampler.start()
     started = time.perf_counter()
     Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False).train(train_dir, workers=1)
     total = time.perf_counter() - started
+    stop.set()
     rows = []
     stages = list(dict.fromkeys(meter.wall))
     for stage in stages:
@@ -128,12 +140,14 @@ def main() -> int:
         driver = wall - tasks - meter.pickle_s.get(stage, 0.0)
         rows.append({"stage": stage, "wall_s": wall - meter.pickle_s.get(stage, 0.0), "tasks_s": tasks, "driver_s": driver,
                      "tasks": meter.tasks.get(stage, 0), "sent_mb": meter.sent.get(stage, 0) / 1e6,
-                     "returned_mb": meter.returned.get(stage, 0) / 1e6, "state_mb": meter.state.get(stage, 0) / 1e6})
+                     "returned_mb": meter.returned.get(stage, 0) / 1e6, "state_mb": meter.state.get(stage, 0) / 1e6,
+                     "peak_pss_gb": meter.peak_pss.get(stage, 0) / 1e9})
     pickling = sum(meter.pickle_s.values())
     wall_total = total - pickling
     other = wall_total - sum(r["wall_s"] for r in rows)
     rows.append({"stage": "other (reading the plan, saving)", "wall_s": other, "tasks_s": 0.0, "driver_s": other,
-                 "tasks": 0, "sent_mb": 0.0, "returned_mb": 0.0, "state_mb": 0.0})
+                 "tasks": 0, "sent_mb": 0.0, "returned_mb": 0.0, "state_mb": 0.0,
+                 "peak_pss_gb": meter.peak_pss.get("other (reading the plan, saving)", 0) / 1e9})
     driver = sum(r["driver_s"] for r in rows)
     tasks = sum(r["tasks_s"] for r in rows)
     result = {"slice_mb": args.size_mb, "vocab_size": args.vocab_size, "wall_s": wall_total, "driver_s": driver,
@@ -158,14 +172,14 @@ def write_markdown(args: argparse.Namespace, result: Dict[str, Any]) -> None:
         f"{'--whole' if args.whole else f'--size-mb {args.size_mb:g}'} --vocab-size {args.vocab_size} --min-count {args.min_count}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",
-        "| stage | wall s | in tasks s | driver s | tasks | items sent MB | results MB | state MB (per worker) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| stage | wall s | in tasks s | driver s | tasks | items sent MB | results MB | state MB (per worker) | peak PSS GB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["stages"]:
         lines.append(f"| {r['stage']} | {r['wall_s']:.1f} | {r['tasks_s']:.1f} | {r['driver_s']:.1f} | {r['tasks']} | "
-                     f"{r['sent_mb']:.1f} | {r['returned_mb']:.1f} | {r['state_mb']:.1f} |")
+                     f"{r['sent_mb']:.1f} | {r['returned_mb']:.1f} | {r['state_mb']:.1f} | {r['peak_pss_gb']:.2f} |")
     lines += [
-        f"| **total** | {result['wall_s']:.1f} | {result['tasks_s']:.1f} | {result['driver_s']:.1f} | | | | |",
+        f"| **total** | {result['wall_s']:.1f} | {result['tasks_s']:.1f} | {result['driver_s']:.1f} | | | | | |",
         "",
         f"Serial fraction (driver / wall): **{100 * result['serial_fraction']:.1f}%**.",
         "",
