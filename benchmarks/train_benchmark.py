@@ -136,6 +136,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory")
     parser.add_argument("--size-mb", type=float, default=20)
+    parser.add_argument("--whole", action="store_true", help="train on all of --corpus (no slice, no held-out figures)")
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"),
@@ -143,15 +144,19 @@ def main() -> int:
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `bytepiece train` options")
     parser.add_argument("--out", type=Path, help="append the markdown result to this file")
     args = parser.parse_args()
-    train_dir, held_dir = make_slice(args.corpus, args.size_mb, args.slices)
+    if args.whole:
+        train_dir, held_dir = args.corpus, None
+    else:
+        train_dir, held_dir = make_slice(args.corpus, args.size_mb, args.slices)
     slice_mb = sum(p.stat().st_size for p in train_dir.rglob("*.txt")) / 1e6
-    model = args.slices / f"model-{args.size_mb:g}mb-{args.vocab_size}"
+    model = args.slices / ("model-whole" if args.whole else f"model-{args.size_mb:g}mb-{args.vocab_size}")
+    model.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "bytepiece", "train", str(train_dir), "-o", str(model),
                "--vocab-size", str(args.vocab_size), "--workers", str(args.workers), *args.extra]
     print(" ".join(command), file=sys.stderr)
     measured = run_training(command)
     print(json.dumps(measured), file=sys.stderr)
-    compression = held_out_bytes_per_token(model, held_dir)
+    compression = held_out_bytes_per_token(model, held_dir) if held_dir is not None else {d: float("nan") for d in (*DOMAINS, "all")}
     row = {"slice_mb": round(slice_mb, 1), "vocab_size": args.vocab_size, "workers": args.workers, **measured,
            "heldout_bytes_per_token": compression}
     print(json.dumps(row, indent=2))
@@ -167,7 +172,8 @@ def write_markdown(args: argparse.Namespace, row: Dict) -> None:
     lines = [
         f"### {row['slice_mb']:.0f} MB -> {args.vocab_size}, workers={args.workers} {extra}".rstrip(),
         "",
-        f"Command: `python benchmarks/train_benchmark.py --corpus {shown(str(args.corpus))} --size-mb {args.size_mb:g} "
+        f"Command: `python benchmarks/train_benchmark.py --corpus {shown(str(args.corpus))} "
+        f"{'--whole' if args.whole else f'--size-mb {args.size_mb:g}'} "
         f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",

@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with terminate_as_exception():
         try:
             return int(args.func(args) or 0)
-        except (BadInputError, ValueError, OSError) as exc:
+        except (BadInputError, ValueError, OSError, ImportError) as exc:  # ImportError: a missing extra (dask)
             if isinstance(exc, BrokenPipeError):  # e.g. `bytepiece encode ... | head`
                 return 0
             message = " ".join(str(exc).splitlines()) or type(exc).__name__

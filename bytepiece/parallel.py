@@ -24,7 +24,10 @@ Why it looks the way it does:
 * **``workers`` means the same everywhere** (:func:`resolve_workers`): 1 is this process,
   N > 1 is N processes, 0 is one per core.
 
-Deliberately left out: clusters (a pool of processes on one machine only).
+**Executors.** A stage is told *where* to run by an :class:`Executor`: ``workers=N`` (an
+int) is a :class:`LocalExecutor`, and a Dask cluster is a
+:class:`bytepiece.cluster.DaskExecutor`. Both start pools with the same interface
+(:class:`Pool`: ``imap``, ``map``, ``workers``), so stage code never knows which runs it.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ import signal
 import sys
 import warnings
 import weakref
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Callable, Deque, Generic, Iterable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Deque, Generic, Iterable, Iterator, List, Optional, Protocol, TypeVar, Union
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -179,6 +183,100 @@ def _warn_daemon(purpose: str) -> None:
         RuntimeWarning,
         stacklevel=5,
     )
+
+
+# ---------------------------------------------------------------- executors
+class Pool(Protocol[State]):
+    """What a stage uses to run its tasks: a :class:`WorkerPool`, or a Dask pool."""
+
+    state: State
+    workers: int
+
+    def imap(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> Iterator[Result]: ...
+
+    def map(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> List[Result]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Pool[State]": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Executor:
+    """Where the map stages run: pools of ``workers`` parallel tasks sharing a state.
+
+    Subclasses: :class:`LocalExecutor` (this process, or worker processes) and
+    :class:`bytepiece.cluster.DaskExecutor` (a Dask cluster). ``name`` is recorded in
+    metadata; results never depend on it.
+    """
+
+    name = "executor"
+    workers = 1
+    is_cluster = False  # tasks may run on other machines (no shared files, no fork)
+
+    def pool(self, state: State, *, purpose: str = "this call") -> Pool[State]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the executor started (nothing for a local one)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """``workers`` processes on this machine (1: this process); see :func:`resolve_workers`.
+
+    >>> with LocalExecutor(1).pool(2) as pool:
+    ...     pool.map(pow, [3, 4])
+    [8, 16]
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = resolve_workers(workers)
+        self.name = "local" if self.workers == 1 else f"local:{self.workers}"
+
+    def pool(self, state: State, *, purpose: str = "this call") -> Pool[State]:
+        return WorkerPool(self.workers, state, purpose=purpose)
+
+
+Runner = Union[int, Executor]  # what stages accept: a number of workers, or an executor
+
+
+def as_executor(runner: Runner, *, argument: str = "workers") -> Executor:
+    """An :class:`Executor` for ``runner``: itself, or a :class:`LocalExecutor` of that many
+    workers.
+
+    >>> as_executor(1).workers, as_executor(LocalExecutor(3)).workers
+    (1, 3)
+    """
+    if isinstance(runner, Executor):
+        return runner
+    return LocalExecutor(resolve_workers(runner, argument=argument))
+
+
+@contextmanager
+def executor_for(workers: Runner = 1, dask: Any = None) -> Iterator[Executor]:
+    """The executor that ``workers=`` / ``dask=`` options ask for, closed afterwards if
+    it was opened here. ``dask``: a ``distributed.Client``, a scheduler address, or
+    ``"local:N"`` (see :class:`bytepiece.cluster.DaskExecutor`)."""
+    if dask is None:
+        yield as_executor(workers)
+        return
+    if workers != 1:
+        raise ValueError("pass workers (processes on this machine) or dask (a cluster), not both")
+    from .cluster import DaskExecutor  # only when asked: dask is an optional extra
+
+    executor = DaskExecutor.connect(dask)
+    try:
+        yield executor
+    finally:
+        if executor is not dask:  # close what was opened here, not the caller's
+            executor.close()
 
 
 # ---------------------------------------------------------------- inside a worker

@@ -9,8 +9,9 @@ import argparse
 import sys
 
 from ..io.corpus import ON_ERROR, SPLITS
-from ..encoding.encode_corpus import encode_corpus
+from ..encoding.encode_corpus import DEFAULT_SHUFFLE_BUDGET, encode_corpus
 from ..encoding.tokenizer import Tokenizer
+from .train import add_dask_argument, parse_size
 
 
 def add_parser(subparsers: "argparse._SubParsersAction") -> None:
@@ -28,6 +29,9 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip with a warning (default), or fail")
     parser.add_argument("--no-eos", dest="eos", action="store_false", help="do not end each document with <eos> (the index still marks boundaries)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the output is the same for any value")
+    add_dask_argument(parser, "the output is the same as with --workers")
+    parser.add_argument("--shuffle", type=int, default=None, metavar="SEED", help="write the documents in one global random order, a function of SEED alone (0 <= SEED < 2**64)")
+    parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_SHUFFLE_BUDGET, metavar="SIZE", help="with --shuffle: encoded documents held in memory; the rest waits in temporary files (default 512M)")
     parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
     parser.add_argument("--seed", type=int, default=0, help="with --alpha: block b of documents (about 1M characters each) uses seed (SEED, b) (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (atomically)")
@@ -36,6 +40,8 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dask is not None and args.workers != 1:
+        raise ValueError("--workers and --dask do not go together: the cluster's workers do the work")
     tok = Tokenizer(args.model)
     meta = encode_corpus(
         tok,
@@ -46,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         eos=args.eos,
         workers=args.workers,
+        dask=args.dask,
+        shuffle=args.shuffle,
+        memory_budget=args.memory_budget,
         alpha=args.alpha,
         seed=args.seed,
         overwrite=args.overwrite,

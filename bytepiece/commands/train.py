@@ -38,8 +38,20 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--spill-dir", default=None, metavar="DIR", help="where spilled count runs go (default: the system temporary directory)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the model is the same for any value")
     parser.add_argument("--refine", nargs="?", const="tokens", default=False, choices=LOSSES, metavar="LOSS", help="re-estimate counts on the corpus and prune by the tokens each piece saves (or, with 'likelihood', by log-likelihood); compresses better, trains slower (docs/algorithm.md, Refinement)")
+    add_dask_argument(parser, "the model is the same as with --workers")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.set_defaults(func=run)
+
+
+def add_dask_argument(parser: argparse.ArgumentParser, same: str) -> None:
+    """``--dask ADDRESS``, shared by the subcommands that run on a cluster."""
+    parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help=f"run on a Dask cluster: a scheduler address (tcp://HOST:8786), or local:N to start N local "
+        f"worker processes; needs the dask extra; {same}",
+    )
 
 
 def parse_sizes(text: str) -> List[int]:
@@ -80,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         refine=args.refine,
     )
     source = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
+    if args.dask is not None and args.workers != 1:
+        raise ValueError("--workers and --dask do not go together: the cluster's workers do the work")
     started = time.perf_counter()
-    models = trainer.train(source, args.output, workers=args.workers)
+    models = trainer.train(source, args.output, workers=args.workers, dask=args.dask)
     if args.quiet:
         return 0
     corpus = next(iter(models.values())).training["corpus"]  # type: ignore[index]

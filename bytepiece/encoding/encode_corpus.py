@@ -2,9 +2,11 @@
 
 Documents come from :func:`bytepiece.io.corpus.iter_documents`, are grouped in blocks of
 about ``BLOCK_CHARS`` characters, encoded by ``encode_batch``'s vectorised path (here or
-in worker processes, ``parallel.py``) and written by
+in worker processes or on a Dask cluster, ``parallel.py``) and written by
 :func:`bytepiece.io.token_file.write_token_file`. Blocks are seeded by their index, so the
-output does not depend on the number of workers.
+output does not depend on the number of workers or the executor. With ``shuffle``, the
+encoded documents pass through :func:`bytepiece.io.shuffle.shuffled` on their way to the
+file: one global random order, under a memory budget.
 
 Deliberately left out: the token file format (``io/token_file.py``).
 """
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List,
 import numpy as np
 
 from ..io.corpus import CorpusStats, batched, iter_documents
+from ..io.shuffle import check_seed, shuffled
 from ..io.token_file import model_checksum, token_dtype, write_token_file
 from ..model import PathLike
-from ..parallel import WorkerPool, resolve_workers
+from ..parallel import Runner, executor_for
 from .batch.encode import Options, encode_arrays
 from .engine import Engine
 from .sampling import check_alpha
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 BLOCK_CHARS = 1 << 20  # documents are encoded in blocks of about this many characters
+DEFAULT_SHUFFLE_BUDGET = 512 << 20  # bytes of encoded documents a shuffle holds in memory
 
 
 Block = Tuple[int, List[str], Optional[float], int, bool]
@@ -73,9 +77,13 @@ def encode_corpus(
     jsonl_field: str = "text",
     on_error: str = "skip",
     eos: bool = True,
-    workers: int = 1,
+    workers: Runner = 1,
+    dask: Any = None,
     alpha: Optional[float] = None,
     seed: int = 0,
+    shuffle: Optional[int] = None,
+    memory_budget: int = DEFAULT_SHUFFLE_BUDGET,
+    spill_dir: Optional[str] = None,
     overwrite: bool = False,
     progress: bool = False,
     warn: Optional[Callable[[str], None]] = None,
@@ -84,12 +92,20 @@ def encode_corpus(
 
     Documents are encoded in blocks of about ``BLOCK_CHARS`` characters by the batch path
     (Viterbi ids are exactly those of ``tok.encode``). Deterministic: the same corpus,
-    model and options give the same bytes for any ``workers``; with ``alpha`` block ``b``
-    is sampled with seed ``(seed, b)``.
+    model and options give the same bytes for any ``workers`` and on a Dask cluster
+    (``dask``: a ``distributed.Client``, a scheduler address or ``"local:N"``); with
+    ``alpha`` block ``b`` is sampled with seed ``(seed, b)``.
+
+    ``shuffle``: a seed; the documents are written in one global random order that
+    depends on this seed (and the corpus) alone, holding at most about ``memory_budget``
+    bytes of encoded documents in memory (the rest waits in ``spill_dir``).
+
+    >>> encode_corpus(tok, "corpus/", "corpus.tokens", shuffle=1)    # doctest: +SKIP
     """
     if eos and tok.eos_id is None:
         raise ValueError("this model has no <eos> token; pass eos=False (--no-eos) and rely on the index")
-    workers = resolve_workers(workers)
+    if shuffle is not None:
+        check_seed(shuffle)
     if alpha is not None:
         alpha = check_alpha(alpha)
     if Path(out).exists() and not overwrite:  # fail before doing the work
@@ -100,14 +116,20 @@ def encode_corpus(
         "split": split,
         "alpha": alpha,
         "seed": seed if alpha is not None else None,
+        "shuffle_seed": shuffle,
         "model_sha256": model_checksum(tok.model),
     }
     stats = CorpusStats()
     documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn, stats=stats)
     blocks = _blocks(_counted(documents, stats, meta), alpha, seed, eos)
     write = functools.partial(write_token_file, out, vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
-    with WorkerPool(workers, tok.engine, purpose="encode_corpus(workers=N)") as pool:
-        return write(_progress(_documents(pool.imap(encode_block, blocks)), progress))
+    with executor_for(workers, dask) as executor, executor.pool(tok.engine, purpose="encode_corpus(workers=N)") as pool:
+        encoded = _progress(_documents(pool.imap(encode_block, blocks)), progress)
+        if shuffle is None:
+            return write(encoded)
+        dtype = token_dtype(tok.vocab_size)
+        records = shuffled((d.tobytes() for d in encoded), seed=shuffle, memory_budget=memory_budget, spill_dir=spill_dir)
+        return write(np.frombuffer(r, dtype=dtype) for r in records)
 
 
 def _progress(items: Iterable[np.ndarray], enabled: bool) -> Iterable[np.ndarray]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import itertools
 import json
 import lzma
 import os
@@ -35,7 +34,7 @@ import stat
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import CorpusError
 
@@ -52,6 +51,8 @@ _KINDS = (".txt", ".jsonl")
 _BLOCK = 4 << 20  # bytes read at a time from a .txt file
 _SNIFF = 8192  # a NUL byte in this many leading bytes marks a file as binary
 _MAX_WARNINGS = 20
+_MORE = "... (further problems counted, not listed)"
+PART_BYTES = 2 << 20  # bytes of an uncompressed file (or characters of texts) one task reads
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
@@ -63,10 +64,7 @@ READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 @dataclass
 class CorpusStats:
-    """What was read. ``warnings`` keeps the first few messages; the counters are exact.
-
-    ``changed_files`` counts files that were different when training read the corpus
-    again (pass 2) than the first time (see :class:`CorpusReader`)."""
+    """What was read. ``warnings`` keeps the first few messages; the counters are exact."""
 
     files: int = 0
     documents: int = 0
@@ -94,15 +92,27 @@ class CorpusStats:
             text += f", {self.changed_files} files changed between the passes"
         return text
 
+    def note(self, message: str) -> None:
+        """Keep a problem's message (the first few; later ones are only counted)."""
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(message)
+        elif len(self.warnings) == _MAX_WARNINGS:
+            self.warnings.append(_MORE)
 
-class FileCounts(NamedTuple):
-    """What reading one file gave: compared between the passes of training."""
-
-    read: bool = False
-    skipped: bool = False
-    documents: int = 0
-    bytes: int = 0
-    skipped_lines: int = 0
+    def merge(self, other: "CorpusStats", warn: Optional[Callable[[str], None]] = None) -> None:
+        """Add ``other``'s counts and messages; ``warn`` is told each message kept."""
+        for name in ("files", "documents", "bytes", "skipped_files", "skipped_lines", "ignored_files", "changed_files"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for message in other.warnings:
+            if message == _MORE or len(self.warnings) > _MAX_WARNINGS:
+                continue
+            self.note(message)
+            if warn is not None:
+                warn(f"skipped: {message}" if self.warnings[-1] != _MORE else "further problems are counted but not listed")
+        if _MORE in other.warnings and len(self.warnings) == _MAX_WARNINGS:
+            self.note(_MORE)
+            if warn is not None:
+                warn("further problems are counted but not listed")
 
 
 def file_kind(path: PathLike) -> Optional[str]:
@@ -142,18 +152,126 @@ def list_files(source: PathLike, *, on_error: Optional[Callable[[OSError], None]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def is_url(path: object) -> bool:
+    """Whether a corpus path is an fsspec URL (``s3://``, ``gs://``, ``hf://``, ``file://``...).
+
+    >>> is_url("s3://bucket/corpus"), is_url("corpus/a.txt")
+    (True, False)
+    """
+    return isinstance(path, str) and "://" in path
+
+
+def _fsspec() -> Any:
+    try:
+        import fsspec
+    except ImportError:
+        raise ImportError(
+            "corpus URLs need fsspec: pip install fsspec (plus s3fs, gcsfs or huggingface_hub "
+            "for s3://, gs:// or hf://)"
+        ) from None
+    return fsspec
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A local path or an fsspec URL, opened for reading bytes (seekable)."""
+    if is_url(path):
+        return _fsspec().open(path, "rb").open()
+    return open(path, "rb")
+
+
+def open_input(path: str) -> IO[bytes]:
+    """A corpus file for reading bytes, decompressed by its suffix (.gz, .bz2, .xz)."""
+    opener = _OPENERS.get(Path(path).suffix)
+    return opener(path, "rb") if opener is not None else open_binary(path)
+
+
+def corpus_files(root: str, *, on_error: Optional[Callable[[OSError], None]] = None) -> List[Tuple[str, int]]:
+    """``(path, size)`` of the files under ``root`` (recursive, sorted by relative path,
+    hidden files left out), or of ``root`` itself; ``size`` is -1 when it cannot be read.
+    ``root`` may be an fsspec URL; the paths given back are then URLs too. A local
+    directory that cannot be listed goes to ``on_error`` (see :func:`list_files`)."""
+    if not is_url(root):
+        found = []
+        for path in list_files(root, on_error=on_error):
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = -1
+            found.append((str(path), size))
+        return found
+    fs, base = _fsspec().core.url_to_fs(root)
+    if not fs.exists(base):
+        raise FileNotFoundError(f"corpus {root} does not exist")
+    if not fs.isdir(base):
+        return [(root, int(fs.size(base)))]
+    entries = fs.find(base, detail=True)
+    prefix = base.rstrip("/") + "/"
+    listed = []
+    for name, info in entries.items():
+        relative = name[len(prefix) :] if name.startswith(prefix) else name
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        listed.append((relative, fs.unstrip_protocol(name), int(info.get("size") or 0)))
+    return [(url, size) for _, url, size in sorted(listed)]
+
+
+@dataclass(frozen=True)
+class CorpusFormat:
+    """How files are read: the JSONL field and the error policy (what a task needs)."""
+
+    jsonl_field: str = "text"
+    on_error: str = "skip"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a corpus that one task reads by itself, so no text passes through the
+    process that plans the work.
+
+    A file's byte range ``[start, end)``: the reader moves both ends forward to the next
+    line start (for ``.txt``, past a run of newlines too), so neighbouring parts tile the
+    file exactly, line by line, and a line is read by the part its start falls in.
+    Compressed files are one part (``end`` None). Small files are grouped: a part with
+    ``members`` is those parts, read one after the other (a corpus of many small files
+    would otherwise be a task per file). Texts given in memory travel in ``texts``,
+    numbered from ``start``.
+    """
+
+    index: int
+    path: str = ""
+    kind: str = ".txt"
+    start: int = 0
+    end: Optional[int] = None
+    texts: Optional[Tuple[str, ...]] = None
+    total: int = 0  # the file's size (-1: unknown)
+    members: Tuple["Part", ...] = ()
+
+    @property
+    def size(self) -> int:
+        """About how many bytes (characters for texts) the part holds."""
+        if self.texts is not None:
+            return sum(map(len, self.texts))
+        if self.members:
+            return sum(member.size for member in self.members)
+        return max(0, (self.end if self.end is not None else self.total) - self.start)
+
+    @property
+    def first(self) -> bool:
+        """Whether this part starts its file (it reports whole-file problems)."""
+        return self.start == 0
+
+
 class CorpusReader:
     """Re-iterable stream of texts from a corpus source, applying the error policy.
 
-    ``source``: a directory or file path (``str`` or ``Path``); a list of ``Path`` objects
-    (files or directories); or a re-iterable of ``str`` texts (e.g. a list). Statistics
-    are collected on the first iteration (into ``stats``, or a new :class:`CorpusStats`).
+    ``source``: a directory or file path (``str`` or ``Path``, or an fsspec URL such as
+    ``s3://bucket/corpus``); a list of ``Path`` objects (files or directories); or a
+    re-iterable of ``str`` texts (e.g. a list). Each iteration re-reads the source;
+    statistics are collected on the first one.
 
-    Later iterations (training's second pass) read the files the first one found, and
-    check that each is unchanged: the same size and modification time before reading, the
-    same documents, bytes and bad lines after. A file that changed is an error under
-    ``on_error="fail"``; under ``"skip"`` it is reported and counted in
-    ``stats.changed_files`` (if it changed before it was read, it is not read).
+    The work can also be split: :meth:`parts` plans the corpus as :class:`Part` objects,
+    :func:`read_part` reads one anywhere (in a worker), and :meth:`record` adds what a
+    part's reading counted to :attr:`stats` (reporting its problems).
 
     >>> reader = CorpusReader(["one text", "another"])
     >>> list(reader), reader.stats.documents, reader.stats.bytes
@@ -167,23 +285,22 @@ class CorpusReader:
         jsonl_field: str = "text",
         on_error: str = "skip",
         warn: Optional[Callable[[str], None]] = None,
-        stats: Optional[CorpusStats] = None,
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.format = CorpusFormat(jsonl_field, on_error)
         self.jsonl_field = jsonl_field
         self.on_error = on_error
-        self.stats = CorpusStats() if stats is None else stats
+        self.stats = CorpusStats()
         self._warn = warn
         self._passes = 0
+        self._planned = False
         self._texts: Optional[Iterable[str]] = None
-        self._roots: List[Path] = []
-        # From the first pass, for the next ones: (path, kind, stat signature, counts).
-        self._files: List[Tuple[str, str, Optional[Tuple[int, ...]], FileCounts]] = []
+        self._roots: List[str] = []
         if isinstance(source, (str, os.PathLike)):
-            self._roots = [Path(source)]
+            self._roots = [os.fspath(source)]
         elif isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source):
-            self._roots = [Path(s) for s in source]
+            self._roots = [os.fspath(s) for s in source]
         else:
             if iter(source) is source:
                 raise TypeError(
@@ -192,150 +309,164 @@ class CorpusReader:
                 )
             self._texts = source  # type: ignore[assignment]
         for root in self._roots:
-            if not root.exists():
+            if not is_url(root) and not Path(root).exists():
                 raise FileNotFoundError(f"corpus path {root} does not exist")
 
-    def __iter__(self) -> Iterator[str]:
-        for _path, _kind, texts in self.files():
-            yield from texts
+    def parts(self, part_bytes: Optional[int] = None) -> Iterator[Part]:
+        """The corpus as parts of about ``part_bytes`` bytes (characters for texts; default
+        ``PART_BYTES``), in order. The first plan counts the ignored files in :attr:`stats`."""
+        part_bytes = part_bytes or PART_BYTES
+        count_ignored = not self._planned
+        self._planned = True
+        index = 0
+        if self._texts is not None:
+            number = 1
+            for texts in batched(self._texts, part_bytes, size=_text_size):
+                yield Part(index, start=number, texts=tuple(texts))
+                index, number = index + 1, number + len(texts)
+            return
+        group: List[Part] = []  # small files waiting to make up a part
+        grouped = 0  # their bytes
+        for root in self._roots:
+            in_directory = is_url(root) or Path(root).is_dir()
+            for path, size in corpus_files(root, on_error=self.report_unlistable):
+                kind = file_kind(path) if in_directory else (file_kind(path) or ".txt")
+                if kind is None:
+                    if count_ignored:
+                        self.stats.ignored_files += 1
+                    continue
+                if size <= part_bytes or Path(path).suffix in _OPENERS:
+                    group.append(Part(0, path, kind, total=size))
+                    grouped += max(size, 0)
+                    if grouped >= part_bytes:
+                        yield _grouped(index, group)
+                        index, group, grouped = index + 1, [], 0
+                    continue
+                for start in range(0, size, part_bytes):
+                    yield Part(index, path, kind, start, start + part_bytes, total=size)
+                    index += 1
+        if group:
+            yield _grouped(index, group)
 
-    def files(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
-        """``(path, kind, texts)`` for each corpus file (for in-memory texts: one entry,
-        path ``<texts>``); ``texts`` must be consumed before the next entry is asked for."""
+    def report_unlistable(self, exc: OSError) -> None:
+        """A directory of the corpus that cannot be listed: an error under ``fail``,
+        reported and counted as a skipped file under ``skip``."""
+        where = exc.filename if exc.filename is not None else "a directory"
+        if self.on_error == "fail":
+            raise CorpusError(f"directory cannot be read ({exc.strerror or exc}); the files in it are not read", where)
+        self.stats.skipped_files += 1
+        self.stats.note(f"{where}: directory cannot be read ({exc.strerror or exc}); the files in it are not read")
+        if self._warn is not None:
+            self._warn(f"skipped: {where}: directory cannot be read ({exc.strerror or exc})")
+
+    def record(self, stats: "CorpusStats") -> None:
+        """Add a part's statistics to :attr:`stats`, reporting its problems (the first
+        ``_MAX_WARNINGS`` in all)."""
+        self.stats.merge(stats, self._warn)
+
+    def __iter__(self) -> Iterator[str]:
         first = self._passes == 0
         self._passes += 1
-        if self._texts is not None:
-            yield Path("<texts>"), ".txt", self._iter_texts(self.stats if first else CorpusStats())
-        elif first:
-            yield from self._first_pass()
-        else:
-            yield from self._next_pass()
+        for part in self.parts():
+            stats = CorpusStats()
+            yield from read_part(part, self.format, stats)
+            if first:
+                self.record(stats)
 
-    def _first_pass(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
-        stats = self.stats
-        for root in self._roots:
-            for path in list_files(root, on_error=self._unlistable):
-                kind = file_kind(path) if root.is_dir() else (file_kind(path) or ".txt")
-                if kind is None:
-                    stats.ignored_files += 1
-                    continue
-                reader = _FileReader(self, path, kind, report=True)
-                yield path, kind, reader.texts()
-                counts = reader.counts()
-                stats.files += counts.read
-                stats.skipped_files += counts.skipped
-                stats.documents += counts.documents
-                stats.bytes += counts.bytes
-                stats.skipped_lines += counts.skipped_lines
-                self._files.append((str(path), kind, reader.signature, counts))
 
-    def _next_pass(self) -> Iterator[Tuple[Path, str, Iterator[str]]]:
-        for name, kind, signature, expected in self._files:
-            path = Path(name)
-            if _signature(path) != signature:
-                self._changed(path, "changed since the first pass (size or modification time); not read again")
-                continue
-            reader = _FileReader(self, path, kind, report=False)
-            yield path, kind, reader.texts()
-            if reader.counts() != expected:
-                found = reader.counts()
-                self._changed(path, f"read differently than in the first pass ({found.documents} documents, "
-                                    f"{found.bytes} bytes instead of {expected.documents}, {expected.bytes})")
+def _grouped(index: int, parts: List[Part]) -> Part:
+    return Part(index, members=tuple(parts)) if len(parts) > 1 else Part(index, parts[0].path, parts[0].kind, total=parts[0].total)
 
-    def _changed(self, path: Path, what: str) -> None:
-        if self.on_error == "fail":
-            raise CorpusError(f"{what}: training reads the corpus twice and needs the same files both times", path)
-        self.stats.changed_files += 1
-        self.note(f"{path}: {what}")
 
-    def _unlistable(self, exc: OSError) -> None:
-        where = exc.filename if exc.filename is not None else "a directory"
-        self.problem(f"directory cannot be read ({exc.strerror or exc}); the files in it are not read", where, report=True)
+def _text_size(text: object) -> int:
+    return len(text) if isinstance(text, str) else 1
 
-    def _iter_texts(self, stats: CorpusStats) -> Iterator[str]:
-        for number, text in enumerate(self._texts or (), start=1):
+
+def read_part(part: Part, fmt: CorpusFormat, stats: "CorpusStats") -> Iterator[str]:
+    """The texts of one part, counting what was read (and skipped) in ``stats``.
+
+    Under ``on_error="fail"`` the first problem raises :class:`CorpusError`.
+    """
+    for member in part.members:
+        yield from read_part(member, fmt, stats)
+    if part.members:
+        return
+    if part.texts is not None:
+        for number, text in enumerate(part.texts, start=part.start):
             if not isinstance(text, str):
                 raise TypeError(f"text #{number} of the source is {type(text).__name__}, not str")
             stats.documents += 1
             stats.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
-
-    def problem(self, what: str, path: PathLike, *, line: Optional[int] = None, report: bool,
-                counts: Optional[List[int]] = None, kept: str = "") -> None:
-        """Handle one bad file or line: raise :class:`CorpusError` under ``fail``; under
-        ``skip`` count it (in ``counts``, a file's ``[skipped, skipped lines]``, or in the
-        statistics) and, when ``report``, warn (``kept`` says what is kept of a file)."""
-        if self.on_error == "fail":
-            raise CorpusError(f"{what} (use on_error='skip' / --on-error skip to skip it)", path, line=line)
-        if counts is not None:
-            counts[0 if line is None else 1] += 1
-        elif line is None:
-            self.stats.skipped_files += 1
-        else:
-            self.stats.skipped_lines += 1
-        if report:
-            where = f"{path}" if line is None else f"{path}, line {line}"
-            self.note(f"{where}: {what}{kept}", prefix="skipped: ")
-
-    def note(self, message: str, prefix: str = "") -> None:
-        """Keep ``message`` among the first warnings and pass it to ``warn``."""
-        stats = self.stats
-        if len(stats.warnings) < _MAX_WARNINGS:
-            stats.warnings.append(message)
-            if self._warn is not None:
-                self._warn(prefix + message)
-        elif len(stats.warnings) == _MAX_WARNINGS:
-            stats.warnings.append("... (further problems counted, not listed)")
-            if self._warn is not None:
-                self._warn("further problems are counted but not listed")
+        return
+    yield from _FileReader(part, fmt, stats).texts()
 
 
-def _signature(path: Path) -> Optional[Tuple[int, ...]]:
-    """What tells that a file changed between two passes (None: it is gone)."""
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns, info.st_ino)
+def _problem(fmt: CorpusFormat, stats: "CorpusStats", what: str, path: str, line: Optional[int] = None) -> None:
+    """One bad file or line: raise :class:`CorpusError` (naming the file and line) under
+    ``fail``, else count it and keep its message."""
+    if fmt.on_error == "fail":
+        raise CorpusError(f"{what} (use on_error='skip' / --on-error skip to skip it)", path, line=line)
+    if line is not None:
+        stats.skipped_lines += 1
+    else:
+        stats.skipped_files += 1
+    stats.note(f"{path}: {what}" if line is None else f"{path}, line {line}: {what}")
 
 
 class _FileReader:
-    """Reads one file for :class:`CorpusReader`; one instance per file per pass."""
+    """Reads one part of a file for :func:`read_part`."""
 
-    def __init__(self, reader: CorpusReader, path: Path, kind: str, report: bool):
-        self.reader, self.path, self.kind, self.report = reader, path, kind, report
-        self.signature = _signature(path)
-        self.read = False
-        self.documents = self.bytes = 0
-        self.skipped = [0, 0]  # the file (0 or 1), lines
+    def __init__(self, part: Part, fmt: CorpusFormat, stats: CorpusStats):
+        self.part, self.fmt, self.stats = part, fmt, stats
+        self.path, self.kind = part.path, part.kind
+        self.begin = 0  # where this part's text starts in the file (bytes)
 
-    def counts(self) -> FileCounts:
-        return FileCounts(self.read, bool(self.skipped[0]), self.documents, self.bytes, self.skipped[1])
+    def bad(self, what: str, line: Optional[int] = None) -> None:
+        if line is not None and self.begin:
+            line += self._lines_before(self.begin)
+        _problem(self.fmt, self.stats, what, self.path, line)
 
-    def bad(self, what: str, line: Optional[int] = None, kept: str = "") -> None:
-        self.reader.problem(what, self.path, line=line, report=self.report, counts=self.skipped, kept=kept)
+    def _lines_before(self, offset: int) -> int:
+        """Lines that end before byte ``offset``: read only when a problem is reported."""
+        count = 0
+        with open_binary(self.path) as handle:
+            while offset > 0:
+                block = handle.read(min(_BLOCK, offset))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                offset -= len(block)
+        return count
 
     def texts(self) -> Iterator[str]:
-        opener = _OPENERS.get(self.path.suffix, open)
+        first = self.part.first
+        opener = _OPENERS.get(Path(self.path).suffix)
         try:
-            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block for ever, a device never end
-                self.bad("not a regular file (a FIFO, socket or device)")
+            if not is_url(self.path) and not stat.S_ISREG(os.stat(self.path).st_mode):
+                if first:  # a FIFO would block for ever, a device never end
+                    self.bad("not a regular file (a FIFO, socket or device)")
                 return
-            handle = opener(self.path, "rb")
+            raw = open_binary(self.path)
         except OSError as exc:
             self.bad(f"cannot be read ({exc.strerror or exc})")
             return
         produced = False
         try:
-            with handle:
+            with raw:
+                handle = raw if opener is None else opener(raw, "rb")
                 head = handle.read(_SNIFF)
-                if not head:
-                    self.bad("empty file")
+                if not head or b"\0" in head:
+                    if first:  # the file's first part speaks for the whole file
+                        self.bad("empty file" if not head else "binary file (contains NUL bytes)")
                     return
-                if b"\0" in head:
-                    self.bad("binary file (contains NUL bytes)")
-                    return
-                self.read = True
+                if first:
+                    self.stats.files += 1
+                if opener is None and (self.part.start or self.part.end is not None):
+                    self.begin = _next_line_start(raw, self.part.start, self.kind)
+                    end = None if self.part.end is None else _next_line_start(raw, self.part.end, self.kind)
+                    raw.seek(self.begin)
+                    handle, head = _Range(raw, None if end is None else end - self.begin), b""
                 body = self._txt(handle, head) if self.kind == ".txt" else self._jsonl(handle, head)
                 for text in body:
                     produced = True
@@ -343,10 +474,11 @@ class _FileReader:
         except READ_ERRORS as exc:
             # Corrupt compressed data, or a read error midway. What was read is kept.
             kept = "; what was read before it is kept" if produced else ""
-            self.bad(f"read error ({type(exc).__name__}: {_one_line(exc)})", kept=kept)
+            self.bad(f"read error ({type(exc).__name__}: {_one_line(exc)}){kept}")
 
     def _txt(self, handle: IO[bytes], head: bytes) -> Iterator[str]:
-        self.documents += 1
+        if self.part.first:
+            self.stats.documents += 1
         pending, line = head, 1
         while True:
             block = handle.read(_BLOCK)
@@ -356,7 +488,7 @@ class _FileReader:
                 text = self._decode_lines(data[:cut], line)
                 line += data.count(b"\n", 0, cut)
                 if text:
-                    self.bytes += len(text.encode("utf-8"))
+                    self.stats.bytes += len(text.encode("utf-8"))
                     yield text
             pending = data[cut:]
             if not block:
@@ -378,10 +510,8 @@ class _FileReader:
         return "\n".join(kept)
 
     def _jsonl(self, handle: IO[bytes], head: bytes) -> Iterator[str]:
-        field_name = self.reader.jsonl_field
-        # head ends mid-line; completing it makes the first lines whole.
-        first = _LINES.findall(head + handle.readline())
-        for number, raw in enumerate(itertools.chain(first, handle), start=1):
+        field_name = self.fmt.jsonl_field
+        for number, raw in enumerate(_raw_lines(handle, head), start=1):
             if not raw.strip():
                 continue
             try:
@@ -399,13 +529,68 @@ class _FileReader:
             if not isinstance(text, str):
                 self.bad(f"no string field {field_name!r} (set jsonl_field / --jsonl-field)", number)
                 continue
-            self.documents += 1
-            self.bytes += len(text.encode("utf-8", "surrogatepass"))
+            self.stats.documents += 1
+            self.stats.bytes += len(text.encode("utf-8", "surrogatepass"))
             yield text
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+class _Range:
+    """At most ``length`` bytes of a handle (all of it when ``length`` is None)."""
+
+    def __init__(self, handle: IO[bytes], length: Optional[int]) -> None:
+        self.handle, self.left = handle, length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left is None:
+            return self.handle.read(size)
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self.handle.read(size)
+        self.left -= len(data)
+        return data
+
+
+def _raw_lines(handle: Any, head: bytes) -> Iterator[bytes]:
+    """The lines (with their newlines) of ``head`` followed by the rest of ``handle``."""
+    pending = head
+    while True:
+        block = handle.read(_BLOCK)
+        data = pending + block
+        cut = data.rfind(b"\n") + 1 if block else len(data)
+        yield from _LINES.findall(data[:cut])
+        pending = data[cut:]
+        if not block:
+            return
+
+
+def _next_line_start(handle: IO[bytes], position: int, kind: str) -> int:
+    """The first cut at or after ``position`` where a part may start: 0, the end of the
+    file, or a byte after a newline (for ``.txt``, one that is not itself a newline, so a
+    run of newlines, which belongs to the line before it, is never split)."""
+    if position <= 0:
+        return 0
+    handle.seek(position - 1)
+    base, carry = position - 1, b""
+    pattern = _TXT_CUT if kind == ".txt" else _JSONL_CUT
+    while True:
+        block = handle.read(1 << 16)
+        data = carry + block
+        found = pattern.search(data)
+        if found:
+            return base + found.start() + 1
+        if not block:
+            return base + len(data)
+        # a newline at the very end may be followed by the cut: look again with it
+        keep = 1 if data.endswith(b"\n") else 0
+        base, carry = base + len(data) - keep, data[len(data) - keep :]
+
+
+_TXT_CUT = re.compile(rb"\n[^\n]")
+_JSONL_CUT = re.compile(rb"\n")
 
 
 def _line_start_cut(data: bytes) -> int:
@@ -459,24 +644,32 @@ def iter_documents(
 
     A ``.txt`` file is one document with ``split="files"`` and one per line (with its
     newline) with ``split="lines"``; a ``.jsonl`` record is always one document.
-    Compression and bad input are handled by :class:`CorpusReader` (whose statistics go
-    to ``stats`` if given): with ``on_error="skip"`` bad files and lines are skipped with
-    a warning, with ``"fail"`` they raise :class:`CorpusError`.
+    Compression and bad input are handled by :class:`CorpusReader` (whose statistics are
+    added to ``stats`` if given): with ``on_error="skip"`` bad files and lines are skipped
+    with a warning, with ``"fail"`` they raise :class:`CorpusError`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(source)
     if not root.exists():
         raise FileNotFoundError(f"corpus path {root} does not exist")
-    reader = CorpusReader(root, jsonl_field=jsonl_field, on_error=on_error, warn=warn, stats=stats)
-    for _path, kind, texts in reader.files():
+    totals = CorpusStats() if stats is None else stats
+    listing = CorpusReader([root], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    for path in list_files(root, on_error=listing.report_unlistable):
+        kind = file_kind(path) or (".txt" if root.is_file() else None)
+        if kind is None:
+            totals.ignored_files += 1
+            continue
+        texts = CorpusReader([path], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
         if kind == ".jsonl":
             yield from texts
-            continue
-        # A .txt file arrives in blocks cut at line starts: joined, they are the file.
-        text = "".join(texts)
-        if split == "files":
-            if text:
-                yield text
         else:
-            yield from _LINE.findall(text)
+            # A .txt file arrives in blocks cut at line starts: joined, they are the file.
+            text = "".join(texts)
+            if split == "files":
+                if text:
+                    yield text
+            else:
+                yield from _LINE.findall(text)
+        totals.merge(texts.stats)
+    totals.merge(listing.stats)  # directories that could not be read

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from ..model import PathLike
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write via a temporary file in the same directory, fsync, then rename over ``path``."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def atomic_writer(path: PathLike) -> Iterator[BinaryIO]:
+    """A binary file to stream into; it replaces ``path`` (fsynced) only if the block ends
+    without an error, and is deleted otherwise."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -23,7 +33,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         # mode of the file it replaces), so saved models are readable as usual.
         os.chmod(tmp, creation_mode(target))
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

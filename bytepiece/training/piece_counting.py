@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple, Union
 
 import numpy as np
 
 from .ngram_counting import run_lengths
 from .packed_keys import PACKED_MAX, pack_pieces, pack_slices
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .count_store import LongCounts
 
 
 def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]:
@@ -39,11 +42,12 @@ def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.nd
 
 @dataclass
 class PieceCounts:
-    """All piece counts of pass 2: packed short pieces (sorted keys) and long ones."""
+    """All piece counts of pass 2: packed short pieces (sorted keys) and long ones (a dict,
+    or counts spilled to disk)."""
 
     keys: np.ndarray
     counts: np.ndarray
-    long: Dict[bytes, int]
+    long: Union[Dict[bytes, int], "LongCounts"]
 
     def __len__(self) -> int:
         return len(self.keys) + len(self.long)

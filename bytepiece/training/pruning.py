@@ -19,20 +19,22 @@ that ``encode_batch`` uses (score ``log count - log total``, ties to the longer 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..encoding.engine import Engine
 from ..model import Model
-from ..parallel import WorkerPool
+from ..parallel import LocalExecutor, Runner, as_executor
 from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
 from .piece_counting import PieceCounts
 
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path
+TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
 
 def _no_progress(size: int) -> None:
@@ -49,7 +51,7 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     return (len(piece) > 1, -count, -len(piece), piece)
 
 
-def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, progress: Progress = _no_progress) -> Counts:
+def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
     """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
 
     ``drop`` is consumed (emptied once packed), so a big one is not held twice.
@@ -68,7 +70,7 @@ def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: int = 1, pr
     return dict(result)
 
 
-def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_progress) -> Counts:
+def remove_wasted(counts: Counts, workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
     while True:
         size = len(counts)
@@ -78,32 +80,41 @@ def remove_wasted(counts: Counts, workers: int = 1, progress: Progress = _no_pro
             return counts
 
 
-def count_segments(vocabulary: Counts, strings: "Strings", workers: int = 1) -> Counts:
+def count_segments(
+    vocabulary: Counts, strings: Union["Strings", Iterable["Strings"]], workers: Runner = 1, progress: Progress = _no_progress
+) -> Counts:
     """``{piece: sum of the weights of the strings whose segmentation by vocabulary uses
-    it, once per use}``. ``vocabulary`` must hold every single byte.
+    it, once per use}``. ``vocabulary`` must hold every single byte. ``strings``: one
+    :class:`Strings`, or a stream of them (each segmented by one task, so only the few in
+    flight are in memory); ``progress`` is told the bytes of each one done.
 
     >>> vocabulary = {**{bytes([b]): 1 for b in range(256)}, b"ab": 50, b"abc": 2}
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
     engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
-    ranges = strings.groups(GROUP_BYTES)
-    with WorkerPool(min(workers, max(1, len(ranges))), (engine, strings), purpose="pruning") as pool:
-        # every worker-th group of the length order: balanced work
-        shards = pool.map(segment_groups, [ranges[i :: pool.workers] for i in range(pool.workers)])
-    totals = np.sum(shards, axis=0) if shards else np.zeros(engine.vocab_size, dtype=np.int64)
+    groups = strings.split(GROUP_BYTES) if isinstance(strings, Strings) else iter(strings)
+    first = list(itertools.islice(groups, 2))
+    # one group is not worth starting processes for
+    executor = as_executor(workers) if len(first) > 1 else LocalExecutor(1)
+    totals = np.zeros(engine.vocab_size, dtype=np.int64)
+    with executor.pool(engine, purpose="pruning") as pool:
+        for ids, counts, size in pool.imap(segment_strings, itertools.chain(first, groups)):
+            totals[ids] += counts
+            progress(size)
     pieces = engine.pieces_by_id
     return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
 
 
-def segment_groups(state: Tuple[Engine, "Strings"], ranges: List[Tuple[int, int]]) -> np.ndarray:
-    """Weighted piece totals (by id) of the strings in ``ranges``, segmented by the engine."""
-    engine, strings = state
-    totals = np.zeros(engine.vocab_size, dtype=np.int64)
-    for first, last in ranges:
-        ids, offsets = engine.encode_chunks(strings.data, strings.starts[first:last], strings.lengths[first:last])
-        np.add.at(totals, ids, np.repeat(strings.weights[first:last], np.diff(offsets)))
-    return totals
+def segment_strings(engine: Engine, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
+    """The task: weighted piece totals of the strings, segmented by the engine, as
+    (ids, totals) of the pieces used (a few thousand, not the whole vocabulary), and the
+    bytes segmented."""
+    ids, offsets = engine.encode_chunks(strings.data, strings.starts, strings.lengths)
+    used, where = np.unique(ids, return_inverse=True)
+    totals = np.zeros(len(used), dtype=np.int64)
+    np.add.at(totals, where, np.repeat(strings.weights, np.diff(offsets)))
+    return used, totals, len(strings.data)
 
 
 class Strings:
@@ -137,6 +148,12 @@ class Strings:
         bounds = np.unique(np.concatenate(([0], np.minimum(cuts, len(self.lengths)))))
         return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
+    def split(self, size: int) -> Iterator["Strings"]:
+        """The strings as consecutive groups of about ``size`` bytes each."""
+        for first, last in self.groups(size):
+            begin, end = int(self.starts[first]), int(self.ends[last - 1])
+            yield Strings(self.data[begin:end], self.lengths[first:last], self.weights[first:last])
+
 
 def prune(counts: Counts, **options: Any) -> Dict[int, Counts]:
     """:func:`prune_packed` for a plain ``piece -> count`` dict (left unchanged)."""
@@ -150,7 +167,7 @@ def prune_packed(
     min_count: int,
     max_piece_length: int,
     reserved: int = 3,
-    workers: int = 1,
+    workers: Runner = 1,
     progress: Progress = _no_progress,
 ) -> Dict[int, Counts]:
     """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.
@@ -160,8 +177,7 @@ def prune_packed(
     """
     keep, drop = _sort_out(pieces, min_count, max_piece_length)
     split = Counter(keep)
-    split.update(count_segments(keep, drop, workers))  # step 2
-    progress(len(drop.data))
+    split.update(count_segments(keep, drop, workers, progress))  # step 2
     del drop
     counts = remove_wasted(dict(split), workers, progress)  # step 3
     result: Dict[int, Counts] = {}
@@ -176,31 +192,41 @@ def prune_packed(
     return result
 
 
-def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tuple[Counts, Strings]:
-    """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones packed."""
+def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tuple[Counts, Iterator[Strings]]:
+    """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones as a stream
+    of groups of strings (made as they are segmented: never all in memory at once)."""
     singles = pack_pieces([bytes([b]) for b in range(256)])
     missing = singles[~np.isin(singles, pieces.keys)]
     keys = np.concatenate([pieces.keys, missing])
     counts = np.concatenate([pieces.counts, np.ones(len(missing), dtype=np.int64)])
+    pieces.keys, pieces.counts = keys, counts  # consumed: the originals can go
     lengths = packed_lengths(keys)
     kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
     keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
-    long_drop = []
-    for piece, count in pieces.long.items():
-        if len(piece) <= max_piece_length and count >= min_count:
-            keep[piece] = count
-        else:
-            long_drop.append((piece, count))
-    pieces.long.clear()
-    long_drop.sort(key=lambda item: len(item[0]), reverse=True)
-    parts, part_lengths, weights = [b"".join(p for p, _ in long_drop)], [[len(p) for p, _ in long_drop]], [[c for _, c in long_drop]]
-    for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
-        mask = ~kept & (lengths == length)
-        parts.append(packed_bytes(keys[mask], length))
-        part_lengths.append([length] * int(mask.sum()))
-        weights.append(counts[mask].tolist())
-    flat = lambda lists: np.array([x for part in lists for x in part], dtype=np.int64)
-    return keep, Strings(b"".join(parts), flat(part_lengths), flat(weights))
+    kept_long = lambda piece, count: len(piece) <= max_piece_length and count >= min_count
+    keep.update((piece, count) for piece, count in pieces.long.items() if kept_long(piece, count))
+
+    def dropped() -> Iterator[Strings]:
+        batch: List[Tuple[bytes, int]] = []
+        size = 0
+        for piece, count in pieces.long.items():  # the long ones, a group at a time
+            if not kept_long(piece, count):
+                batch.append((piece, count))
+                size += len(piece)
+                if size >= GROUP_BYTES:
+                    yield Strings.from_items(batch)
+                    batch, size = [], 0
+        if batch:
+            yield Strings.from_items(batch)
+        pieces.long.clear()
+        for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
+            where = np.flatnonzero(~kept & (lengths == length))
+            step = max(1, GROUP_BYTES // length)
+            for first in range(0, len(where), step):
+                chosen = where[first : first + step]
+                yield Strings(packed_bytes(keys[chosen], length), np.full(len(chosen), length, dtype=np.int64), counts[chosen])
+
+    return keep, dropped()
 
 
 def check_vocab_sizes(sizes: Sequence[int], reserved: int = 3) -> List[int]:

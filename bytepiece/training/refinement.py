@@ -38,7 +38,7 @@ import numpy as np
 from ..encoding.engine import Engine
 from ..encoding.viterbi import best_path
 from ..model import Model
-from ..parallel import WorkerPool
+from ..parallel import Runner, as_executor
 from .count_store import CountStore
 from ..io.corpus import batched
 from .ngram_counting import merge_sorted_counts, run_lengths
@@ -142,13 +142,13 @@ def read_sample(
     *,
     rate: float,
     min_count: int,
-    workers: int = 1,
+    workers: Runner = 1,
     progress: Progress = _no_progress,
 ) -> Tuple[Strings, np.ndarray, np.ndarray]:
     """Step 1: the sample (distinct chunks weighted by their count, longest first) and
     the substrings seen at least ``min_count`` times (sorted packed keys, counts)."""
     chunks: Counter = Counter()
-    with WorkerPool(workers, {**config, "rate": rate}, purpose="training") as pool:
+    with as_executor(workers).pool({**config, "rate": rate}, purpose="training") as pool:
         for taken, keys, counts, size in pool.imap(sample_task, enumerate(batches)):
             chunks.update(taken)
             store.add("substrings", keys, counts)
@@ -184,7 +184,7 @@ def seed_vocabulary(pruned: Counts, keys: np.ndarray, counts: np.ndarray, *, ext
 
 
 # ---------------------------------------------------------------- 3. re-estimation
-def reestimate(vocabulary: Counts, sample: Strings, workers: int = 1) -> Counts:
+def reestimate(vocabulary: Counts, sample: Strings, workers: Runner = 1) -> Counts:
     """Step 3: the counts of the Viterbi segmentation of ``sample`` by ``vocabulary``.
     Pieces it never uses are dropped, except single bytes, which keep at least 1 (a model
     needs every byte).
@@ -261,7 +261,7 @@ def refine(
     reserved: int = 3,
     loss: str = "tokens",
     shrink: float = SHRINK,
-    workers: int = 1,
+    workers: Runner = 1,
     progress: Optional[Progress] = None,
 ) -> Dict[int, Counts]:
     """Steps 3 and 4: ``{vocab_size: counts}`` for each size, nested, largest first.

@@ -1,9 +1,11 @@
-"""The map side of training: tasks that turn a batch of texts into count shards.
+"""The map side of training: tasks that turn a part of the corpus into count shards.
 
-Tasks are plain functions ``task(config, batch)`` run by :class:`bytepiece.parallel.WorkerPool`;
-the config (settings, and in pass 2 the n-gram model) is the pool's state, which reaches
-the workers once, when the pool starts. A cluster back-end would run the same tasks
-elsewhere and add the shards up the same way.
+Tasks are plain functions ``task(config, part)`` run on a pool of the executor
+(``parallel.py``: this process, worker processes, or a Dask cluster); the config
+(settings, the corpus format, and in pass 2 the n-gram model) is the pool's state, which
+reaches the workers once. A part (:class:`bytepiece.io.corpus.Part`) is a byte range of a
+file, which the task reads itself, so no text passes through the driver; what the reading
+counted (and skipped) comes back with the shard.
 
 Pass 2 keeps its Viterbi steps few: the batched Viterbi takes one step per byte of the
 longest chunk in a group, so chunks longer than ``LONG_CHUNK`` bytes are not segmented
@@ -18,8 +20,9 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from ..io.corpus import batched
-from .ngram_counting import NgramCounts, count_ngrams, merge_sorted_counts
+from ..io.corpus import CorpusStats, Part, batched, read_part
+from .count_store import Shard, split_partitions
+from .ngram_counting import count_ngrams, merge_sorted_counts
 from .ngram_segmentation import token_starts
 from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
@@ -27,7 +30,7 @@ from .piece_counting import count_pieces
 LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
 GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
 
-PieceShard = Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]
+PieceShard = Tuple[Shard, Dict[bytes, int]]  # packed pieces split in partitions, long pieces
 Config = Dict[str, Any]
 
 
@@ -40,22 +43,33 @@ def chunk_texts(texts: List[str], config: Dict[str, Any]) -> List[bytes]:
     return chunks
 
 
-def count_task(config: Config, texts: List[str]) -> Tuple[NgramCounts, int, int]:
-    """Pass 1 map: (n-gram counts, bytes, chunks) of a batch of texts."""
+def part_texts(config: Config, part: Part) -> Tuple[List[str], CorpusStats]:
+    """The texts of a part, and what reading it counted."""
+    stats = CorpusStats()
+    return list(read_part(part, config["format"], stats)), stats
+
+
+def count_task(config: Config, part: Part) -> Tuple[Dict[int, Shard], int, CorpusStats, int]:
+    """Pass 1 map: (n-gram counts by length, split in the store's partitions; bytes
+    counted; reading statistics; chunks) of a part."""
+    texts, stats = part_texts(config, part)
     chunks = chunk_texts(texts, config)
+    del texts
     order = config["order"]
     # counting holds about ten 8-byte arrays per byte counted: a megabyte at a time
     parts = [count_ngrams(group, order) for group in batched(chunks, GROUP_BYTES)]
-    keys, counts = {}, {}
+    shards = {}
     for n in range(1, order + 1):
-        keys[n], counts[n] = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
-    total = sum(p.total for p in parts)
-    return NgramCounts(order, total, keys, counts), total, len(chunks)
+        keys, counts = merge_sorted_counts([(p.keys[n], p.counts[n]) for p in parts])
+        shards[n] = split_partitions(keys, counts, config["partitions"])
+    return shards, sum(p.total for p in parts), stats, len(chunks)
 
 
-def segment_task(config: Config, texts: List[str]) -> Tuple[PieceShard, int, List[bytes]]:
+def segment_task(config: Config, part: Part) -> Tuple[PieceShard, int, List[bytes]]:
     """Pass 2 map: (piece counts of the short chunks, their bytes, the long chunks)."""
+    texts, _ = part_texts(config, part)
     chunks = chunk_texts(texts, config)
+    del texts
     short = [c for c in chunks if len(c) <= LONG_CHUNK]
     long = [c for c in chunks if len(c) > LONG_CHUNK]
     return segment_chunks(config, short), sum(map(len, short)), long
@@ -77,4 +91,4 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
         shards.append((keys, counts))
         long.update(group_long)
     keys, counts = merge_sorted_counts(shards)
-    return keys, counts, dict(long)
+    return split_partitions(keys, counts, config["partitions"]), dict(long)

@@ -3,20 +3,21 @@
 Orchestration only; each stage lives in its own module (``io/corpus.py``,
 ``ngram_counting.py``, ``ngram_segmentation.py``, ``piece_counting.py``, ``pruning.py``).
 The two passes over the corpus are map/reduce: the corpus is cut into batches of texts,
-each batch is mapped to count shards (in worker processes when ``workers > 1``), and the
-shards are added up in a :class:`~bytepiece.training.count_store.CountStore`. Counts are integers
-and addition commutes, so the model is byte-identical for any number of workers.
+each part (a byte range of a file, ``io/corpus.py``) is mapped to count shards by a task
+that reads it itself, on the executor (this process, worker processes, or a Dask cluster:
+``parallel.py``, ``cluster.py``), and the shards are added up in a
+:class:`~bytepiece.training.count_store.CountStore`. Counts are integers and addition
+commutes, so the model is byte-identical for any number of workers and any executor.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import CorpusError
-from ..io.corpus import CorpusReader, Source
+from ..io.corpus import CorpusFormat, CorpusReader, Part, Source, batched
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
@@ -25,13 +26,15 @@ from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
 from .refinement import SAMPLE_BYTES, SEEDS, check_loss, overshoot, read_sample, refine, seed_vocabulary
-from ..io.corpus import batched
-from ..parallel import WorkerPool, release_memory, resolve_workers
+from ..parallel import Executor, Runner, executor_for, release_memory
 from .tasks import PieceShard, count_task, segment_long_task, segment_task
 
-_BATCH_CHARS = 2_000_000  # characters of text per map task
+_SAMPLE_BATCH_CHARS = 2_000_000  # characters of text per task of the refinement's sampling
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling to disk
+SHARD_BYTES_PER_BYTE = 20  # pass 1's count shards, in bytes per byte of text (measured: about 18)
+MAX_PARTITIONS = 1024
+_PARTITION_CAP = 256 << 20  # budgets above this do not make partitions bigger
 
 
 class Trainer:
@@ -86,40 +89,55 @@ class Trainer:
         self.refine = refine and check_loss(refine)
 
     # ------------------------------------------------------------------ public
-    def train(self, source: Source, output: Optional[PathLike] = None, *, workers: int = 1) -> Dict[int, Model]:
-        """Train on ``source`` (a directory, a file, a list of ``Path``, or a re-iterable of
-        ``str``) and return ``{vocab_size: Model}``; with ``output``, also save them (one
-        size: ``output``; several: ``output.<size>``)."""
-        workers = resolve_workers(workers)
+    def train(
+        self, source: Source, output: Optional[PathLike] = None, *, workers: Runner = 1, dask: Any = None
+    ) -> Dict[int, Model]:
+        """Train on ``source`` (a directory, a file, a list of ``Path``, a re-iterable of
+        ``str``, or an fsspec URL such as ``s3://bucket/corpus``) and return
+        ``{vocab_size: Model}``; with ``output``, also save them (one size: ``output``;
+        several: ``output.<size>``).
+
+        ``workers``: processes on this machine (1: this one, 0: one per core). ``dask``: run
+        on a Dask cluster instead, given as a ``distributed.Client``, a scheduler address
+        (``"tcp://10.0.0.5:8786"``) or ``"local:N"`` (a local cluster of N worker
+        processes). The model is the same whichever runs it.
+        """
         reader = CorpusReader(source, jsonl_field=self.jsonl_field, on_error=self.on_error, warn=_warn)
-        with CountStore(self.memory_budget, self.spill_dir) as store:
-            ngrams, chunk_count = self._count_ngrams(reader, store, workers)
+        with executor_for(workers, dask) as executor:
+            return self._train(reader, output, executor, source if isinstance(source, (str, os.PathLike)) else None)
+
+    def _train(
+        self, reader: CorpusReader, output: Optional[PathLike], workers: Executor, source: Optional[PathLike]
+    ) -> Dict[int, Model]:
+        parts = list(reader.parts())  # the plan: file names and byte ranges (texts: references)
+        partitions = count_partitions(sum(p.size for p in parts), self.memory_budget, workers.workers)
+        with CountStore(self.memory_budget, self.spill_dir, partitions=partitions) as store:
+            ngrams, chunk_count = self._count_ngrams(parts, reader, store, workers)
             if not ngrams.total:
                 raise CorpusError(
                     f"no text to train on: {reader.stats.summary()} (only .txt and .jsonl files, maybe "
                     ".gz/.bz2/.xz, are read)",
-                    source if isinstance(source, (str, os.PathLike)) else None,
+                    source,
                 )
             total = ngrams.total
             # held in a list that _count_pieces empties: then only the pass-2 pool holds the model
             model = [build_model(ngrams, self.min_count)]
             del ngrams
             release_memory()
-            pieces = self._count_pieces(reader, model, store, workers, total)
-        release_memory()
-        distinct = len(pieces)
-        reserved = len(self.special_tokens)
-        sizes = [overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
-        with self._bar("pruning") as bar:
-            vocabularies = prune_packed(
-                pieces,
-                vocab_sizes=sizes,
-                min_count=self.min_count,
-                max_piece_length=self.max_piece_length,
-                reserved=reserved,
-                workers=workers,
-                progress=bar.update,
-            )
+            pieces = self._count_pieces(parts, model, store, workers, total)
+            release_memory()
+            distinct = len(pieces)
+            sizes = [overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
+            with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
+                vocabularies = prune_packed(
+                    pieces,
+                    vocab_sizes=sizes,
+                    min_count=self.min_count,
+                    max_piece_length=self.max_piece_length,
+                    reserved=len(self.special_tokens),
+                    workers=workers,
+                    progress=bar.update,
+                )
         if self.refine:
             vocabularies = self._refine(reader, vocabularies[sizes[0]], total, workers)
         corpus = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
@@ -146,28 +164,29 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ passes
-    def _count_ngrams(self, reader: CorpusReader, store: CountStore, workers: int) -> Tuple[NgramCounts, int]:
+    def _count_ngrams(self, parts: List[Part], reader: CorpusReader, store: CountStore, workers: Executor) -> Tuple[NgramCounts, int]:
         total = chunks = 0
-        with self._bar("counting n-grams") as bar, WorkerPool(workers, self._task_config(), purpose="training") as pool:
-            for shard, size, n_chunks in pool.imap(count_task, self._batches(reader)):
+        config = {**self._task_config(), "partitions": store.partitions}
+        with self._bar("counting n-grams") as bar, workers.pool(config, purpose="training") as pool:
+            for shards, size, stats, n_chunks in pool.imap(count_task, parts):
+                reader.record(stats)
                 for n in range(1, self.order + 1):
-                    store.add(str(n), shard.keys[n], shard.counts[n])
-                total += shard.total
+                    store.add(str(n), *shards[n])
+                total += size
                 chunks += n_chunks
                 bar.update(size)
-        keys, counts = {}, {}
-        for n in range(1, self.order + 1):
-            keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1)
+            keys, counts = {}, {}
+            for n in range(1, self.order + 1):  # the reduce, on the same workers
+                keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1, pool)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: int, total: int) -> PieceCounts:
-        long_pieces: Counter = Counter()
-        config = {**self._task_config(), "model": model.pop()}
-        with self._bar("segmenting", total) as bar, WorkerPool(workers, config, purpose="training") as pool:
+    def _count_pieces(self, parts: List[Part], model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
+        config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
+        with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
             def add(shard: PieceShard, size: int) -> None:
-                store.add("pieces", shard[0], shard[1])
-                long_pieces.update(shard[2])
+                store.add("pieces", *shard[0])
+                store.add_long(shard[1])
                 bar.update(size)
 
             def segment_long(chunks: List[bytes]) -> None:
@@ -178,7 +197,7 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
-            for shard, size, long_chunks in pool.imap(segment_task, self._batches(reader)):
+            for shard, size, long_chunks in pool.imap(segment_task, parts):
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))
@@ -186,10 +205,10 @@ class Trainer:
                     segment_long(waiting)
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
-        keys, counts = store.result("pieces")
-        return PieceCounts(keys, counts, dict(long_pieces))
+            keys, counts = store.result("pieces", 1, pool)
+        return PieceCounts(keys, counts, store.long_result())
 
-    def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: int) -> Dict[int, Dict[bytes, int]]:
+    def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:
         """Re-estimation and pruning by loss (``refinement.py``) from the pruned overshoot."""
         sample_bytes = min(SAMPLE_BYTES, self.memory_budget // 4 if self.memory_budget else SAMPLE_BYTES)
         with CountStore(self.memory_budget, self.spill_dir) as store, self._bar("sampling", total) as bar:
@@ -206,12 +225,13 @@ class Trainer:
             )
 
     def _batches(self, reader: CorpusReader) -> Iterator[List[str]]:
-        return batched(reader, _BATCH_CHARS)
+        return batched(reader, _SAMPLE_BATCH_CHARS)
 
     def _task_config(self) -> Dict[str, Any]:
         """The part of :meth:`config` that the counting and segmenting workers need."""
         config = self.config()
-        return {key: config[key] for key in ("order", "normalization", "isolate_digits", "ensure_unicode")}
+        keys = ("order", "normalization", "isolate_digits", "ensure_unicode")
+        return {**{key: config[key] for key in keys}, "format": CorpusFormat(self.jsonl_field, self.on_error)}
 
     def _model(self, counts: Dict[bytes, int], stats: Dict[str, Any]) -> Model:
         from .. import __version__  # not at the top: the package imports this module lazily
@@ -231,6 +251,20 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+
+def count_partitions(corpus_bytes: int, memory_budget: Optional[int], workers: int) -> int:
+    """How many partitions the count tables are reduced in: a power of two, at least two
+    per worker (all of them busy), and enough that one partition of the raw shards (about
+    ``SHARD_BYTES_PER_BYTE`` bytes per corpus byte in pass 1) fits a quarter of the budget
+    (at most 64 MiB), up to ``MAX_PARTITIONS``.
+
+    >>> count_partitions(100 << 20, 512 << 20, 2), count_partitions(1000, None, 1)
+    (32, 2)
+    """
+    share = min(memory_budget or _PARTITION_CAP, _PARTITION_CAP) // 4
+    wanted = max(2 * workers, -(-SHARD_BYTES_PER_BYTE * corpus_bytes // max(1, share)))
+    return min(MAX_PARTITIONS, 1 << max(0, int(wanted - 1).bit_length()))
 
 
 def _warn(message: str) -> None:

@@ -165,3 +165,68 @@ def test_fail_policy_raises_naming_file_and_line(tmp_path, name, data, message):
 def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="on_error"):
         CorpusReader(["x"], on_error="ignore")
+
+
+# ---------------------------------------------------------------- parts: what a task reads
+def test_files_cut_into_parts_give_the_same_chunks_and_statistics(tmp_path, monkeypatch):
+    text = "".join(f"line {i} {'x' * (i % 70)}" + "\n" * (1 + i % 4) for i in range(4000))
+    text += "long" * 5000 + "\n" * 150 + "tail"
+    write(tmp_path / "a.txt", text.encode())
+    write(tmp_path / "b.jsonl", jsonl(*({"text": f"record {i}\n" * (i % 5)} for i in range(2000))))
+    whole = CorpusReader(tmp_path)
+    texts = list(whole)
+    monkeypatch.setattr(corpus, "PART_BYTES", 997)
+    monkeypatch.setattr(corpus, "_BLOCK", 300)
+    reader = CorpusReader(tmp_path)
+    parts = list(reader.parts())
+    assert len(parts) > 100 and all(p.end is not None for p in parts)
+    pieces = []
+    for part in parts:  # each part read on its own, as a worker does
+        stats = corpus.CorpusStats()
+        pieces.append(list(corpus.read_part(part, reader.format, stats)))
+        reader.record(stats)
+    txt = "".join(t for p, got in zip(parts, pieces) if p.kind == ".txt" for t in got)
+    assert txt == text
+    assert [c for t in (t for got in pieces for t in got) for c in training_chunks(t)] == [
+        c for t in texts for c in training_chunks(t)
+    ]
+    assert [t for p, got in zip(parts, pieces) if p.kind == ".jsonl" for t in got] == texts[-2000:]
+    for name in ("files", "documents", "bytes"):
+        assert getattr(reader.stats, name) == getattr(whole.stats, name), name
+
+
+def test_a_problem_in_a_later_part_names_its_line_in_the_file(tmp_path, monkeypatch):
+    lines = [f"line {i}\n".encode() for i in range(3000)]
+    lines[2500] = b"caf\xe9\n"
+    write(tmp_path / "a.txt", b"".join(lines))
+    monkeypatch.setattr(corpus, "PART_BYTES", 1000)
+    warnings = []
+    reader = CorpusReader(tmp_path, warn=warnings.append)
+    assert "".join(reader).count("\n") == 3000
+    assert len(warnings) == 1 and "a.txt, line 2501: not valid UTF-8" in warnings[0]
+    assert reader.stats.skipped_lines == 1 and reader.stats.files == 1 and reader.stats.documents == 1
+    with pytest.raises(CorpusError, match=r"a\.txt, line 2501"):
+        list(CorpusReader(tmp_path, on_error="fail"))
+
+
+def test_a_binary_file_cut_into_parts_is_skipped_once(tmp_path, monkeypatch):
+    write(tmp_path / "bin.txt", b"\x00" * 5000)
+    monkeypatch.setattr(corpus, "PART_BYTES", 1000)
+    reader = CorpusReader(tmp_path)
+    assert len(list(reader.parts())) == 5
+    assert list(reader) == [] and reader.stats.skipped_files == 1 and reader.stats.files == 0
+
+
+def test_fsspec_urls_read_like_local_paths(tmp_path):
+    pytest.importorskip("fsspec")
+    write(tmp_path / "sub" / "a.txt", b"one\ntwo\n")
+    write(tmp_path / "b.jsonl.gz", jsonl({"text": "three"}))
+    write(tmp_path / ".hidden.txt", b"no")
+    write(tmp_path / "notes.md", b"ignored")
+    local = CorpusReader(tmp_path)
+    url = CorpusReader(tmp_path.as_uri())
+    assert list(url) == list(local) == ["three", "one\ntwo\n"]
+    assert url.stats.as_dict() == local.stats.as_dict()
+    assert list(CorpusReader((tmp_path / "sub" / "a.txt").as_uri())) == ["one\ntwo\n"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list(CorpusReader((tmp_path / "missing").as_uri()))

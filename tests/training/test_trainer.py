@@ -50,6 +50,15 @@ def test_same_model_for_any_number_of_workers(small_corpus, baseline, tmp_path):
     assert files2 == files
 
 
+def test_an_fsspec_url_trains_the_same_model(small_corpus, baseline, tmp_path, monkeypatch):
+    pytest.importorskip("fsspec")
+    from bytepiece.io import corpus
+
+    monkeypatch.setattr(corpus, "PART_BYTES", 40_000)  # big files cut into byte ranges too
+    _, files = baseline
+    assert train(small_corpus.as_uri(), tmp_path, workers=2)[1] == files
+
+
 def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline, tmp_path, monkeypatch):
     from bytepiece.training import count_store
 
@@ -62,6 +71,35 @@ def test_memory_budget_spills_without_changing_the_model(small_corpus, baseline,
     assert spilled == files
     assert spills and set(spills) == {str(tmp_path / "spill")}
     assert list((tmp_path / "spill").iterdir()) == []  # runs are deleted at the end
+
+
+def test_a_small_budget_bounds_every_table_on_a_corpus_many_times_larger(small_corpus, baseline, tmp_path, monkeypatch):
+    # The count tables, the long-piece dict and pruning's dropped strings all stay within
+    # a 40 KB budget while the corpus is 11 times that, and the model is the same.
+    from bytepiece.training import count_store, pruning
+
+    budget = 40_000
+    corpus_bytes = sum(p.stat().st_size for p in small_corpus.rglob("*.txt"))
+    assert corpus_bytes > 10 * budget
+    held, long_runs, groups = [], [], []
+    for name in ("add", "add_long"):
+        original = getattr(count_store.CountStore, name)
+
+        def recorded(self, *args, _original=original):
+            _original(self, *args)
+            held.append(self.held_bytes())
+
+        monkeypatch.setattr(count_store.CountStore, name, recorded)
+    original_result = count_store.CountStore.long_result
+    monkeypatch.setattr(count_store.CountStore, "long_result",
+                        lambda self: (lambda r: (long_runs.append(len(r.runs)), r)[1])(original_result(self)))
+    original_task = pruning.segment_strings
+    monkeypatch.setattr(pruning, "segment_strings", lambda engine, strings: (groups.append(len(strings.data)), original_task(engine, strings))[1])
+    _, files = baseline
+    assert train(small_corpus, tmp_path, memory_budget=budget)[1] == files
+    assert held and max(held) <= budget
+    assert long_runs and long_runs[0] > 1  # the long pieces went to disk, in several runs
+    assert len(groups) > 3 and max(groups) <= pruning.GROUP_BYTES + 36  # dropped strings, a group at a time
 
 
 def test_nested_vocabularies_with_recorded_settings_and_statistics(small_corpus, baseline):

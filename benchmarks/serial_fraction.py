@@ -1,0 +1,195 @@
+"""Serial fraction of training, per stage, and what it means for a cluster (Amdahl).
+
+Trains in this process with ``workers=1``, so every map task runs here, and times each
+task: a stage's *driver* time is its wall time less the time inside its tasks (and less
+the pickling this script adds to weigh what a cluster would send). The tasks' time is the
+work any number of cores can share; the driver's is what they cannot. Also reported: the
+bytes a cluster would move per stage (the pickled items sent to workers, the results sent
+back, and the state, once per worker).
+
+The projection for N cores is ``driver + tasks / N + bytes / bandwidth`` (the driver's
+link, 1.25 GB/s = 10 Gbit/s, carries the results and N copies of the state).
+
+    python benchmarks/serial_fraction.py --corpus ../corpus-full --size-mb 100 --vocab-size 32000 \\
+        --out benchmarks/results/serial-fraction.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import pickle
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from _common import shown, temp_dir  # noqa: E402
+from train_benchmark import _memory, _tree, make_slice  # noqa: E402
+
+from bytepiece import parallel  # noqa: E402
+from bytepiece.training import pruning, trainer as trainer_module  # noqa: E402
+from bytepiece.training.trainer import Trainer  # noqa: E402
+
+BANDWIDTH = 1.25e9  # bytes/s of the driver's link in the projection
+CORES = (1, 2, 16, 64, 256)
+
+
+class Meter:
+    """Task time, pickling time and bytes per stage; stage wall times."""
+
+    def __init__(self) -> None:
+        self.task_s: Dict[str, float] = collections.defaultdict(float)
+        self.pickle_s: Dict[str, float] = collections.defaultdict(float)
+        self.sent: Dict[str, int] = collections.defaultdict(int)
+        self.returned: Dict[str, int] = collections.defaultdict(int)
+        self.state: Dict[str, int] = collections.defaultdict(int)
+        self.tasks: Dict[str, int] = collections.defaultdict(int)
+        self.wall: Dict[str, float] = collections.defaultdict(float)
+        self.stage = "other (reading the plan, saving)"  # the stage running now
+        self.peak_pss: Dict[str, int] = collections.defaultdict(int)
+
+    def sample_memory(self, stop: threading.Event) -> None:
+        """Peak PSS of this process and its children, per stage, every 0.1 s."""
+        while not stop.wait(0.1):
+            _, pss = _memory(_tree(os.getpid()))
+            self.peak_pss[self.stage] = max(self.peak_pss[self.stage], pss)
+
+    def install(self) -> None:
+        meter = self
+        imap = parallel.WorkerPool.imap
+        init = parallel.WorkerPool.__init__
+
+        def timed_imap(pool: Any, task: Any, items: Any) -> Any:
+            def timed(state: Any, item: Any) -> Any:
+                stage = meter.stage
+                started = time.perf_counter()
+                result = task(state, item)
+                meter.task_s[stage] += time.perf_counter() - started
+                started = time.perf_counter()
+                meter.sent[stage] += len(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                meter.returned[stage] += len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+                meter.pickle_s[stage] += time.perf_counter() - started
+                meter.tasks[stage] += 1
+                return result
+
+            return imap(pool, timed, items)
+
+        def measured_init(pool: Any, workers: Any, state: Any, *, purpose: str = "this call") -> None:
+            started = time.perf_counter()
+            size = len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+            key = meter.stage
+            meter.state[key] = max(meter.state[key], size)
+            meter.pickle_s[key] += time.perf_counter() - started
+            init(pool, workers, state, purpose=purpose)
+
+        parallel.WorkerPool.imap = timed_imap  # type: ignore[method-assign]
+        parallel.WorkerPool.__init__ = measured_init  # type: ignore[method-assign]
+        self.wrap(Trainer, "_count_ngrams", "pass 1: n-gram counting")
+        self.wrap(trainer_module, "build_model", "building the n-gram model")
+        self.wrap(Trainer, "_count_pieces", "pass 2: segmentation + piece counting")
+        self.wrap(trainer_module, "prune_packed", "pruning")
+
+    def wrap(self, owner: Any, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started, outer, self.stage = time.perf_counter(), self.stage, stage
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.wall[stage] += time.perf_counter() - started
+                self.stage = outer
+
+        setattr(owner, name, timed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced), or with --whole a corpus used as it is")
+    parser.add_argument("--whole", action="store_true", help="train on --corpus itself, not a slice of it")
+    parser.add_argument("--size-mb", type=float, default=100)
+    parser.add_argument("--vocab-size", type=int, default=32000)
+    parser.add_argument("--min-count", type=int, default=2)
+    parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
+    parser.add_argument("--out", type=Path, help="append the markdown result to this file")
+    args = parser.parse_args()
+    train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
+    meter = Meter()
+    meter.install()
+    stop = threading.Event()
+    sampler = threading.Thread(target=meter.sample_memory, args=(stop,), daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False).train(train_dir, workers=1)
+    total = time.perf_counter() - started
+    stop.set()
+    rows = []
+    stages = list(dict.fromkeys(meter.wall))
+    for stage in stages:
+        wall = meter.wall[stage]
+        tasks = meter.task_s.get(stage, 0.0)
+        driver = wall - tasks - meter.pickle_s.get(stage, 0.0)
+        rows.append({"stage": stage, "wall_s": wall - meter.pickle_s.get(stage, 0.0), "tasks_s": tasks, "driver_s": driver,
+                     "tasks": meter.tasks.get(stage, 0), "sent_mb": meter.sent.get(stage, 0) / 1e6,
+                     "returned_mb": meter.returned.get(stage, 0) / 1e6, "state_mb": meter.state.get(stage, 0) / 1e6,
+                     "peak_pss_gb": meter.peak_pss.get(stage, 0) / 1e9})
+    pickling = sum(meter.pickle_s.values())
+    wall_total = total - pickling
+    other = wall_total - sum(r["wall_s"] for r in rows)
+    rows.append({"stage": "other (reading the plan, saving)", "wall_s": other, "tasks_s": 0.0, "driver_s": other,
+                 "tasks": 0, "sent_mb": 0.0, "returned_mb": 0.0, "state_mb": 0.0,
+                 "peak_pss_gb": meter.peak_pss.get("other (reading the plan, saving)", 0) / 1e9})
+    driver = sum(r["driver_s"] for r in rows)
+    tasks = sum(r["tasks_s"] for r in rows)
+    result = {"slice_mb": args.size_mb, "vocab_size": args.vocab_size, "wall_s": wall_total, "driver_s": driver,
+              "tasks_s": tasks, "serial_fraction": driver / wall_total, "stages": rows}
+    projection = {}
+    for cores in CORES:
+        network = sum((r["returned_mb"] + r["sent_mb"] + cores * r["state_mb"]) * 1e6 for r in rows) / BANDWIDTH
+        projection[cores] = driver + tasks / cores + (network if cores > 1 else 0.0)
+    result["projection_s"] = projection
+    print(json.dumps(result, indent=2))
+    if args.out:
+        write_markdown(args, result)
+    return 0
+
+
+def write_markdown(args: argparse.Namespace, result: Dict[str, Any]) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"### Serial fraction: {'all of ' + shown(str(args.corpus)) if args.whole else f'{args.size_mb:g} MB'} -> {args.vocab_size}, workers=1",
+        "",
+        f"Command: `python benchmarks/serial_fraction.py --corpus {shown(str(args.corpus))} "
+        f"{'--whole' if args.whole else f'--size-mb {args.size_mb:g}'} --vocab-size {args.vocab_size} --min-count {args.min_count}`  ",
+        f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
+        "",
+        "| stage | wall s | in tasks s | driver s | tasks | items sent MB | results MB | state MB (per worker) | peak PSS GB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["stages"]:
+        lines.append(f"| {r['stage']} | {r['wall_s']:.1f} | {r['tasks_s']:.1f} | {r['driver_s']:.1f} | {r['tasks']} | "
+                     f"{r['sent_mb']:.1f} | {r['returned_mb']:.1f} | {r['state_mb']:.1f} | {r['peak_pss_gb']:.2f} |")
+    lines += [
+        f"| **total** | {result['wall_s']:.1f} | {result['tasks_s']:.1f} | {result['driver_s']:.1f} | | | | | |",
+        "",
+        f"Serial fraction (driver / wall): **{100 * result['serial_fraction']:.1f}%**.",
+        "",
+        "Projected wall time (Amdahl, driver + tasks / N + bytes at 1.25 GB/s): "
+        + ", ".join(f"{n} cores {t:.0f} s" for n, t in result["projection_s"].items()),
+        "",
+    ]
+    with open(args.out, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

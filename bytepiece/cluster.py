@@ -1,0 +1,167 @@
+"""Running the map stages on a Dask cluster (the optional extra ``bytepiece[dask]``).
+
+:class:`DaskExecutor` is the cluster twin of :class:`bytepiece.parallel.LocalExecutor`:
+its pools have the same ``imap`` / ``map`` interface, so training's passes, pruning and
+``encode-corpus`` run on either without knowing which. How it maps onto Dask:
+
+* **The state goes to every worker once** (``client.scatter(..., broadcast=True)``), and
+  each task names it, so Dask fetches it from a peer if a worker joins (or is restarted)
+  mid-run.
+* **Tasks are module-level functions** ``task(state, item)``, sent by name: the workers
+  need ``bytepiece`` installed (the same version as the driver).
+* **Results come back in item order**, with at most ``2 * workers`` tasks in flight, as on
+  a local pool; a worker that dies costs its tasks a rerun (Dask reschedules them), not
+  the result, because every task is a pure function of its item and the state.
+
+Addresses (``--dask ADDRESS``): a scheduler address such as ``tcp://10.0.0.5:8786``, or
+``local:N`` to start a local cluster of N single-threaded worker processes (for trying it
+out). See ``docs/scaling.md``.
+
+Deliberately left out: starting a cluster on several machines (Dask's own tools do that).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
+
+from .parallel import Executor, Pool
+
+State = TypeVar("State")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+CONNECT_TIMEOUT = "30s"
+
+
+class DaskError(ValueError):
+    """A Dask address that cannot be used; the message says what to do."""
+
+
+def import_distributed() -> Any:
+    """The ``distributed`` module, or an ImportError saying which extra to install."""
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(
+            "running on Dask needs the dask extra: pip install 'bytepiece[dask]' "
+            "(dask and distributed), on the driver and on every worker"
+        ) from None
+    return distributed
+
+
+class DaskExecutor(Executor):
+    """Run the map stages on a Dask cluster.
+
+    ``DaskExecutor(client)`` uses a ``distributed.Client`` you made (and leaves it open);
+    :meth:`connect` takes an address and closes what it opened when the executor is
+    closed.
+
+    >>> with DaskExecutor.connect("local:2") as executor:             # doctest: +SKIP
+    ...     Trainer(vocab_size=8000).train("corpus/", "my.model", dask=executor)
+    """
+
+    is_cluster = True
+
+    def __init__(self, client: Any, *, owned: Optional[List[Any]] = None) -> None:
+        self.client = client
+        self._owned = owned or []  # a LocalCluster and/or a Client we started
+        self.name = "dask"
+
+    @classmethod
+    def connect(cls, address: Any) -> "DaskExecutor":
+        """An executor for ``address``: a ``distributed.Client``, a scheduler address
+        (``tcp://host:8786``), or ``local:N`` (a local cluster of N single-threaded worker
+        processes on 127.0.0.1)."""
+        if isinstance(address, DaskExecutor):
+            return address
+        distributed = import_distributed()
+        if isinstance(address, distributed.Client):
+            return cls(address)
+        if not isinstance(address, str) or not address.strip():
+            raise DaskError(f"dask must be a scheduler address (tcp://host:8786), local:N or a Client, got {address!r}")
+        address = address.strip()
+        local = _LOCAL.match(address)
+        if local:
+            workers = int(local.group(1) or 2)
+            if workers < 1:
+                raise DaskError(f"local:N needs N >= 1 worker processes, got {address!r}")
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+            )
+            client = distributed.Client(cluster)
+            return cls(client, owned=[client, cluster])
+        try:
+            client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise DaskError(
+                f"cannot reach the Dask scheduler at {address} ({exc}); start one with `dask scheduler` "
+                "and workers with `dask worker ADDRESS`, or use --dask local:N"
+            ) from None
+        return cls(client, owned=[client])
+
+    @property
+    def workers(self) -> int:  # type: ignore[override]
+        """Tasks the cluster runs at once (its worker threads), at least 1."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def pool(self, state: State, *, purpose: str = "this call") -> Pool[State]:
+        return DaskPool(self.client, state, workers=self.workers)
+
+    def close(self) -> None:
+        owned, self._owned = self._owned, []
+        for thing in owned:  # the client first, then the cluster it talks to
+            thing.close()
+
+
+class DaskPool:
+    """A pool over a Dask client: ``task(state, item)`` for each item, in item order."""
+
+    def __init__(self, client: Any, state: Any, *, workers: int) -> None:
+        self.client = client
+        self.state = state
+        self.workers = workers
+        # in a list: scatter would take a dict state for named pieces of data
+        (self._state,) = client.scatter([state], broadcast=True, hash=False)
+
+    def imap(self, task: Callable[[Any, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+        """Results in item order, at most ``2 * workers`` tasks in flight."""
+        pending: Deque[Any] = collections.deque()
+        try:
+            for item in items:
+                pending.append(self.client.submit(run_task, task, self._state, item, pure=False))
+                if len(pending) >= 2 * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # an error or an abandoned iterator: stop the rest
+                future.cancel()
+
+    def map(self, task: Callable[[Any, Item], Result], items: Iterable[Item]) -> List[Result]:
+        return list(self.imap(task, items))
+
+    def close(self) -> None:
+        """Release the state on the workers."""
+        if self._state is not None:
+            self._state.release()
+            self._state = None
+
+    def __enter__(self) -> "DaskPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_task(task: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
+    """What a Dask worker runs: one task on the scattered state."""
+    return task(state, item)

@@ -1,0 +1,131 @@
+"""Dask: the same models and token files on a real local cluster as in one process, and a
+worker killed mid-run costs time, not the result.
+
+The cluster is a ``distributed.LocalCluster`` of two single-threaded worker processes on
+127.0.0.1, started once for the module (about 4 s).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from bytepiece import Tokenizer, TokenFile, Trainer, encode_corpus
+from bytepiece.cli import main
+from bytepiece.io import corpus
+
+from conftest import REPO
+
+distributed = pytest.importorskip("distributed")
+
+DEMO = REPO / "demo-corpus"
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    """About 600 KB of the demo corpus (prose, poetry, code)."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "en").mkdir()
+    (root / "en/moby.txt").write_bytes((DEMO / "en/moby-dick.txt").read_bytes()[:300_000])
+    poetry = (DEMO / "zh/classical-poetry.txt").read_bytes()[:200_000]
+    (root / "zh.txt").write_bytes(poetry[: poetry.rfind(b"\n") + 1])
+    code = b"".join(p.read_bytes() for p in sorted((DEMO / "code/go-std").rglob("*.txt")))[:100_000]
+    (root / "code.txt").write_bytes(code)
+    return root
+
+
+def trainer() -> Trainer:
+    return Trainer(vocab_size=[2000, 800], min_count=3, progress=False)
+
+
+def pieces_and_counts(models):
+    return {size: (m.pieces, m.counts, m.ids) for size, m in models.items()}
+
+
+@pytest.fixture(scope="module")
+def local_models(corpus_dir):
+    return pieces_and_counts(trainer().train(corpus_dir, workers=1))
+
+
+def test_a_dask_cluster_trains_the_same_model(client, corpus_dir, local_models, monkeypatch):
+    monkeypatch.setattr(corpus, "PART_BYTES", 30_000)  # many parts: files cut into byte ranges
+    assert len(list(corpus.CorpusReader(corpus_dir).parts())) > 10
+    assert pieces_and_counts(trainer().train(corpus_dir, dask=client)) == local_models
+
+
+def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, local_models, monkeypatch):
+    monkeypatch.setattr(corpus, "PART_BYTES", 20_000)
+    pids = client.run(os.getpid)  # {worker address: pid}
+    victim = sorted(pids.values())[0]
+    killed = threading.Event()
+
+    def kill_when_busy():
+        # Wait until the cluster has finished some tasks of the run, then kill one worker.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed.is_set():
+            if client.run_on_scheduler(_training_tasks_done) >= 3:
+                os.kill(victim, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill_when_busy, daemon=True)
+    thread.start()
+    models = trainer().train(corpus_dir, dask=client)
+    thread.join()
+    assert killed.is_set(), "the run ended before a worker could be killed"
+    assert pieces_and_counts(models) == local_models
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def _training_tasks_done(dask_scheduler=None) -> int:
+    """Tasks of the run that have finished (runs on the scheduler)."""
+    return sum(1 for key, ts in dask_scheduler.tasks.items() if "run_task" in str(key) and ts.state == "memory")
+
+
+def test_encode_corpus_on_dask_gives_the_same_token_file(client, corpus_dir, tmp_path):
+    model = trainer().train(corpus_dir, workers=1)[800]
+    tok = Tokenizer(model)
+    encode_corpus(tok, corpus_dir, tmp_path / "local", split="lines")
+    address = client.scheduler.address  # the CLI path: a scheduler address
+    model_path = tmp_path / "m.model"
+    from bytepiece import save_model
+
+    save_model(model, model_path)
+    assert main(["encode-corpus", str(corpus_dir), "-m", str(model_path), "-o", str(tmp_path / "dask"),
+                 "--split", "lines", "--dask", address, "--quiet"]) == 0
+    for name in ("tokens.bin", "offsets.npy"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert len(TokenFile(tmp_path / "dask")) > 1000
+
+
+def test_cli_trains_on_a_local_cluster(corpus_dir, local_models, tmp_path):
+    out = tmp_path / "m"
+    assert main(["train", str(corpus_dir), "-o", str(out), "--vocab-size", "2000,800", "--min-count", "3",
+                 "--dask", "local:2", "--quiet"]) == 0
+    from bytepiece import load_model
+
+    loaded = {size: load_model(f"{out}.{size}") for size in (2000, 800)}
+    assert pieces_and_counts(loaded) == local_models
+
+
+def test_bad_dask_addresses_are_clear_errors(corpus_dir, capsys):
+    assert main(["train", str(corpus_dir), "-o", "x", "--dask", "local:0", "--quiet"]) == 2
+    assert "local:N needs N >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not both"):
+        trainer().train(corpus_dir, workers=2, dask="local:1")

@@ -1,0 +1,62 @@
+"""The count store: shards split in partitions, spilled beyond the budget, added up by
+tasks on a pool; the same totals as a plain sum for any partitions, budget or pool."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bytepiece.parallel import WorkerPool
+from bytepiece.training.count_store import CountStore, split_partitions
+from bytepiece.training.ngram_counting import run_lengths
+
+
+def shards(seed: int, count: int = 40):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        keys, counts = run_lengths(np.sort(rng.integers(0, 5000, size=rng.integers(1, 3000)).astype(np.uint64)))
+        yield keys, counts
+
+
+def expected(seed: int, min_count: int):
+    total: Counter = Counter()
+    for keys, counts in shards(seed):
+        total.update(dict(zip(keys.tolist(), counts.tolist())))
+    return sorted((k, c) for k, c in total.items() if c >= min_count)
+
+
+@pytest.mark.parametrize("partitions, budget, workers", [(1, None, 1), (8, None, 1), (8, 20_000, 1), (16, 5_000, 2)])
+def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_path):
+    with CountStore(budget, str(tmp_path), partitions=partitions) as store:
+        for keys, counts in shards(partitions):
+            if partitions > 2:  # as the map tasks do: split before adding
+                store.add("t", *split_partitions(keys, counts, partitions))
+            else:
+                store.add("t", keys, counts)
+            assert budget is None or store.held_bytes() <= budget
+        assert (store.spills > 0) == (budget is not None)
+        with WorkerPool(workers, None) as pool:
+            keys, counts = store.result("t", min_count=3, pool=pool)
+        assert list(zip(keys.tolist(), counts.tolist())) == expected(partitions, 3)
+        assert np.all(np.diff(keys.astype(np.int64)) > 0)  # sorted, distinct
+    assert list(tmp_path.iterdir()) == []  # spilled files are deleted
+
+
+def test_a_shard_split_for_another_store_is_refused():
+    store = CountStore(partitions=4)
+    with pytest.raises(ValueError, match="partitions"):
+        store.add("t", *split_partitions(np.array([1, 2], np.uint64), np.array([1, 1]), 2))
+
+
+def test_long_pieces_spill_and_merge_by_piece(tmp_path):
+    with CountStore(2_000, str(tmp_path)) as store:
+        total: Counter = Counter()
+        for i in range(200):
+            batch = {f"piece number {j % 37} {'x' * (j % 5)}".encode(): 1 + i % 3 for j in range(i, i + 20)}
+            store.add_long(batch)
+            total.update(batch)
+        long = store.long_result()
+        assert long.runs  # it spilled
+        assert list(long.items()) == sorted(total.items()) and len(long) == len(total)
