@@ -278,6 +278,8 @@ def test_disallowed_special_in_a_batch_names_the_text(extended80k):
     with pytest.raises(DisallowedSpecialTokenError, match=r"text 2 of the batch contains the special token '<\|im_start\|>' at character 1") as caught:
         extended80k.encode_batch(texts, disallowed_special="all")
     assert caught.value.index == 2
+    again = pickle.loads(pickle.dumps(caught.value))  # e.g. raised in a data-loader worker
+    assert (again.token, again.position, again.index, str(again)) == ("<|im_start|>", 1, 2, str(caught.value))
     assert extended80k.encode_batch(texts, allowed_special="all", disallowed_special="all") == [
         extended80k.encode(t, allowed_special="all") for t in texts
     ]
