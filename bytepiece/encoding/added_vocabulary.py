@@ -183,6 +183,10 @@ class DisallowedSpecialTokenError(ValueError):
             "disallowed_special=() to encode it as ordinary text"
         )
 
+    def __reduce__(self) -> Tuple[Any, Tuple[str, int, Optional[int]]]:
+        # Rebuilt from its fields (not its message), so it crosses process boundaries.
+        return type(self), (self.token, self.position, self.index)
+
 
 def find_disallowed(pattern: "re.Pattern[str]", texts: Sequence[str], *, batch: bool = False) -> None:
     """Raise :class:`DisallowedSpecialTokenError` for the first text in which ``pattern``

@@ -7,7 +7,8 @@ exporters and the trainer's pruning all use. The engine owns:
 * the tables by id: piece bytes, lengths, log-probabilities, special tokens;
 * the Aho-Corasick automaton (scalar decoding) and the batch encoder (vectorised
   decoding), each built on first use, so that loading and pickling stay cheap;
-* special-token splitting (which strings in a text are special tokens);
+* special-token splitting (which strings in a text are special tokens), and the added
+  pieces of an extended model, cut out before the lattice (``added_vocabulary.py``);
 * the random stream of sampled encodes (``random_streams.py``);
 * the worker processes of ``encode_batch(workers=N)`` (``parallel.py``).
 

@@ -221,8 +221,8 @@ class Tokenizer:
         from a composed character spans the characters that produced it; ``<bos>`` is
         ``(0, 0)`` and ``<eos>`` ``(len(text), len(text))``. See ``docs/recipes/offsets.md``.
 
-        >>> tok.encode_with_offsets("naïve")                   # doctest: +SKIP
-        ([...], [(0, 2), (2, 5)])
+        >>> tok.encode_with_offsets("naïve café")              # doctest: +SKIP
+        ([113, 100, 2154, 1802, 28700], [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10)])
         """
         ids = self.encode(
             text, add_bos=add_bos, add_eos=add_eos, alpha=alpha, seed=seed,

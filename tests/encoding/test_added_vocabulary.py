@@ -278,6 +278,8 @@ def test_disallowed_special_in_a_batch_names_the_text(extended80k):
     with pytest.raises(DisallowedSpecialTokenError, match=r"text 2 of the batch contains the special token '<\|im_start\|>' at character 1") as caught:
         extended80k.encode_batch(texts, disallowed_special="all")
     assert caught.value.index == 2
+    again = pickle.loads(pickle.dumps(caught.value))  # e.g. raised in a data-loader worker
+    assert (again.token, again.position, again.index, str(again)) == ("<|im_start|>", 1, 2, str(caught.value))
     assert extended80k.encode_batch(texts, allowed_special="all", disallowed_special="all") == [
         extended80k.encode(t, allowed_special="all") for t in texts
     ]
@@ -305,3 +307,13 @@ def test_a_model_never_extended_saves_as_before(tok80k, extended80k):
     info = summarize(extended80k.model)
     assert info["added_pieces"] == ["def __init__(self", "torch.nn.functional", "新词发现"]
     assert info["total_count"] == sum(tok80k.model.counts)
+
+
+def test_extended_models_give_the_same_ids_for_any_number_of_workers(extended80k):
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")] * 3 + ["新词发现 def __init__(self <|im_end|>"]
+    try:
+        with_workers = extended80k.encode_batch(texts, workers=2, allowed_special="all")
+        assert extended80k.engine.pool is not None  # the jobs went to worker processes
+        assert with_workers == extended80k.encode_batch(texts, allowed_special="all")
+    finally:
+        extended80k.close()

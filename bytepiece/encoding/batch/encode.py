@@ -222,7 +222,11 @@ def encode_arrays(engine: "Engine", texts: Sequence[str], options: Options, rng:
 
 
 def assemble(
-    parts: "List[List[Union[int, Tuple[int]]]]", ids: np.ndarray, bounds: np.ndarray, head: Sequence[int] = (), tail: Sequence[int] = ()
+    parts: "List[List[Union[int, Tuple[int]]]]",
+    ids: np.ndarray,
+    bounds: np.ndarray,
+    head: Sequence[int] = (),
+    tail: Sequence[int] = (),
 ) -> Arrays:
     """The ids of each text from its parts (``split_parts``): ``(id,)`` as it is, a
     segment index as that segment's ids (``ids[bounds[i] : bounds[i + 1]]``); ``head``
