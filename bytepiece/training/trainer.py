@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import CorpusError
-from ..io.corpus import CorpusReader, Source
+from ..io.corpus import ON_ERROR, CorpusReader, Source
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
@@ -77,6 +77,8 @@ class Trainer:
         self.normalization = check_normalization(normalization)
         self.special_tokens = tuple(special_tokens)
         self.jsonl_field = jsonl_field
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.on_error = on_error
         self.memory_budget = memory_budget
         self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
