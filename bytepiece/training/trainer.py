@@ -66,10 +66,15 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.order = check_order(order)
+        if isinstance(vocab_size, (str, bytes)) or not isinstance(vocab_size, (int, Sequence)):
+            raise TypeError(f"vocab_size must be an integer or a list of them, got {vocab_size!r}")
         sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+        for name, value in [("vocab_size", s) for s in sizes] + [("min_count", min_count), ("max_piece_length", max_piece_length)]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         self.vocab_sizes = check_vocab_sizes(sizes, len(special_tokens))
         if min_count < 1 or max_piece_length < 1:
-            raise ValueError("min_count and max_piece_length must be positive")
+            raise ValueError(f"min_count and max_piece_length must be positive, got {min_count} and {max_piece_length}")
         self.min_count = int(min_count)
         self.max_piece_length = int(max_piece_length)
         self.isolate_digits = bool(isolate_digits)

@@ -133,5 +133,11 @@ def test_hostile_model_arguments():
 def test_hostile_trainer_arguments(tmp_path):
     with pytest.raises(ValueError, match="on_error"):
         Trainer(on_error="ignore")
+    with pytest.raises(TypeError, match="vocab_size must be an integer or a list of them, got '32000'"):
+        Trainer(vocab_size="32000")
+    with pytest.raises(TypeError, match="vocab_size must be an integer, got 8000.5"):
+        Trainer(vocab_size=[32000, 8000.5])
+    with pytest.raises(TypeError, match="min_count must be an integer, got '2'"):
+        Trainer(min_count="2")
     with pytest.raises(TypeError, match="workers"):
         Trainer(vocab_size=300, progress=False).train(["abc"], workers=1.5)

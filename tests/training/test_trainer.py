@@ -112,7 +112,7 @@ def test_isolate_digits_keeps_digits_out_of_pieces(tmp_path):
 
 def test_an_empty_corpus_is_an_error(tmp_path):
     (tmp_path / "notes.md").write_text("not a corpus file")
-    with pytest.raises(ValueError, match="no text to train on: 0 files read, 0 skipped, 1 ignored"):
+    with pytest.raises(ValueError, match=r"no text to train on: 0 files read \(0 documents\), 0 files and 0 lines skipped, 1 files ignored"):
         Trainer(vocab_size=300, progress=False).train(tmp_path)
 
 
