@@ -17,7 +17,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import CorpusError
-from ..io.corpus import CorpusFormat, CorpusReader, Part, Source, batched
+from ..io.corpus import ON_ERROR, CorpusFormat, CorpusReader, Part, Source, batched
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
@@ -71,10 +71,15 @@ class Trainer:
         refine: Union[bool, str] = False,
     ) -> None:
         self.order = check_order(order)
+        if isinstance(vocab_size, (str, bytes)) or not isinstance(vocab_size, (int, Sequence)):
+            raise TypeError(f"vocab_size must be an integer or a list of them, got {vocab_size!r}")
         sizes = [vocab_size] if isinstance(vocab_size, int) else list(vocab_size)
+        for name, value in [("vocab_size", s) for s in sizes] + [("min_count", min_count), ("max_piece_length", max_piece_length)]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
         self.vocab_sizes = check_vocab_sizes(sizes, len(special_tokens))
         if min_count < 1 or max_piece_length < 1:
-            raise ValueError("min_count and max_piece_length must be positive")
+            raise ValueError(f"min_count and max_piece_length must be positive, got {min_count} and {max_piece_length}")
         self.min_count = int(min_count)
         self.max_piece_length = int(max_piece_length)
         self.isolate_digits = bool(isolate_digits)
@@ -82,6 +87,8 @@ class Trainer:
         self.normalization = check_normalization(normalization)
         self.special_tokens = tuple(special_tokens)
         self.jsonl_field = jsonl_field
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.on_error = on_error
         self.memory_budget = memory_budget
         self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)

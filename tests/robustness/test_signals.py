@@ -1,0 +1,68 @@
+"""SIGINT and SIGTERM during training and during encode-corpus: the run stops with status
+130 / 143, its temporary directories are gone, its worker processes end, and nothing but
+nothing is printed (no traceback from the owner or from a worker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_CORPUS, legacy_zip, REPO
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+# (signal, sent to the process group (as Ctrl-C and most supervisors do) or the owner only)
+DELIVERIES = [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, True)]
+
+
+def interrupt(args, tmp_path: Path, ready, sig: int, group: bool) -> subprocess.CompletedProcess:
+    """Run ``bytepiece ARGS`` in a session of its own, wait until ``ready()`` (a temporary
+    directory exists: the work is under way), deliver ``sig``, and wait for the end."""
+    process = subprocess.Popen([sys.executable, "-m", "bytepiece", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True, cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the run never got under way"
+            time.sleep(0.02)
+        (os.killpg if group else os.kill)(process.pid, sig)
+        out, err = process.communicate(timeout=120)  # stderr closes when the workers are gone too
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of the run is left
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig, group", DELIVERIES, ids=["TERM-owner", "TERM-group", "INT-group"])
+def test_training(tmp_path, sig, group):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    args = ["train", str(DEMO_CORPUS), "-o", str(tmp_path / "m.model"), "--workers", "2", "--quiet",
+            "--memory-budget", "1M", "--spill-dir", str(spill)]
+    result = interrupt(args, tmp_path, lambda: any(spill.iterdir()), sig, group)
+    assert result.returncode == 128 + sig
+    assert result.stderr == b""
+    assert list(spill.iterdir()) == []  # the spilled count runs are removed
+    assert not (tmp_path / "m.model").exists()
+
+
+@pytest.mark.parametrize("sig, group", DELIVERIES, ids=["TERM-owner", "TERM-group", "INT-group"])
+def test_encode_corpus(tmp_path, sig, group):
+    args = ["encode-corpus", str(DEMO_CORPUS), "-m", str(legacy_zip("bytepiece_80k")), "-o", str(tmp_path / "out"),
+            "--workers", "2", "--split", "lines", "--quiet"]
+    staging = lambda: [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # noqa: E731
+    result = interrupt(args, tmp_path, lambda: bool(staging()), sig, group)
+    assert result.returncode == 128 + sig
+    assert result.stderr == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no staging directory, no output
