@@ -47,10 +47,10 @@ from .pruning import Counts, Progress, Strings, count_segments
 from .tasks import GROUP_BYTES, chunk_texts
 
 LOSSES = ("tokens", "likelihood")
-OVERSHOOT = 2.0  # the original's pruning keeps this many times the largest size
+OVERSHOOT = 1.5  # the original's pruning keeps this many times the largest size
 SEEDS = 1.0  # substrings added: this many times the largest size
-SHRINK = 0.75  # each round keeps at least this fraction of the pieces
-SAMPLE_BYTES = 64 << 20  # bytes of chunks segmented in each round, at most
+SHRINK = 0.6  # each round keeps at least this fraction of the pieces
+SAMPLE_BYTES = 8 << 20  # bytes of chunks in the sample, at most (docs/compression.md)
 
 Batch = Tuple[int, List[str]]  # (batch number, texts)
 SampleShard = Tuple[List[bytes], np.ndarray, np.ndarray, int]

@@ -217,11 +217,10 @@ class Trainer:
 
     def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:
         """Re-estimation and pruning by loss (``refinement.py``) from the pruned overshoot."""
-        sample_bytes = min(SAMPLE_BYTES, self.memory_budget // 4 if self.memory_budget else SAMPLE_BYTES)
         with CountStore(self.memory_budget, self.spill_dir) as store, self._bar("sampling", total) as bar:
             sample, keys, counts = read_sample(
                 self._batches(reader), self._task_config(), store,
-                rate=min(1.0, sample_bytes / max(total, 1)), min_count=self.min_count, workers=workers, progress=bar.update,
+                rate=min(1.0, SAMPLE_BYTES / max(total, 1)), min_count=self.min_count, workers=workers, progress=bar.update,
             )
         seeds = seed_vocabulary(pruned, keys, counts, extra=int(SEEDS * max(self.vocab_sizes)))
         del pruned, keys, counts

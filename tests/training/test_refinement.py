@@ -152,7 +152,7 @@ def train(source, out: Path, workers: int = 1, **options):
     options.setdefault("vocab_size", [2000, 1000])
     options.setdefault("refine", True)
     models = Trainer(min_count=3, progress=False, **options).train(source, out, workers=workers)
-    return models, {size: Path(f"{out}.{size}").read_bytes() for size in models}
+    return models, {size: Path(f"{out}.{size}" if len(models) > 1 else out).read_bytes() for size in models}
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,24 @@ def test_refined_models_are_the_same_for_any_number_of_workers(small_corpus, ref
     assert train(small_corpus, tmp_path / "m", workers=2)[1] == files
 
 
+def test_a_sampled_corpus_gives_the_same_model_for_any_number_of_workers(small_corpus, tmp_path, monkeypatch):
+    from bytepiece.training import trainer
+
+    monkeypatch.setattr(trainer, "SAMPLE_BYTES", 60_000)  # a third of the corpus is segmented
+    one = train(small_corpus, tmp_path / "one", vocab_size=[800])[1]
+    assert train(small_corpus, tmp_path / "two", workers=2, vocab_size=[800])[1] == one
+
+
+def test_memory_budget_spills_without_changing_the_refined_model(small_corpus, refined, tmp_path, monkeypatch):
+    from bytepiece.training import count_store
+
+    spills = []
+    original = count_store.CountStore.spill
+    monkeypatch.setattr(count_store.CountStore, "spill", lambda self: (spills.append(1), original(self)))
+    assert train(small_corpus, tmp_path / "m", memory_budget=200_000)[1] == refined[1]
+    assert spills
+
+
 def test_refined_models_are_nested_and_record_the_setting(refined):
     models, _ = refined
     big, small = models[2000], models[1000]
@@ -174,7 +192,7 @@ def test_refined_models_are_nested_and_record_the_setting(refined):
 
 
 def test_the_default_records_no_refine_setting(small_corpus, tmp_path):
-    models, _ = train(small_corpus, tmp_path / "d", refine=False, vocab_size=[1000, 500])
+    models, _ = train(small_corpus, tmp_path / "d", refine=False, vocab_size=[1000])
     assert "refine" not in models[1000].training
 
 
