@@ -295,6 +295,11 @@ class CorpusReader:
         self._warn = warn
         self._passes = 0
         self._planned = False
+        # From the first plan and pass, to check the later passes against: each local
+        # file's (size, modification time), and what each part read.
+        self._signatures: Dict[str, Optional[Tuple[int, int]]] = {}
+        self._part_counts: Dict[int, Tuple[int, int, int, int]] = {}
+        self._changed_paths: set = set()
         self._texts: Optional[Iterable[str]] = None
         self._roots: List[str] = []
         if isinstance(source, (str, os.PathLike)):
@@ -335,6 +340,8 @@ class CorpusReader:
                     if count_ignored:
                         self.stats.ignored_files += 1
                     continue
+                if count_ignored and not is_url(path):
+                    self._signatures[path] = _signature(path)
                 if size <= part_bytes or Path(path).suffix in _OPENERS:
                     group.append(Part(0, path, kind, total=size))
                     grouped += max(size, 0)
@@ -359,19 +366,82 @@ class CorpusReader:
         if self._warn is not None:
             self._warn(f"skipped: {where}: directory cannot be read ({exc.strerror or exc})")
 
-    def record(self, stats: "CorpusStats") -> None:
-        """Add a part's statistics to :attr:`stats`, reporting its problems (the first
-        ``_MAX_WARNINGS`` in all)."""
+    def record(self, stats: "CorpusStats", part: Optional[Part] = None) -> None:
+        """Add a part's statistics (of the first pass) to :attr:`stats`, reporting its
+        problems (the first ``_MAX_WARNINGS`` in all); with ``part``, keep what it read
+        for :meth:`verify`."""
         self.stats.merge(stats, self._warn)
+        if part is not None:
+            self._part_counts[part.index] = _read_counts(stats)
+
+    # ---------------------------------------------------------------- later passes
+    # Training reads the corpus twice. A file that changes in between would make the
+    # second pass count text the first never saw: an error under "fail", reported and
+    # counted (``changed_files``) under "skip".
+    def unchanged(self, parts: Iterable[Part]) -> List[Part]:
+        """``parts`` without the files whose size or modification time changed since the
+        first plan (those are reported, and not read again)."""
+        kept = []
+        for part in parts:
+            members = part.members or (part,)
+            fine = tuple(m for m in members if self._same_file(m.path))
+            if len(fine) == len(members):
+                kept.append(part)
+            elif fine:
+                kept.append(Part(part.index, members=fine))
+        return kept
+
+    def verify(self, part: Part, stats: "CorpusStats") -> None:
+        """Check what a later pass read of ``part`` against the first pass."""
+        expected = self._part_counts.get(part.index)
+        found = _read_counts(stats)
+        if expected is not None and found != expected:
+            path = part.path or next((m.path for m in part.members), "the corpus")
+            self._changed(path, f"read differently than in the first pass ({found[1]} documents, {found[2]} bytes "
+                                f"instead of {expected[1]}, {expected[2]})")
+
+    def _same_file(self, path: str) -> bool:
+        if path not in self._signatures or path in self._changed_paths:
+            return path not in self._changed_paths
+        if _signature(path) == self._signatures[path]:
+            return True
+        self._changed(path, "changed since the first pass (size or modification time); not read again")
+        return False
+
+    def _changed(self, path: str, what: str) -> None:
+        if self.on_error == "fail":
+            raise CorpusError(f"{what}: training reads the corpus twice and needs the same files both times", path)
+        if path not in self._changed_paths:
+            self._changed_paths.add(path)
+            self.stats.changed_files += 1
+        self.stats.note(f"{path}: {what}")
+        if self._warn is not None:
+            self._warn(f"{path}: {what}")
 
     def __iter__(self) -> Iterator[str]:
         first = self._passes == 0
         self._passes += 1
-        for part in self.parts():
+        plan = list(self.parts()) if first else self.unchanged(self.parts())
+        for part in plan:
             stats = CorpusStats()
             yield from read_part(part, self.format, stats)
             if first:
-                self.record(stats)
+                self.record(stats, part)
+            else:
+                self.verify(part, stats)
+
+
+def _signature(path: str) -> Optional[Tuple[int, int]]:
+    """A file's (size, modification time in ns), or None if it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def _read_counts(stats: "CorpusStats") -> Tuple[int, int, int, int]:
+    return stats.files, stats.documents, stats.bytes, stats.skipped_lines
 
 
 def _grouped(index: int, parts: List[Part]) -> Part:

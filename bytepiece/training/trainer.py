@@ -131,7 +131,7 @@ class Trainer:
             model = [build_model(ngrams, self.min_count)]
             del ngrams
             release_memory()
-            pieces = self._count_pieces(parts, model, store, workers, total)
+            pieces = self._count_pieces(parts, reader, model, store, workers, total)
             release_memory()
             distinct = len(pieces)
             sizes = [overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
@@ -187,7 +187,8 @@ class Trainer:
                 keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1, pool)
         return NgramCounts(self.order, total, keys, counts), chunks
 
-    def _count_pieces(self, parts: List[Part], model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
+    def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
+        parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped
         config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
