@@ -22,6 +22,7 @@ def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.nd
 
     Returns (packed keys, their counts) for short pieces and a dict for long ones.
 
+    >>> from bytepiece.training.packed_keys import unpack_pieces
     >>> buf = np.frombuffer(b"abcab", np.uint8)
     >>> keys, counts, long = count_pieces(buf, np.array([1, 0, 0, 1, 0], bool))
     >>> unpack_pieces(keys), counts.tolist(), long
