@@ -7,10 +7,12 @@ or a signal leaves the old file or none, never half of one.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, List
 
 from ..model import PathLike
 
@@ -54,3 +56,26 @@ def creation_mode(target: Path, base: int = 0o666) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return base & ~umask
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then act as they would have: for
+    steps that must not be cut in two (moving an old output aside and the new one in).
+    Only the main thread runs signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: List[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            signal.raise_signal(received[0])

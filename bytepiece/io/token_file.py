@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import TokenFileError
 from ..model import Model, PathLike
-from .files import creation_mode
+from .files import creation_mode, signals_deferred
 from .model_file import dumps_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -281,11 +281,13 @@ def write_token_file(
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
-    # A directory cannot be renamed over a non-empty one: move the old one aside first.
+    # A directory cannot be renamed over a non-empty one: move the old one aside first,
+    # with signals deferred so that an interrupt never leaves neither in place.
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
+        with signals_deferred():
+            os.rename(target, old)
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(staging, target)

@@ -66,3 +66,37 @@ def test_encode_corpus(tmp_path, sig, group):
     assert result.returncode == 128 + sig
     assert result.stderr == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no staging directory, no output
+
+
+def test_replacing_an_output_is_never_cut_in_two(tmp_path, monkeypatch):
+    # SIGTERM arriving between moving the old token file aside and the new one in waits
+    # for both renames: one of the two outputs is always in place.
+    from bytepiece.io import token_file
+    from bytepiece.io.token_file import TokenFile, write_token_file
+
+    class Terminated(BaseException):
+        pass
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    out = tmp_path / "out"
+    write_token_file(out, [[3, 4]], vocab_size=300)
+    real_rename = os.rename
+    calls = []
+
+    def rename(source, target):
+        calls.append(target)
+        real_rename(source, target)
+        if len(calls) == 1:  # the old output is aside, the new one not yet in place
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    monkeypatch.setattr(token_file.os, "rename", rename)
+    try:
+        with pytest.raises(Terminated):
+            write_token_file(out, [[5, 6, 7]], vocab_size=300, overwrite=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [d.tolist() for d in TokenFile(out)] == [[5, 6, 7]] and len(calls) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the old output is removed too
