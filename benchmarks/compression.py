@@ -56,7 +56,9 @@ DOMAINS = ("zh", "en", "code", "multi")
 HELD_OUT = ("peoples-daily-1998", "kicad-doc", "moby-dick", "email-spamassassin", "npm-js-ts", "wesnoth", "debian-reference")
 RUN_LINES = 20
 RENYI_ALPHA = 2.5
-TRAINERS = ("bytepiece", "bytepiece --refine", "SentencePiece unigram", "SentencePiece BPE", "HF BPE", "HF Unigram")
+OURS = {"bytepiece": "", "bytepiece --refine": "tokens", "bytepiece --refine likelihood": "likelihood"}
+PEERS = ("SentencePiece unigram", "SentencePiece BPE", "HF BPE", "HF Unigram")
+TRAINERS = (*OURS, *PEERS)
 Encoder = Callable[[List[str]], List[List[int]]]
 
 
@@ -138,18 +140,19 @@ def documents(held_dir: Path, domain: str) -> List[str]:
 
 
 # ---------------------------------------------------------------- trainers
-def train_bytepiece(train_dir: Path, sizes: Sequence[int], workers: int, refine: bool, work: Path) -> Tuple[Dict[int, Path], float]:
-    """One nested run of ``bytepiece train``; the model paths and the wall time."""
-    tag = "refine" if refine else "default"
+def train_bytepiece(train_dir: Path, sizes: Sequence[int], workers: int, refine: str, work: Path) -> Tuple[Dict[int, Path], Dict[str, float]]:
+    """One nested run of ``bytepiece train`` (``refine``: "" or a loss); the model paths and
+    the seconds it took."""
+    tag = f"refine-{refine}" if refine else "default"
     prefix = work / "models" / f"bytepiece-{tag}-{'-'.join(map(str, sorted(sizes)))}"
     paths = {size: Path(f"{prefix}.{size}") if len(sizes) > 1 else prefix for size in sizes}
     command = [sys.executable, "-m", "bytepiece", "train", str(train_dir), "-o", str(prefix),
                "--vocab-size", ",".join(map(str, sorted(sizes, reverse=True))), "--workers", str(workers), "--quiet"]
-    seconds = _cached_run(prefix, lambda: subprocess.run(command + (["--refine"] if refine else []), check=True))
+    seconds = _cached_run(prefix, lambda: subprocess.run(command + (["--refine", refine] if refine else []), check=True))
     return paths, seconds
 
 
-def train_sentencepiece(kind: str, train_dir: Path, size: int, work: Path) -> Tuple[Path, float]:
+def train_sentencepiece(kind: str, train_dir: Path, size: int, work: Path) -> Tuple[Path, Dict[str, float]]:
     import sentencepiece as spm
 
     prefix = work / "models" / f"spm-{kind}-{size}"
@@ -169,7 +172,7 @@ def train_sentencepiece(kind: str, train_dir: Path, size: int, work: Path) -> Tu
     return prefix.with_suffix(".model"), _cached_run(prefix, run)
 
 
-def train_hf(kind: str, train_dir: Path, size: int, work: Path) -> Tuple[Path, float]:
+def train_hf(kind: str, train_dir: Path, size: int, work: Path) -> Tuple[Path, Dict[str, float]]:
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
@@ -191,22 +194,30 @@ def train_hf(kind: str, train_dir: Path, size: int, work: Path) -> Tuple[Path, f
     return path, _cached_run(path, run)
 
 
-def _cached_run(output: Path, run: Callable[[], object]) -> float:
-    """Run a training once; its wall time is kept beside its output for later runs."""
-    stamp = Path(f"{output}.seconds")
+def _cached_run(output: Path, run: Callable[[], object]) -> Dict[str, float]:
+    """Run a training once; its wall and CPU seconds (this process, its threads and its
+    finished child processes) are kept beside its output for later runs."""
+    stamp = Path(f"{output}.seconds.json")
     if stamp.exists():
-        return float(stamp.read_text())
+        return json.loads(stamp.read_text())
     output.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    cpu, started = _cpu_seconds(), time.perf_counter()
     run()
-    seconds = time.perf_counter() - started
-    stamp.write_text(f"{seconds:.2f}")
+    seconds = {"wall": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu}
+    stamp.write_text(json.dumps(seconds))
     return seconds
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def encoder(trainer: str, path: Path) -> Tuple[Encoder, int]:
     """How to encode documents with a trained model, and its vocabulary size."""
-    if trainer.startswith("bytepiece"):
+    if trainer in OURS:
         from bytepiece import Tokenizer
 
         tok = Tokenizer(path)
@@ -259,7 +270,7 @@ def main() -> int:
     parser.add_argument("--held-mb", type=float, default=2, help="held-out MB per domain")
     parser.add_argument("--sizes", default="4000,8000,16000,32000,64000")
     parser.add_argument("--time-sizes", default="", help="sizes to also train alone, ours default and refined")
-    parser.add_argument("--trainers", default=",".join(TRAINERS), help="a subset of: " + ", ".join(TRAINERS))
+    parser.add_argument("--trainers", default=",".join(TRAINERS), help="a subset of (comma-separated): " + ", ".join(TRAINERS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=temp_dir("bytepiece-compression"))
     parser.add_argument("--out", type=Path, help="write OUT-DATE.json and OUT-DATE.md")
@@ -272,30 +283,37 @@ def main() -> int:
     print(f"training slice {split['train_bytes'] / 1e6:.1f} MB; held out {split['held_out_bytes']}", file=sys.stderr)
     rows: List[Dict[str, Any]] = []
 
-    def record(trainer: str, size: int, path: Path, seconds: float, note: str = "") -> None:
+    def record(trainer: str, size: int, path: Path, seconds: Dict[str, float], note: str = "") -> None:
         encode, vocab = encoder(trainer, path)
-        row = {"trainer": trainer, "size": size, "train_s": seconds, "note": note, **measure(encode, vocab, held)}
+        row = {"trainer": trainer, "size": size, "train_s": seconds["wall"], "train_cpu_s": seconds["cpu"], "note": note,
+               **measure(encode, vocab, held)}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
-    for refine in (False, True):
-        trainer = "bytepiece --refine" if refine else "bytepiece"
+    for trainer, refine in OURS.items():
         if trainer in chosen:
             paths, seconds = train_bytepiece(train_dir, sizes, args.workers, refine, args.work)
             for size in sizes:
                 record(trainer, size, paths[size], seconds, f"one nested run for {len(sizes)} sizes")
+    failures = []
     for size in sizes:
-        for kind, trainer in (("unigram", "SentencePiece unigram"), ("bpe", "SentencePiece BPE")):
+        for trainer, train in (
+            ("SentencePiece unigram", lambda: train_sentencepiece("unigram", train_dir, size, args.work)),
+            ("SentencePiece BPE", lambda: train_sentencepiece("bpe", train_dir, size, args.work)),
+            ("HF BPE", lambda: train_hf("bpe", train_dir, size, args.work)),
+            ("HF Unigram", lambda: train_hf("unigram", train_dir, size, args.work)),
+        ):
             if trainer in chosen:
-                record(trainer, size, *train_sentencepiece(kind, train_dir, size, args.work))
-        for kind, trainer in (("bpe", "HF BPE"), ("unigram", "HF Unigram")):
-            if trainer in chosen:
-                record(trainer, size, *train_hf(kind, train_dir, size, args.work))
+                try:
+                    record(trainer, size, *train())
+                except RuntimeError as error:  # e.g. SentencePiece: more characters to cover than the size
+                    failures.append({"trainer": trainer, "size": size, "error": str(error).strip()})
+                    print(json.dumps(failures[-1]), file=sys.stderr, flush=True)
     timing = []
     for size in [int(s) for s in args.time_sizes.split(",") if s]:
-        for refine in (False, True):
+        for refine in ("", "tokens"):  # back to back, so both see about the same machine load
             paths, seconds = train_bytepiece(train_dir, [size], args.workers, refine, args.work)
-            timing.append({"size": size, "refine": refine, "train_s": seconds})
+            timing.append({"size": size, "refine": bool(refine), "train_s": seconds["wall"], "train_cpu_s": seconds["cpu"]})
             print(json.dumps(timing[-1]), file=sys.stderr, flush=True)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -304,6 +322,7 @@ def main() -> int:
         "versions": _versions(),
         "split": {**split, "held_out_families": HELD_OUT},
         "rows": rows,
+        "failures": failures,
         "single_size_timing": timing,
     }
     if args.out:
@@ -342,21 +361,44 @@ def markdown(result: Dict[str, Any]) -> str:
         f"held out (families {', '.join(result['split']['held_out_families'])}): "
         + ", ".join(f"{d} {b / 1e6:.2f} MB" for d, b in result["split"]["held_out_bytes"].items()),
         "",
-        "| trainer | size | bytes/token zh | en | code | multi | all | Rényi eff. (2.5) | train s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| trainer | size | bytes/token zh | en | code | multi | all | Rényi eff. (2.5) | train s | CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in sorted(rows, key=lambda r: (r["size"], TRAINERS.index(r["trainer"]))):
         bpt = row["bytes_per_token"]
         lines.append(
             f"| {row['trainer']} | {row['size']} | " + " | ".join(f"{bpt[d]:.3f}" for d in (*DOMAINS, "all"))
-            + f" | {row['renyi_efficiency']:.4f} | {row['train_s']:.0f}{' *' if row['note'] else ''} |"
+            + f" | {row['renyi_efficiency']:.4f} | {row['train_s']:.0f}{' *' if row['note'] else ''} | {row['train_cpu_s']:.0f} |"
         )
     lines += ["", "\\* ours: one nested run trains every size; the time is that run's.", ""]
+    for failure in result["failures"]:
+        lines += [f"{failure['trainer']} at {failure['size']} failed: `{failure['error'][-240:]}`", ""]
+    by = {(r["trainer"], r["size"]): r for r in rows}
+    if any(t == "bytepiece --refine" for t, _ in by) and any(t in PEERS for t, _ in by):
+        lines += ["`--refine` against the best peer and against the default, all domains:", "",
+                  "| size | best peer | its bytes/token | --refine | gain | Rényi eff. default / --refine |",
+                  "|---:|---|---:|---:|---:|---|"]
+        for size in sorted({s for _, s in by}):
+            peers = [by[t, size] for t in PEERS if (t, size) in by]
+            refined, default = by.get(("bytepiece --refine", size)), by.get(("bytepiece", size))
+            if not peers or not refined:
+                continue
+            best = max(peers, key=lambda r: r["bytes_per_token"]["all"])
+            ours, theirs = refined["bytes_per_token"]["all"], best["bytes_per_token"]["all"]
+            renyi = f"{default['renyi_efficiency']:.4f} / {refined['renyi_efficiency']:.4f}" if default else "-"
+            lines.append(f"| {size} | {best['trainer']} | {theirs:.3f} | {ours:.3f} | {100 * (ours / theirs - 1):+.1f}% | {renyi} |")
+        lines.append("")
     if result["single_size_timing"]:
-        lines += ["Single-size runs of ours:", "", "| size | default s | --refine s | ratio |", "|---:|---:|---:|---:|"]
-        by = {(t["size"], t["refine"]): t["train_s"] for t in result["single_size_timing"]}
+        lines += ["Single-size runs of ours, back to back:", "",
+                  "| size | default wall s | --refine wall s | ratio | default CPU s | --refine CPU s | ratio |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        by = {(t["size"], t["refine"]): t for t in result["single_size_timing"]}
         for size in sorted({t["size"] for t in result["single_size_timing"]}):
-            lines.append(f"| {size} | {by[size, False]:.0f} | {by[size, True]:.0f} | {by[size, True] / by[size, False]:.2f} |")
+            cells = []
+            for key in ("train_s", "train_cpu_s"):
+                default, refined = by[size, False][key], by[size, True][key]
+                cells += [f"{default:.0f}", f"{refined:.0f}", f"{refined / default:.2f}"]
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -371,7 +413,7 @@ def plot(result: Dict[str, Any], target: Path) -> None:
     for trainer in TRAINERS:
         points = sorted((r["size"], r["bytes_per_token"]["all"]) for r in result["rows"] if r["trainer"] == trainer)
         if points:
-            style = "-o" if trainer.startswith("bytepiece") else "--s"
+            style = "-o" if trainer in OURS else "--s"
             ax.plot([p[0] for p in points], [p[1] for p in points], style, label=trainer)
     ax.set_xscale("log", base=2)
     sizes = sorted({r["size"] for r in result["rows"]})

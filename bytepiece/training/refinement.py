@@ -64,7 +64,7 @@ def overshoot(vocab_sizes: Sequence[int]) -> int:
     """The size the original's pruning stops at before refinement.
 
     >>> overshoot([8000, 32000])
-    64000
+    48000
     """
     return int(OVERSHOOT * max(vocab_sizes))
 

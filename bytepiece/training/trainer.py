@@ -50,6 +50,15 @@ class Trainer:
     those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
     in memory (default 512 MiB; ``None``: no limit), spilling sorted runs to a temporary
     directory (in ``spill_dir``, default the system's) beyond it.
+
+    ``refine=True`` (or ``"tokens"``, or ``"likelihood"``) goes beyond the original: its
+    pruning stops at 1.5 times the largest size, then counts are re-estimated on a sample
+    of the corpus and pieces pruned by the tokens (or log-likelihood) their removal costs
+    (``training/refinement.py``, ``docs/algorithm.md``). It compresses better and trains
+    slower; off (the default), the vocabularies are the original's.
+
+    >>> Trainer(vocab_size=8000, refine=True).config()["refine"]
+    'tokens'
     """
 
     def __init__(
