@@ -133,6 +133,8 @@ class Tokenizer:
         >>> tok.encode("hi<eos>", allowed_special={"<eos>"})   # doctest: +SKIP
         [..., 2]
         """
+        if not (add_bos or add_eos or allowed_special):  # the usual case, without the parts
+            return self._encode_ordinary(text, alpha, seed)
         parts: List[Ids] = list(self._parts(text, add_bos, add_eos, alpha, seed, allowed_special, arrays=False))  # type: ignore[arg-type]
         if not parts:
             return []
