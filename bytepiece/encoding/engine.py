@@ -151,6 +151,8 @@ class Engine:
     def special_splitter(self, allowed: AllowedSpecial) -> Optional["re.Pattern[str]"]:
         """A pattern whose ``split`` cuts a text at the ``allowed`` special tokens (odd
         parts are the tokens), or ``None`` when none are allowed. Unknown tokens fail here."""
+        if isinstance(allowed, tuple) and not allowed:  # the default, (): no special tokens
+            return None
         if allowed == "all":
             allowed = list(self.special_to_id)
         elif isinstance(allowed, (str, bytes)) or not isinstance(allowed, Collection) or not all(
@@ -272,18 +274,25 @@ class Engine:
         >>> Engine(Model.from_counts({bytes([b]): 1 for b in range(256)})).check_ids([3, 258])
         [3, 258]
         """
-        if isinstance(ids, np.ndarray):
+        values: List[int]
+        if type(ids) is list:  # the usual case: checked without a copy
+            values = ids
+        elif isinstance(ids, np.ndarray):
             if ids.ndim != 1 or ids.dtype.kind not in "iu":
                 raise TypeError(f"ids must be a 1-D array of integers, got {ids.dtype} of shape {ids.shape}")
-            values: List[int] = ids.tolist()
-        elif isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, Iterable):
+            values = ids.tolist()
+        elif isinstance(ids, (str, bytes, bytearray)):
             raise TypeError(f"ids must be an iterable of integer ids, got {type(ids).__name__}")
         else:
-            values = list(ids)
-            if not all(type(i) is int for i in values):  # the usual case is checked in one pass
-                values = [self.check_id(i, position) for position, i in enumerate(values)]
-        if values and (min(values) < 0 or max(values) >= self.vocab_size):
-            position, bad = next((p, i) for p, i in enumerate(values) if not 0 <= i < self.vocab_size)
+            try:
+                values = list(ids)
+            except TypeError:
+                raise TypeError(f"ids must be an iterable of integer ids, got {type(ids).__name__}") from None
+        if not set(map(type, values)) <= {int}:  # a bool, a numpy integer, anything else
+            values = [self.check_id(i, position) for position, i in enumerate(values)]
+        size = len(self.pieces_by_id)
+        if values and (min(values) < 0 or max(values) >= size):
+            position, bad = next((p, i) for p, i in enumerate(values) if not 0 <= i < size)
             raise ValueError(f"ids[{position}]: {self.unknown_id_message(bad)}")
         return values
 

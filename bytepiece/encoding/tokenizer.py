@@ -143,6 +143,8 @@ class Tokenizer:
         DisallowedSpecialTokenError: the text contains the special token '<eos>' at character 2. ...
         """
         self._check_disallowed([text], allowed_special, disallowed_special)
+        if not (add_bos or add_eos or allowed_special):  # the usual case, without the parts
+            return self._encode_ordinary(text, alpha, seed)
         parts: List[Ids] = list(self._parts(text, add_bos, add_eos, alpha, seed, allowed_special, arrays=False))  # type: ignore[arg-type]
         if not parts:
             return []
