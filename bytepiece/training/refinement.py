@@ -50,7 +50,7 @@ LOSSES = ("tokens", "likelihood")
 OVERSHOOT = 1.5  # the original's pruning keeps this many times the largest size
 SEEDS = 1.0  # substrings added: this many times the largest size
 SHRINK = 0.6  # each round keeps at least this fraction of the pieces
-SAMPLE_BYTES = 8 << 20  # bytes of chunks in the sample, at most (docs/compression.md)
+SAMPLE_BYTES = 8 << 20  # bytes of chunks in the sample, at most (docs/algorithm.md, Refinement)
 
 Batch = Tuple[int, List[str]]  # (batch number, texts)
 SampleShard = Tuple[List[bytes], np.ndarray, np.ndarray, int]
