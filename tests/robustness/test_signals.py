@@ -21,12 +21,20 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 DELIVERIES = [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, True)]
 
 
+def _default_sigint() -> None:
+    # A job started in the background by a non-interactive shell (CI, nohup ... &) inherits
+    # SIGINT ignored, and Python keeps it so: the command would rightly not stop. The test
+    # wants the interactive case, where SIGINT is not ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(args, tmp_path: Path, ready, sig: int, group: bool) -> subprocess.CompletedProcess:
     """Run ``bytepiece ARGS`` in a session of its own, wait until ``ready()`` (a temporary
     directory exists: the work is under way), deliver ``sig``, and wait for the end."""
     process = subprocess.Popen([sys.executable, "-m", "bytepiece", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True, cwd=tmp_path,
-                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+                               preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not ready():
