@@ -260,13 +260,15 @@ def refine(
     vocab_sizes: Sequence[int],
     reserved: int = 3,
     loss: str = "tokens",
-    shrink: float = SHRINK,
+    shrink: Optional[float] = None,
     workers: Runner = 1,
     progress: Optional[Progress] = None,
 ) -> Dict[int, Counts]:
     """Steps 3 and 4: ``{vocab_size: counts}`` for each size, nested, largest first.
-    ``progress`` is told the bytes segmented after each round."""
+    Each round keeps at least ``shrink`` of the pieces (default :data:`SHRINK`, read at
+    call time). ``progress`` is told the bytes segmented after each round."""
     check_loss(loss)
+    shrink = SHRINK if shrink is None else shrink
     tell = progress or _no_progress
     segmented = len(sample.data)
     counts = reestimate(seeds, sample, workers)

@@ -25,7 +25,7 @@ from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
-from .refinement import SAMPLE_BYTES, SEEDS, check_loss, overshoot, read_sample, refine, seed_vocabulary
+from . import refinement  # its settings are read at call time (benchmarks/refine_settings.py sets them)
 from ..parallel import Executor, Runner, executor_for, release_memory
 from .tasks import PieceShard, count_task, segment_long_task, segment_task
 
@@ -102,7 +102,7 @@ class Trainer:
         self.memory_budget = memory_budget
         self.spill_dir = None if spill_dir is None else os.fspath(spill_dir)
         self.progress = progress
-        self.refine = refine and check_loss(refine)
+        self.refine: Union[bool, str] = refinement.check_loss(refine) if refine else False
 
     # ------------------------------------------------------------------ public
     def train(
@@ -143,7 +143,7 @@ class Trainer:
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
             release_memory()
             distinct = len(pieces)
-            sizes = [overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
+            sizes = [refinement.overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
             with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
                 vocabularies = prune_packed(
                     pieces,
@@ -228,14 +228,14 @@ class Trainer:
     def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:
         """Re-estimation and pruning by loss (``refinement.py``) from the pruned overshoot."""
         with CountStore(self.memory_budget, self.spill_dir) as store, self._bar("sampling", total) as bar:
-            sample, keys, counts = read_sample(
+            sample, keys, counts = refinement.read_sample(
                 self._batches(reader), self._task_config(), store,
-                rate=min(1.0, SAMPLE_BYTES / max(total, 1)), min_count=self.min_count, workers=workers, progress=bar.update,
+                rate=min(1.0, refinement.SAMPLE_BYTES / max(total, 1)), min_count=self.min_count, workers=workers, progress=bar.update,
             )
-        seeds = seed_vocabulary(pruned, keys, counts, extra=int(SEEDS * max(self.vocab_sizes)))
+        seeds = refinement.seed_vocabulary(pruned, keys, counts, extra=int(refinement.SEEDS * max(self.vocab_sizes)))
         del pruned, keys, counts
         with self._bar("refining") as bar:
-            return refine(
+            return refinement.refine(
                 seeds, sample, vocab_sizes=self.vocab_sizes, reserved=len(self.special_tokens),
                 loss=str(self.refine), workers=workers, progress=bar.update,
             )

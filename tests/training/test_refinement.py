@@ -166,9 +166,9 @@ def test_refined_models_are_the_same_for_any_number_of_workers(small_corpus, ref
 
 
 def test_a_sampled_corpus_gives_the_same_model_for_any_number_of_workers(small_corpus, tmp_path, monkeypatch):
-    from bytepiece.training import trainer
+    from bytepiece.training import refinement
 
-    monkeypatch.setattr(trainer, "SAMPLE_BYTES", 60_000)  # a third of the corpus is segmented
+    monkeypatch.setattr(refinement, "SAMPLE_BYTES", 60_000)  # a third of the corpus is segmented
     one = train(small_corpus, tmp_path / "one", vocab_size=[800])[1]
     assert train(small_corpus, tmp_path / "two", workers=2, vocab_size=[800])[1] == one
 
