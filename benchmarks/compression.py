@@ -315,7 +315,7 @@ def main() -> int:
             paths, seconds = train_bytepiece(train_dir, [size], args.workers, refine, args.work)
             timing.append({"size": size, "refine": bool(refine), "train_s": seconds["wall"], "train_cpu_s": seconds["cpu"]})
             print(json.dumps(timing[-1]), file=sys.stderr, flush=True)
-    result = {
+    result: Dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
         "machine": {"python": platform.python_version(), "cores": os.cpu_count(), "arch": platform.machine()},
@@ -371,6 +371,7 @@ def markdown(result: Dict[str, Any]) -> str:
             + f" | {row['renyi_efficiency']:.4f} | {row['train_s']:.0f}{' *' if row['note'] else ''} | {row['train_cpu_s']:.0f} |"
         )
     lines += ["", "\\* ours: one nested run trains every size; the time is that run's.", ""]
+    lines += pivots(rows)
     for failure in result["failures"]:
         lines += [f"{failure['trainer']} at {failure['size']} failed: `{failure['error'][-240:]}`", ""]
     by = {(r["trainer"], r["size"]): r for r in rows}
@@ -401,6 +402,27 @@ def markdown(result: Dict[str, Any]) -> str:
             lines.append(f"| {size} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def pivots(rows: List[Dict[str, Any]]) -> List[str]:
+    """The same rows as tables of trainer by size: bytes/token of all the held-out text,
+    the Rényi efficiency and the training wall time (a blank cell: not trained)."""
+    sizes = sorted({r["size"] for r in rows})
+    by = {(r["trainer"], r["size"]): r for r in rows}
+    trainers = [t for t in TRAINERS if any((t, s) in by for s in sizes)]
+    header = ["| trainer | " + " | ".join(f"{s // 1000}k" for s in sizes) + " |", "|---" + "|---:" * len(sizes) + "|"]
+    tables = [
+        ("Bytes/token, all held-out text:", lambda r: f"{r['bytes_per_token']['all']:.3f}"),
+        (f"Rényi efficiency (alpha = {RENYI_ALPHA}):", lambda r: f"{r['renyi_efficiency']:.4f}"),
+        ("Training wall seconds (ours: one nested run for all sizes):", lambda r: f"{r['train_s']:.0f}"),
+    ]
+    lines: List[str] = []
+    for title, cell in tables:
+        lines += [title, "", *header]
+        for trainer in trainers:
+            lines.append(f"| {trainer} | " + " | ".join(cell(by[trainer, s]) if (trainer, s) in by else "" for s in sizes) + " |")
+        lines.append("")
+    return lines
 
 
 def plot(result: Dict[str, Any], target: Path) -> None:
