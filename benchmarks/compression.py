@@ -313,7 +313,10 @@ def main() -> int:
     for size in [int(s) for s in args.time_sizes.split(",") if s]:
         for refine in ("", "tokens"):  # back to back, so both see about the same machine load
             paths, seconds = train_bytepiece(train_dir, [size], args.workers, refine, args.work)
-            timing.append({"size": size, "refine": bool(refine), "train_s": seconds["wall"], "train_cpu_s": seconds["cpu"]})
+            encode, vocab = encoder("bytepiece", paths[size])
+            measured = measure(encode, vocab, held)  # a single size is not nested: its own vocabulary
+            timing.append({"size": size, "refine": bool(refine), "train_s": seconds["wall"], "train_cpu_s": seconds["cpu"],
+                           "bytes_per_token": measured["bytes_per_token"]["all"], "renyi_efficiency": measured["renyi_efficiency"]})
             print(json.dumps(timing[-1]), file=sys.stderr, flush=True)
     result: Dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -390,15 +393,18 @@ def markdown(result: Dict[str, Any]) -> str:
             lines.append(f"| {size} | {best['trainer']} | {theirs:.3f} | {ours:.3f} | {100 * (ours / theirs - 1):+.1f}% | {renyi} |")
         lines.append("")
     if result["single_size_timing"]:
-        lines += ["Single-size runs of ours, back to back:", "",
-                  "| size | default wall s | --refine wall s | ratio | default CPU s | --refine CPU s | ratio |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["Single-size runs of ours, back to back (and what those models give on the held-out text):", "",
+                  "| size | default wall s | --refine wall s | ratio | default CPU s | --refine CPU s | ratio "
+                  "| bytes/token default / --refine | Rényi eff. default / --refine |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         by = {(t["size"], t["refine"]): t for t in result["single_size_timing"]}
         for size in sorted({t["size"] for t in result["single_size_timing"]}):
             cells = []
             for key in ("train_s", "train_cpu_s"):
                 default, refined = by[size, False][key], by[size, True][key]
                 cells += [f"{default:.0f}", f"{refined:.0f}", f"{refined / default:.2f}"]
+            for key, digits in (("bytes_per_token", 3), ("renyi_efficiency", 4)):
+                cells.append(" / ".join(f"{by[size, r][key]:.{digits}f}" if key in by[size, r] else "-" for r in (False, True)))
             lines.append(f"| {size} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
