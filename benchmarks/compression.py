@@ -201,14 +201,15 @@ def _cached_run(output: Path, run: Callable[[], object]) -> Dict[str, float]:
     if stamp.exists():
         return json.loads(stamp.read_text())
     output.parent.mkdir(parents=True, exist_ok=True)
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     run()
-    seconds = {"wall": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu}
+    seconds = {"wall": time.perf_counter() - started, "cpu": cpu_seconds() - cpu}
     stamp.write_text(json.dumps(seconds))
     return seconds
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
+    """CPU seconds of this process, its threads and its finished child processes."""
     import resource
 
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]

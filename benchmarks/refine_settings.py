@@ -8,7 +8,8 @@ kept in ``--work``). Each variant sets module constants of ``bytepiece.training.
     python benchmarks/refine_settings.py --corpus ../corpus-full --train-mb 21 \\
         --out benchmarks/results/refine-settings
 
-Wall times are those of a shared machine: they say roughly how the rounds add up, not more.
+Wall times are those of a shared machine: they say roughly how the rounds add up, not more;
+CPU seconds (this process and its finished workers) move less with the load.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import command_line, temp_dir  # noqa: E402
-from compression import DOMAINS, documents, make_split, measure  # noqa: E402
+from compression import DOMAINS, cpu_seconds, documents, make_split, measure  # noqa: E402
 
 from bytepiece import Tokenizer, Trainer  # noqa: E402
 from bytepiece.training import refinement  # noqa: E402
@@ -35,6 +36,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "seeds 0 (characters only)": {"SEEDS": 0.0},
     "seeds 2.0": {"SEEDS": 2.0},
     "shrink 0.75": {"SHRINK": 0.75},
+    "shrink 0.5": {"SHRINK": 0.5},
     "the whole slice as the sample": {"SAMPLE_BYTES": 1 << 40},
 }
 
@@ -57,15 +59,15 @@ def main() -> int:
     for name in args.variants.split(","):
         for key, value in {**DEFAULTS, **VARIANTS[name]}.items():
             setattr(refinement, key, value)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         models = Trainer(vocab_size=sizes, refine=True, progress=False).train(train_dir, workers=args.workers)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         cells = []
         for size in sizes:
             tok = Tokenizer(models[size])
             result = measure(lambda docs: tok.encode_batch(docs), tok.vocab_size, held)
             cells += [f"{result['bytes_per_token']['all']:.4f}", f"{result['renyi_efficiency']:.4f}"]
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.0f} |")
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.0f} | {cpu:.0f} |")
         print(rows[-1], file=sys.stderr, flush=True)
     for key, value in DEFAULTS.items():
         setattr(refinement, key, value)
@@ -76,7 +78,7 @@ def main() -> int:
         f"Command: `{command_line()}`  ",
         f"Training slice {split['train_bytes'] / 1e6:.1f} MB; held-out text as in compression.py. "
         f"Defaults: {', '.join(f'{k} = {v}' for k, v in DEFAULTS.items())}.", "",
-        f"| variant | {header} | train s |", "|---" + "|---:" * (2 * len(sizes) + 1) + "|", *rows, "",
+        f"| variant | {header} | train s | CPU s |", "|---" + "|---:" * (2 * len(sizes) + 2) + "|", *rows, "",
     ]
     text = "\n".join(lines)
     if args.out:
