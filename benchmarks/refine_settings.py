@@ -38,6 +38,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "shrink 0.75": {"SHRINK": 0.75},
     "shrink 0.5": {"SHRINK": 0.5},
     "the whole slice as the sample": {"SAMPLE_BYTES": 1 << 40},
+    "a 4 MiB sample": {"SAMPLE_BYTES": 4 << 20},
 }
 
 
