@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .batch.encode import BatchEncoder
     from .healing import PrefixIndex
 
-BATCH_MIN_BYTES = 32 << 10  # encode() hands texts at least this long to the batch path
+BATCH_MIN_BYTES = 1 << 10  # encode() hands texts at least this long to the batch path
 
 Ids = List[int]
 AllowedSpecial = Union[str, Collection[str]]
@@ -198,14 +198,14 @@ class Engine:
         lengths_by_id = self.piece_lengths
         if alpha is None:
 
-            def scalar(chunk: memoryview) -> Ids:
-                return best_path(automaton(), str(chunk, "latin-1"), lengths_by_id)
+            def scalar(chunk: memoryview, start_score: float) -> Ids:
+                return best_path(automaton(), str(chunk, "latin-1"), lengths_by_id, start_score)
 
         else:
             assert rng is not None
             sample_alpha, sample_rng = alpha, rng
 
-            def scalar(chunk: memoryview) -> Ids:
+            def scalar(chunk: memoryview, start_score: float) -> Ids:  # a sample needs no score
                 return sample_path(automaton(), str(chunk, "latin-1"), lengths_by_id, sample_alpha, sample_rng)
 
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)

@@ -1,4 +1,5 @@
-"""encoding/batch/layout.py: chunk bounds, slice planning and the lane layout of a slice."""
+"""encoding/batch/layout.py: chunk bounds, slice planning and the lane layout of a slice
+(free boundaries, resumed lanes, the matches by key)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bytepiece.encoding.batch.flat_trie import SEPARATOR, FlatTrie
 from bytepiece.encoding.batch.layout import chunk_bounds, lay_out, plan_slices
-from bytepiece.encoding.batch.flat_trie import SEPARATOR
 from bytepiece.normalization import split_chunks
 
 texts = st.lists(st.text(alphabet="ab\n\r中", max_size=12), max_size=8)
@@ -33,29 +34,60 @@ def test_chunk_bounds_are_the_chunks_of_each_text(batch):
     assert [first[k + 1] - first[k] for k in range(len(datas))] == [len(split_chunks(d)) for d in datas]
 
 
-@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=60), st.integers(1, 80))
-@settings(max_examples=200, deadline=None)
-def test_lay_out_puts_every_chunk_whole_in_one_lane(chunks, extra_width):
-    chunks = sorted(chunks, key=len, reverse=True)  # slices come longest first
+PIECES = [bytes([b]) for b in range(256)] + [b"ab", b"ba", b"aab", b"bab", b"abab", "中".encode(), b"\n\n"]
+TRIE = FlatTrie.build(PIECES, range(len(PIECES)))
+
+
+def occurrences(chunk: bytes):
+    """(start, length) of every piece of two bytes or more in ``chunk``, by brute force."""
+    return {(s, len(p)) for p in PIECES[256:] for s in range(len(chunk)) if chunk.startswith(p, s)}
+
+
+@given(st.lists(st.text(alphabet="ab\n中c", min_size=1, max_size=30), min_size=1, max_size=30), st.integers(1, 40))
+@settings(max_examples=300, deadline=None)
+def test_lay_out_cuts_chunks_only_at_free_boundaries(texts, min_width):
+    chunks = [t.encode() for t in texts]
     data, starts = bounds_of(chunks)
     lengths = np.array([len(c) for c in chunks], dtype=np.int64)
-    layout = lay_out(data, starts[:-1], lengths)
-    assert layout.width > lengths.max()
+    layout = lay_out(data, starts[:-1], lengths, TRIE, min_width=min_width)
     grid = layout.text.reshape(layout.width, layout.lanes).T  # lane-major
     places = layout.places.tolist()
     assert places == sorted(places)
-    for chunk, place in zip(chunks, places):
-        lane, offset = divmod(place, layout.width)
-        row = grid[lane]
-        assert bytes(row[offset : offset + len(chunk)].astype(np.uint8)) == chunk
-        assert row[offset + len(chunk)] == SEPARATOR  # a separator after every chunk
+    owner, offsets = layout.stretch_chunk.tolist(), layout.stretch_from.tolist()
+    assert owner == sorted(owner) and set(owner) == set(range(len(chunks)))
+    rebuilt = [b""] * len(chunks)
+    for k, (place, chunk, offset) in enumerate(zip(places, owner, offsets)):
+        end = offsets[k + 1] if k + 1 < len(places) and owner[k + 1] == chunk else len(chunks[chunk])
+        lane, column = divmod(place, layout.width)
+        part = grid[lane, column : column + end - offset]
+        assert bytes(part.astype(np.uint8)) == chunks[chunk][offset:end]
+        assert len(rebuilt[chunk]) == offset
+        rebuilt[chunk] += bytes(part.astype(np.uint8))
+        if offset:  # a lane resumes the chunk here: no piece may cross this boundary
+            assert column == 0 and lane in layout.resumed.tolist()
+            assert not any(s < offset < s + n for s, n in occurrences(chunks[chunk]))
+        else:
+            assert column == 0 or grid[lane, column - 1] == SEPARATOR
+        assert column + end - offset == layout.width - 1 or grid[lane, column + end - offset] == SEPARATOR or (
+            k + 1 < len(places) and owner[k + 1] == chunk
+        )
+    assert rebuilt == chunks
     assert (layout.text != SEPARATOR).sum() == lengths.sum()  # nothing else is text
+    # The matches are every occurrence, at the key of the boundary after its last byte.
+    found = {(int(end), depth, int(node)) for depth, ends, nodes in layout.matches for end, node in zip(ends, nodes)}
+    assert len(found) == sum(len(occurrences(c)) for c in chunks)
+    for end, depth, node in found:
+        last = end - layout.lanes
+        piece = bytes(layout.text[last - (depth - 1) * layout.lanes : last + 1 : layout.lanes].astype(np.uint8))
+        assert PIECES[TRIE.term[node]] == piece
 
 
-def test_plan_covers_every_chunk_once_longest_first():
+def test_plan_keeps_chunks_in_order_and_evens_out_the_slices():
     lengths = np.array([3, 500, 7, 7, 90_000] + [40] * 2000)
     plan = plan_slices(lengths, slice_bytes=4096, min_slice=0)
     seen = [i for group in plan for i in ([group] if isinstance(group, int) else group.tolist())]
-    assert sorted(seen) == list(range(lengths.size))
-    assert lengths[seen].tolist() == sorted(lengths.tolist(), reverse=True)
-    assert plan[0] == 4  # far longer than the rest: the scalar decoder
+    assert seen == list(range(lengths.size))
+    assert [group for group in plan if isinstance(group, int)] == [4]  # longer than a slice: scalar
+    sizes = [int((lengths[group] + 1).sum()) for group in plan if not isinstance(group, int)]
+    assert max(sizes) <= 4096 and min(sizes[1:]) > 2048
+    assert plan_slices(np.array([10, 20]), min_slice=100) == [0, 1]  # too little text for a slice

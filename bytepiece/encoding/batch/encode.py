@@ -22,7 +22,7 @@ import re
 import threading
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -34,12 +34,13 @@ from ..random_streams import Seed
 from ..sampling import check_alpha
 from .flat_trie import FlatTrie
 from .lattice import Scratch, sample_slice, viterbi_slice
-from .layout import chunk_bounds, lay_out, plan_slices
+from .layout import Layout, chunk_bounds, lay_out, plan_slices
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import AllowedSpecial, Engine
 
 Ids = List[int]
+Scalar = Callable[[memoryview, float], Ids]  # the scalar decoder of a chunk, from a score
 Arrays = Tuple[np.ndarray, np.ndarray]  # all ids back to back, and each text's bounds in them
 
 JOB_CHARS = 1 << 20  # encode_batch works in jobs of about this many characters
@@ -57,6 +58,8 @@ class BatchEncoder:
         self._logp = log_probs
         self._trie: Optional[FlatTrie] = None
         self._slot_logp = np.zeros(0)
+        self._worst = 0.0
+        self._logp_floats: Optional[List[float]] = None
         self._scratch = Scratch()
         self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
 
@@ -66,6 +69,7 @@ class BatchEncoder:
             if self._trie is None:
                 trie = FlatTrie.build(self._pieces, self._ids)
                 self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
+                self._worst = -float(self._slot_logp[trie.term >= 0].min())
                 self._trie = trie
             return self._trie
 
@@ -74,13 +78,15 @@ class BatchEncoder:
         buffer: bytes,
         starts: np.ndarray,
         lengths: np.ndarray,
-        scalar: Callable[[memoryview], Ids],
+        scalar: Scalar,
         alpha: Optional[float] = None,
         rng: Optional[np.random.Generator] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the chunks ``buffer[starts[i] : starts[i] + lengths[i]]``, back to back
         in chunk order, and ``offsets`` (chunk ``i``'s ids are ``offsets[i] : offsets[i + 1]``).
-        ``scalar(chunk)`` encodes the chunks not worth a slice."""
+        ``scalar(chunk, start_score)`` encodes the chunks not worth a slice (from 0.0), and
+        the few stretches whose vectorised Viterbi path could not be proven exact
+        (``lattice.viterbi_slice``), from the score of the chunk before them."""
         trie, logp = self.prepare(), self._logp
         data = np.frombuffer(buffer, dtype=np.uint8)
         view = memoryview(buffer)  # slices without copies, for the scalar decoders
@@ -88,21 +94,32 @@ class BatchEncoder:
         counts = np.zeros(starts.size, dtype=np.int64)
         parts: List[np.ndarray] = []
         position = 0
+        alone: List[int] = []  # chunks for the scalar decoder
         for group in plan_slices(lengths):
             if isinstance(group, int):
-                start = int(starts[group])
-                ids = np.asarray(scalar(view[start : start + int(lengths[group])]), dtype=np.int64)
-                found_at[group], counts[group] = position, ids.size
-            else:
-                layout = lay_out(data, starts[group], lengths[group])
-                with self._lock:
-                    if alpha is None:
-                        ids, group_counts = viterbi_slice(layout, trie, self._slot_logp, self._scratch)
-                    else:
-                        assert rng is not None
-                        ids, group_counts = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
-                counts[group] = group_counts
-                found_at[group] = np.cumsum(group_counts) - group_counts + position
+                alone.append(group)
+                continue
+            layout = lay_out(data, starts[group], lengths[group], trie)
+            with self._lock:
+                if alpha is None:
+                    ids, stretch_counts, unsure = viterbi_slice(layout, trie, self._slot_logp, self._worst, self._scratch)
+                else:
+                    assert rng is not None
+                    ids, stretch_counts, unsure = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
+            group_counts = np.add.reduceat(stretch_counts, np.searchsorted(layout.stretch_chunk, np.arange(group.size)))
+            counts[group] = group_counts
+            found_at[group] = np.cumsum(group_counts) - group_counts + position
+            parts.append(ids)
+            position += ids.size
+            chunks = (view, starts[group], lengths[group])
+            for chunk, chunk_ids in self._resolve(layout, ids, stretch_counts, unsure, chunks, scalar):
+                found_at[group[chunk]], counts[group[chunk]] = position, chunk_ids.size
+                parts.append(chunk_ids)
+                position += chunk_ids.size
+        for chunk in alone:
+            start = int(starts[chunk])
+            ids = np.asarray(scalar(view[start : start + int(lengths[chunk])], 0.0), dtype=np.int64)
+            found_at[chunk], counts[chunk] = position, ids.size
             parts.append(ids)
             position += ids.size
         offsets = np.zeros(starts.size + 1, dtype=np.int64)
@@ -110,8 +127,52 @@ class BatchEncoder:
         if not parts:
             return np.zeros(0, dtype=np.int64), offsets
         gather = np.repeat(found_at - offsets[:-1], counts)
-        gather += np.arange(position)
+        gather += np.arange(int(offsets[-1]))
         return np.concatenate(parts).take(gather), offsets
+
+
+    def _resolve(
+        self,
+        layout: Layout,
+        ids: np.ndarray,
+        stretch_counts: np.ndarray,
+        unsure: np.ndarray,
+        chunks: Tuple[memoryview, np.ndarray, np.ndarray],
+        scalar: Scalar,
+    ) -> Iterator[Tuple[int, np.ndarray]]:
+        """The ids of each slice chunk with unsure stretches: those stretches decoded again
+        by the scalar decoder from the exact score of the chunk before them, which is the
+        sum of the log probabilities of the path so far, added in order as the scalar
+        decoder adds them (a stretch starts at a free boundary: the path passes there).
+        ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
+        if not unsure.size:
+            return
+        view, starts, lengths = chunks
+        logp = self._logp_list()
+        bounds = np.zeros(stretch_counts.size + 1, dtype=np.int64)
+        np.cumsum(stretch_counts, out=bounds[1:])
+        doubtful = set(unsure.tolist())
+        owner = layout.stretch_chunk
+        for chunk in np.unique(owner.take(unsure)).tolist():
+            first, last = np.searchsorted(owner, [chunk, chunk + 1]).tolist()
+            start = int(starts[chunk])
+            cuts = layout.stretch_from[first:last].tolist() + [int(lengths[chunk])]
+            score = 0.0
+            out: Ids = []
+            for k, stretch in enumerate(range(first, last)):
+                if stretch in doubtful:
+                    part = scalar(view[start + cuts[k] : start + cuts[k + 1]], score)
+                else:
+                    part = ids[bounds[stretch] : bounds[stretch + 1]].tolist()
+                for piece in part:
+                    score += logp[piece]
+                out.extend(part)
+            yield chunk, np.asarray(out, dtype=np.int64)
+
+    def _logp_list(self) -> List[float]:
+        if self._logp_floats is None:
+            self._logp_floats = self._logp.tolist()
+        return self._logp_floats
 
 
 def encode_batch(

@@ -40,14 +40,20 @@ from .flat_trie import FlatTrie
 DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
 LINEAR_RANGE = 700  # sampling on weights p^alpha while they provably stay within e^±LINEAR_RANGE
 
-Slice = Tuple[np.ndarray, np.ndarray]  # the ids of a slice's chunks back to back, and their counts
+# The ids of a slice's stretches back to back, how many each stretch has, and the stretches
+# whose Viterbi path could not be proven exact (to be decoded again by the scalar decoder).
+Slice = Tuple[np.ndarray, np.ndarray, np.ndarray]
+ROUNDING = 2.0**-53  # the relative rounding error of one float64 addition
+_NONE = np.zeros(0, dtype=np.int64)
 
 
-def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, scratch: "Scratch") -> Slice:
-    """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``; ``slot_logp``
-    is the log probability of the piece ending at each trie slot (-inf: none)."""
+def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, worst: float, scratch: "Scratch") -> Slice:
+    """Best-path ids of each stretch, bit-identical to ``viterbi.best_path``, except for the
+    stretches it returns as unsure (see ``_Steps.unsure``); ``slot_logp`` is the log probability of the piece ending
+    at each trie slot (-inf: none), ``worst`` the largest -logp of a piece."""
     lattice = _Steps(layout, trie, slot_logp, scratch)
-    return lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
+    ids, counts, on_path, choice = lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
+    return ids, counts, lattice.unsure(on_path, choice, worst)
 
 
 def sample_slice(
@@ -58,9 +64,12 @@ def sample_slice(
     if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
         weights = np.where(trie.term >= 0, np.exp(score), 0.0)
         lattice = _Steps(layout, trie, weights, scratch, linear=True)
-        return lattice.paths(trie, _LinearDraws(lattice.depth + 1, layout.lanes, rng))
-    lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
-    return lattice.paths(trie, _Draws(lattice.depth + 1, layout.lanes, rng))
+        draws: _Choices = _LinearDraws(lattice.depth + 1, layout.lanes, rng)
+    else:
+        lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
+        draws = _Draws(lattice.depth + 1, layout.lanes, rng)
+    ids, counts, _, _ = lattice.paths(trie, draws)
+    return ids, counts, _NONE
 
 
 def linear_weights_fit(worst: float, reach: int) -> bool:
@@ -126,26 +135,19 @@ class _Steps:
         # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
         self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
         self.reach = trie.max_length
-        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered.
-        self.dense[min(depth, 2) :].fill(self.none)
-        self.dense[: min(depth, 2), : 2 * lanes] = self.none
+        # Single bytes: a table look-up at every position; longer pieces scattered from the
+        # layout's matches.
+        self.dense[1:].fill(self.none)
+        self.dense[0, :lanes] = self.none
         byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
         byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
-        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
-        if depth >= 2:
-            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
-            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
         deep = []
-        for d, ends, nodes in trie.walk(self.text, stride=lanes, pairs=pairs):
-            if d == 2 and depth >= 2:
-                continue
+        for d, ends, nodes in layout.matches:
             found = slot_logp.take(nodes)
             if d <= depth:
                 self.dense[d - 1, ends] = found
             else:
-                hit = np.flatnonzero(found != self.none)
-                ends = ends.take(hit)
-                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+                deep.append((ends, ends + (self.pad - d * lanes), found))
         self._list_deep(deep)
 
     def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
@@ -222,8 +224,9 @@ class _Steps:
         factor = np.divide(1.0, last, out=np.ones_like(last), where=last > 0.0)
         window *= factor
 
-    def paths(self, trie: FlatTrie, choose: "_Choices") -> Slice:
-        """Each chunk's path: all lanes walk back together along the choices."""
+    def paths(self, trie: FlatTrie, choose: "_Choices") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each stretch's path: all lanes walk back together along the choices. Returns
+        the ids, their count per stretch, the keys on the paths and the choices."""
         lanes = self.lanes
         choice = self.forward(choose)
         jump = np.arange(self.depth + 1, 0, -1, dtype=np.int64).take(choice) * lanes
@@ -234,11 +237,66 @@ class _Steps:
         jump[chunk_start] = lanes  # over the separator, no piece
         on_path = _on_path(jump, lanes)
         on_path &= ~chunk_start
-        return self._chunk_ids(trie, on_path, jump)
+        ids, counts = self._chunk_ids(trie, on_path, jump)
+        return ids, counts, on_path, choice
 
-    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Slice:
+    def unsure(self, on_path: np.ndarray, choice: np.ndarray, worst: float) -> np.ndarray:
+        """The stretches (resumed lanes) whose Viterbi path may differ from the scalar decoder's.
+
+        A resumed lane starts its sums from 0.0 where the scalar decoder has the chunk's
+        score T so far. A free boundary makes every path pass there, so the best path is
+        the same in exact arithmetic, but the rounding of each addition differs: a choice
+        could flip where two candidates are within rounding of each other (pieces in
+        another order have the same exact sum: "ab|a" and "a|ba"). Each value of the lane
+        is within ``bound`` of (scalar value - T): one rounding of at most ``ROUNDING``
+        times (|T| + the lane's values) per piece, at most ``n + 1`` pieces for a stretch
+        of ``n`` bytes, |T| <= ``worst`` per byte before the lane and the lane's values
+        <= ``worst`` per byte. A choice on the path that beats every other candidate by
+        more than twice that is the scalar decoder's choice too; a path made of such
+        choices is its path. The others (ties) are decoded again by the caller."""
+        layout, lanes, depth = self.layout, self.lanes, self.depth
+        if not layout.resumed.size:
+            return _NONE
+        last_step = np.full(lanes, -1, dtype=np.int64)
+        last_step[layout.resumed] = layout.resumed_end
+        key = np.flatnonzero(on_path[lanes:]) + lanes  # step 0 is each lane's start
+        step, lane = np.divmod(key, lanes)
+        inside = np.flatnonzero(step <= last_step.take(lane))
+        key, lane = key.take(inside), lane.take(inside)
+        values, chosen = self.values, choice.take(key)
+        best = values.take(key + self.pad)
+        rival = np.full(key.size, -np.inf)
+        for d in range(1, depth + 1):  # the dense candidates other than the chosen one
+            candidate = values.take(key + (self.pad - d * lanes)) + self.dense[d - 1].take(key)
+            candidate[chosen == depth + 1 - d] = -np.inf
+            np.maximum(rival, candidate, out=rival)
+        group = np.minimum(np.searchsorted(self.group_key, key), max(self.group_key.size - 1, 0))
+        has = np.flatnonzero(self.group_key.take(group, mode="clip") == key) if self.group_key.size else _NONE
+        dense_won = has.take(np.flatnonzero(chosen.take(has) != 0))
+        np.maximum.at(rival, dense_won, self.deep_total.take(group.take(dense_won)))
+        deep_won = has.take(np.flatnonzero(chosen.take(has) == 0))
+        if deep_won.size:  # the other pieces of the group are rivals of the one chosen
+            groups = group.take(deep_won)
+            first = self.group_start.take(groups)
+            sizes = np.append(self.group_start, self.deep_end.size).take(groups + 1) - first
+            entry = np.repeat(first - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+            value = self.deep_value.take(entry)
+            value[entry == np.repeat(self.deep_pick.take(groups), sizes)] = -np.inf
+            np.maximum.at(rival, deep_won, np.maximum.reduceat(value, np.cumsum(sizes) - sizes))
+        length = np.zeros(lanes, dtype=np.float64)
+        length[layout.resumed] = layout.resumed_end + 2.0
+        before = np.zeros(lanes, dtype=np.float64)
+        before[layout.resumed] = layout.resumed_from
+        n = length.take(lane)
+        bound = 1.01 * n * ROUNDING * worst * (before.take(lane) + 2.0 * n)
+        doubtful = np.unique(lane.take(np.flatnonzero(best - rival <= 4.0 * bound)))
+        if not doubtful.size:
+            return _NONE
+        return np.searchsorted(layout.places, doubtful * self.width)  # the stretches at the lanes' starts
+
+    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in
-        lane-major order (which is the slice's chunk order), and how many each chunk has."""
+        lane-major order (which is the slice's stretch order), and how many each stretch has."""
         lanes = self.lanes
         lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
         key = self.layout.keys(lane_major)
