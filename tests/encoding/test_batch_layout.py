@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepiece.encoding.batch.flat_trie import SEPARATOR, FlatTrie
+from bytepiece.encoding.batch import layout as layout_module
 from bytepiece.encoding.batch.layout import chunk_bounds, lay_out, plan_slices
 from bytepiece.normalization import split_chunks
 
@@ -43,36 +44,46 @@ def occurrences(chunk: bytes):
     return {(s, len(p)) for p in PIECES[256:] for s in range(len(chunk)) if chunk.startswith(p, s)}
 
 
-@given(st.lists(st.text(alphabet="ab\n中c", min_size=1, max_size=30), min_size=1, max_size=30), st.integers(1, 40))
+@given(
+    st.lists(st.text(alphabet="ab\n中c", min_size=1, max_size=30), min_size=1, max_size=30),
+    st.integers(1, 40),
+    st.booleans(),
+)
 @settings(max_examples=300, deadline=None)
-def test_lay_out_cuts_chunks_only_at_free_boundaries(texts, min_width):
+def test_lay_out_cuts_chunks_only_at_free_boundaries(texts, min_width, from_pairs):
+    # from_pairs: free boundaries from byte pairs no piece holds (wide lanes), else from
+    # the pieces found (narrow lanes, which come with the matches).
     chunks = [t.encode() for t in texts]
     data, starts = bounds_of(chunks)
     lengths = np.array([len(c) for c in chunks], dtype=np.int64)
-    layout = lay_out(data, starts[:-1], lengths, TRIE, min_width=min_width)
+    saved = layout_module.EXACT_WIDTH
+    layout_module.EXACT_WIDTH = 0 if from_pairs else 1 << 30
+    try:
+        layout = lay_out(data, starts[:-1], lengths, TRIE, min_width=min_width)
+    finally:
+        layout_module.EXACT_WIDTH = saved
     grid = layout.text.reshape(layout.width, layout.lanes).T  # lane-major
     places = layout.places.tolist()
     assert places == sorted(places)
-    owner, offsets = layout.stretch_chunk.tolist(), layout.stretch_from.tolist()
-    assert owner == sorted(owner) and set(owner) == set(range(len(chunks)))
-    rebuilt = [b""] * len(chunks)
-    for k, (place, chunk, offset) in enumerate(zip(places, owner, offsets)):
-        end = offsets[k + 1] if k + 1 < len(places) and owner[k + 1] == chunk else len(chunks[chunk])
+    rebuilt = {}
+    for place, chunk, offset, length in zip(places, layout.stretch_chunk.tolist(), layout.stretch_from.tolist(),
+                                            layout.stretch_length.tolist()):
         lane, column = divmod(place, layout.width)
-        part = grid[lane, column : column + end - offset]
-        assert bytes(part.astype(np.uint8)) == chunks[chunk][offset:end]
-        assert len(rebuilt[chunk]) == offset
-        rebuilt[chunk] += bytes(part.astype(np.uint8))
-        if offset:  # a lane resumes the chunk here: no piece may cross this boundary
-            assert column == 0 and lane in layout.resumed.tolist()
+        assert bytes(grid[lane, column : column + length].astype(np.uint8)) == chunks[chunk][offset : offset + length]
+        assert column == 0 or grid[lane, column - 1] == SEPARATOR  # a separator between stretches
+        assert grid[lane, column + length] == SEPARATOR
+        rebuilt.setdefault(chunk, []).append((offset, length))
+        if offset:  # the stretch resumes the chunk: no piece may cross this boundary
             assert not any(s < offset < s + n for s, n in occurrences(chunks[chunk]))
-        else:
-            assert column == 0 or grid[lane, column - 1] == SEPARATOR
-        assert column + end - offset == layout.width - 1 or grid[lane, column + end - offset] == SEPARATOR or (
-            k + 1 < len(places) and owner[k + 1] == chunk
-        )
-    assert rebuilt == chunks
+    for chunk, parts in rebuilt.items():  # the stretches of a chunk tile it
+        parts.sort()
+        assert [o for o, _ in parts] == [0] + [o + n for o, n in parts[:-1]]
+        assert sum(n for _, n in parts) == len(chunks[chunk])
+    assert sorted(rebuilt) == list(range(len(chunks)))
     assert (layout.text != SEPARATOR).sum() == lengths.sum()  # nothing else is text
+    if from_pairs:
+        assert layout.matches is None  # the lattice walks the lanes
+        return
     # The matches are every occurrence, at the key of the boundary after its last byte.
     found = {(int(end), depth, int(node)) for depth, ends, nodes in layout.matches for end, node in zip(ends, nodes)}
     assert len(found) == sum(len(occurrences(c)) for c in chunks)

@@ -90,9 +90,8 @@ class BatchEncoder:
         trie, logp = self.prepare(), self._logp
         data = np.frombuffer(buffer, dtype=np.uint8)
         view = memoryview(buffer)  # slices without copies, for the scalar decoders
-        found_at = np.zeros(starts.size, dtype=np.int64)  # where each chunk's ids are in `parts`
-        counts = np.zeros(starts.size, dtype=np.int64)
-        parts: List[np.ndarray] = []
+        parts: List[np.ndarray] = []  # ids, back to back in the order they were made
+        units: List[Tuple[np.ndarray, ...]] = []  # (chunk, offset in it, where its ids are in parts, count)
         position = 0
         alone: List[int] = []  # chunks for the scalar decoder
         for group in plan_slices(lengths):
@@ -102,72 +101,78 @@ class BatchEncoder:
             layout = lay_out(data, starts[group], lengths[group], trie)
             with self._lock:
                 if alpha is None:
-                    ids, stretch_counts, unsure = viterbi_slice(layout, trie, self._slot_logp, self._worst, self._scratch)
+                    ids, counts, unsure = viterbi_slice(layout, trie, self._slot_logp, self._worst, self._scratch)
                 else:
                     assert rng is not None
-                    ids, stretch_counts, unsure = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
-            group_counts = np.add.reduceat(stretch_counts, np.searchsorted(layout.stretch_chunk, np.arange(group.size)))
-            counts[group] = group_counts
-            found_at[group] = np.cumsum(group_counts) - group_counts + position
+                    ids, counts, unsure = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
+            found_at = np.cumsum(counts) - counts + position
             parts.append(ids)
             position += ids.size
             chunks = (view, starts[group], lengths[group])
-            for chunk, chunk_ids in self._resolve(layout, ids, stretch_counts, unsure, chunks, scalar):
-                found_at[group[chunk]], counts[group[chunk]] = position, chunk_ids.size
+            located = (found_at - (position - ids.size), counts.copy())
+            for stretches, chunk_ids in self._resolve(layout, ids, located, unsure, chunks, scalar):
+                counts[stretches] = 0  # replaced by the chunk's ids, decoded again
+                chunk = group[layout.stretch_chunk[stretches[0]]]
+                units.append((np.array([chunk]), np.array([0]), np.array([position]), np.array([chunk_ids.size])))
                 parts.append(chunk_ids)
                 position += chunk_ids.size
+            units.append((group.take(layout.stretch_chunk), layout.stretch_from, found_at, counts))
         for chunk in alone:
             start = int(starts[chunk])
             ids = np.asarray(scalar(view[start : start + int(lengths[chunk])], 0.0), dtype=np.int64)
-            found_at[chunk], counts[chunk] = position, ids.size
+            units.append((np.array([chunk]), np.array([0]), np.array([position]), np.array([ids.size])))
             parts.append(ids)
             position += ids.size
         offsets = np.zeros(starts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
         if not parts:
             return np.zeros(0, dtype=np.int64), offsets
-        gather = np.repeat(found_at - offsets[:-1], counts)
+        chunk, offset, found, count = (np.concatenate(column) for column in zip(*units))
+        order = np.lexsort((offset, chunk))  # each chunk's stretches in order
+        chunk, found, count = chunk.take(order), found.take(order), count.take(order)
+        np.cumsum(np.bincount(chunk, weights=count, minlength=starts.size).astype(np.int64), out=offsets[1:])
+        gather = np.repeat(found - (np.cumsum(count) - count), count)
         gather += np.arange(int(offsets[-1]))
         return np.concatenate(parts).take(gather), offsets
-
 
     def _resolve(
         self,
         layout: Layout,
         ids: np.ndarray,
-        stretch_counts: np.ndarray,
+        found: Tuple[np.ndarray, np.ndarray],
         unsure: np.ndarray,
         chunks: Tuple[memoryview, np.ndarray, np.ndarray],
         scalar: Scalar,
-    ) -> Iterator[Tuple[int, np.ndarray]]:
-        """The ids of each slice chunk with unsure stretches: those stretches decoded again
-        by the scalar decoder from the exact score of the chunk before them, which is the
-        sum of the log probabilities of the path so far, added in order as the scalar
-        decoder adds them (a stretch starts at a free boundary: the path passes there).
-        ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
+    ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """For each slice chunk with unsure stretches: its stretches, and its ids with those
+        stretches decoded again by the scalar decoder from the exact score of the chunk
+        before them. That score is the sum of the log probabilities of the path so far,
+        added in order as the scalar decoder adds them: a stretch starts at a free
+        boundary, so the path passes there. ``found``: where each stretch's ids are in ``ids``
+        and how many; ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
         if not unsure.size:
             return
-        view, starts, lengths = chunks
+        view, starts, _ = chunks
+        found_at, counts = found
         logp = self._logp_list()
-        bounds = np.zeros(stretch_counts.size + 1, dtype=np.int64)
-        np.cumsum(stretch_counts, out=bounds[1:])
+        owner, offsets, sizes = layout.stretch_chunk, layout.stretch_from, layout.stretch_length
         doubtful = set(unsure.tolist())
-        owner = layout.stretch_chunk
-        for chunk in np.unique(owner.take(unsure)).tolist():
-            first, last = np.searchsorted(owner, [chunk, chunk + 1]).tolist()
-            start = int(starts[chunk])
-            cuts = layout.stretch_from[first:last].tolist() + [int(lengths[chunk])]
+        mine = np.flatnonzero(np.isin(owner, owner.take(unsure)))
+        mine = mine.take(np.lexsort((offsets.take(mine), owner.take(mine))))  # by chunk, then offset
+        for stretches in np.split(mine, np.flatnonzero(np.diff(owner.take(mine))) + 1):
+            start = int(starts[owner[stretches[0]]])
             score = 0.0
             out: Ids = []
-            for k, stretch in enumerate(range(first, last)):
+            for stretch in stretches.tolist():
                 if stretch in doubtful:
-                    part = scalar(view[start + cuts[k] : start + cuts[k + 1]], score)
+                    begin = start + int(offsets[stretch])
+                    part = scalar(view[begin : begin + int(sizes[stretch])], score)
                 else:
-                    part = ids[bounds[stretch] : bounds[stretch + 1]].tolist()
+                    begin = int(found_at[stretch])
+                    part = ids[begin : begin + int(counts[stretch])].tolist()
                 for piece in part:
                     score += logp[piece]
                 out.extend(part)
-            yield chunk, np.asarray(out, dtype=np.int64)
+            yield stretches, np.asarray(out, dtype=np.int64)
 
     def _logp_list(self) -> List[float]:
         if self._logp_floats is None:

@@ -44,6 +44,12 @@ class FlatTrie:
         child = base[first + 1] + second
         pairs = np.where(check[child] == first + 1, child, -1)
         self.pairs = np.concatenate([pairs, np.full(257, -1)])  # a = 256: a separator
+        # inner[a * 257 + b]: some piece has byte b right after byte a (never with a
+        # separator). Where none does, no piece crosses the boundary between them.
+        deep = np.flatnonzero(check >= 1)  # nodes of depth 2 and more; check[slot]: parent slot
+        parent = check[deep]
+        self.inner = np.zeros(257 * 257, dtype=bool)
+        self.inner[(parent - base[check[parent]]) * 257 + deep - base[parent]] = True
 
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":

@@ -135,19 +135,28 @@ class _Steps:
         # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
         self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
         self.reach = trie.max_length
-        # Single bytes: a table look-up at every position; longer pieces scattered from the
-        # layout's matches.
-        self.dense[1:].fill(self.none)
-        self.dense[0, :lanes] = self.none
+        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered
+        # from the layout's matches, or from a walk of the lanes.
+        self.dense[min(depth, 2) :].fill(self.none)
+        self.dense[: min(depth, 2), : 2 * lanes] = self.none
         byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
         byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+        if depth >= 2:
+            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
+            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+        walk = trie.walk(self.text, stride=lanes, pairs=pairs) if layout.matches is None else layout.matches
         deep = []
-        for d, ends, nodes in layout.matches:
+        for d, ends, nodes in walk:
+            if d == 2 and depth >= 2:
+                continue
             found = slot_logp.take(nodes)
             if d <= depth:
                 self.dense[d - 1, ends] = found
             else:
-                deep.append((ends, ends + (self.pad - d * lanes), found))
+                hit = np.flatnonzero(found != self.none)
+                ends = ends.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
         self._list_deep(deep)
 
     def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
@@ -241,28 +250,31 @@ class _Steps:
         return ids, counts, on_path, choice
 
     def unsure(self, on_path: np.ndarray, choice: np.ndarray, worst: float) -> np.ndarray:
-        """The stretches (resumed lanes) whose Viterbi path may differ from the scalar decoder's.
+        """The stretches whose Viterbi path may differ from the scalar decoder's.
 
-        A resumed lane starts its sums from 0.0 where the scalar decoder has the chunk's
-        score T so far. A free boundary makes every path pass there, so the best path is
-        the same in exact arithmetic, but the rounding of each addition differs: a choice
-        could flip where two candidates are within rounding of each other (pieces in
-        another order have the same exact sum: "ab|a" and "a|ba"). Each value of the lane
-        is within ``bound`` of (scalar value - T): one rounding of at most ``ROUNDING``
-        times (|T| + the lane's values) per piece, at most ``n + 1`` pieces for a stretch
-        of ``n`` bytes, |T| <= ``worst`` per byte before the lane and the lane's values
-        <= ``worst`` per byte. A choice on the path that beats every other candidate by
-        more than twice that is the scalar decoder's choice too; a path made of such
+        A stretch that resumes a chunk starts its sums from 0.0 where the scalar decoder
+        has the chunk's score T so far. A free boundary makes every path pass there, so the
+        best path is the same in exact arithmetic, but the rounding of each addition
+        differs: a choice could flip where two candidates are within rounding of each
+        other (pieces in another order have the same exact sum: "ab|a" and "a|ba"). Each
+        value of the stretch is within ``bound`` of (scalar value - T): one rounding of at
+        most ``ROUNDING`` times (|T| + the stretch's values) per piece, at most ``n + 1``
+        pieces for ``n`` bytes, |T| <= ``worst`` per byte before the stretch, the stretch's
+        values <= ``worst`` per byte. A choice on the path that beats every other candidate
+        by more than twice that is the scalar decoder's choice too; a path made of such
         choices is its path. The others (ties) are decoded again by the caller."""
-        layout, lanes, depth = self.layout, self.lanes, self.depth
-        if not layout.resumed.size:
+        layout, lanes, depth, width = self.layout, self.lanes, self.depth, self.width
+        resumed = np.flatnonzero(layout.stretch_from > 0)
+        if not resumed.size:
             return _NONE
-        last_step = np.full(lanes, -1, dtype=np.int64)
-        last_step[layout.resumed] = layout.resumed_end
-        key = np.flatnonzero(on_path[lanes:]) + lanes  # step 0 is each lane's start
+        in_lane = np.zeros(lanes, dtype=bool)
+        in_lane[layout.places.take(resumed) // width] = True
+        key = np.flatnonzero(on_path)
         step, lane = np.divmod(key, lanes)
-        inside = np.flatnonzero(step <= last_step.take(lane))
-        key, lane = key.take(inside), lane.take(inside)
+        kept = np.flatnonzero(in_lane.take(lane))
+        stretch = np.searchsorted(layout.places, lane.take(kept) * width + step.take(kept), side="right") - 1
+        inside = np.flatnonzero(layout.stretch_from.take(stretch) > 0)
+        stretch, key = stretch.take(inside), key.take(kept.take(inside))
         values, chosen = self.values, choice.take(key)
         best = values.take(key + self.pad)
         rival = np.full(key.size, -np.inf)
@@ -270,8 +282,8 @@ class _Steps:
             candidate = values.take(key + (self.pad - d * lanes)) + self.dense[d - 1].take(key)
             candidate[chosen == depth + 1 - d] = -np.inf
             np.maximum(rival, candidate, out=rival)
-        group = np.minimum(np.searchsorted(self.group_key, key), max(self.group_key.size - 1, 0))
-        has = np.flatnonzero(self.group_key.take(group, mode="clip") == key) if self.group_key.size else _NONE
+        group = np.minimum(np.searchsorted(self.group_key, key), self.group_key.size - 1)
+        has = np.flatnonzero(self.group_key.take(group) == key)
         dense_won = has.take(np.flatnonzero(chosen.take(has) != 0))
         np.maximum.at(rival, dense_won, self.deep_total.take(group.take(dense_won)))
         deep_won = has.take(np.flatnonzero(chosen.take(has) == 0))
@@ -283,16 +295,9 @@ class _Steps:
             value = self.deep_value.take(entry)
             value[entry == np.repeat(self.deep_pick.take(groups), sizes)] = -np.inf
             np.maximum.at(rival, deep_won, np.maximum.reduceat(value, np.cumsum(sizes) - sizes))
-        length = np.zeros(lanes, dtype=np.float64)
-        length[layout.resumed] = layout.resumed_end + 2.0
-        before = np.zeros(lanes, dtype=np.float64)
-        before[layout.resumed] = layout.resumed_from
-        n = length.take(lane)
-        bound = 1.01 * n * ROUNDING * worst * (before.take(lane) + 2.0 * n)
-        doubtful = np.unique(lane.take(np.flatnonzero(best - rival <= 4.0 * bound)))
-        if not doubtful.size:
-            return _NONE
-        return np.searchsorted(layout.places, doubtful * self.width)  # the stretches at the lanes' starts
+        n = layout.stretch_length.take(stretch) + 2.0
+        bound = 1.01 * n * ROUNDING * worst * (layout.stretch_from.take(stretch) + 2.0 * n)
+        return np.unique(stretch.take(np.flatnonzero(best - rival <= 4.0 * bound)))
 
     def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in

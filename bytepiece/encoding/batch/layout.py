@@ -21,6 +21,7 @@ Deliberately left out: the lattice itself and anything about scores.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -31,6 +32,7 @@ SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~10
 MIN_SLICE_BYTES = 1 << 10  # less text than this in a slice: the scalar decoders are as fast
 LANE_COUNT = 1024  # preferred number of lanes of a big slice
 MIN_WIDTH = 48  # lanes of a small slice (one document) are at least this long
+EXACT_WIDTH = 256  # narrower lanes: free boundaries from the pieces; wider: from byte pairs
 
 _NEWLINE = 10
 
@@ -105,19 +107,18 @@ def _fill(lengths: np.ndarray, offset: int, slice_bytes: int, min_slice: int) ->
 class Layout(NamedTuple):
     """A slice in lanes. Boundary ``p`` of lane ``j`` has the *key* ``p * lanes + j``, so
     the byte after key ``k`` is at ``k + lanes``. ``text`` holds byte values (int64) by key,
-    ``SEPARATOR`` outside the chunks.
+    ``SEPARATOR`` outside the stretches.
 
-    A lane holds one contiguous stretch of the slice's text (several chunks, separators
-    between them, or part of a long one); it starts at a chunk start or at a free boundary
-    inside a chunk (it *resumes* the chunk). Decoding restarts at every *stretch*: each
-    chunk start, and each resumed lane's start. ``places`` are the stretches' lane-major
-    starts (``lane * width + offset``), ascending; ``stretch_chunk`` the slice chunk each
-    belongs to (chunk ``i``'s stretches are consecutive), ``stretch_from`` where in it the
-    stretch starts. ``matches`` are the pieces of two
-    bytes or more found in the slice: for each length, the keys where they end and their
-    trie nodes. For the resumed lanes: ``resumed`` (lane numbers), ``resumed_end`` (the
-    offset in the lane where the chunk's stretch ends) and ``resumed_from`` (how many bytes
-    of the chunk come before the lane)."""
+    A *stretch* is a whole chunk, or the part of a long chunk between two free boundaries
+    (places no piece crosses, so every segmentation has a boundary there); each is decoded
+    on its own, from its own start. Stretches are listed longest first, which is their
+    lane-major order: ``places`` are their lane-major starts (``lane * width + offset``,
+    ascending), ``stretch_chunk`` the slice chunk each belongs to, ``stretch_from`` where
+    in it the stretch starts (0: at the chunk's start; more: it *resumes* the chunk),
+    ``stretch_length`` its length.
+    ``matches``, when given, are the pieces of two bytes or more in the slice: for each
+    length, the keys where they end and their trie nodes; when ``None`` the lattice walks
+    ``text`` itself."""
 
     text: np.ndarray
     lanes: int
@@ -125,10 +126,8 @@ class Layout(NamedTuple):
     places: np.ndarray
     stretch_chunk: np.ndarray
     stretch_from: np.ndarray
-    matches: Matches
-    resumed: np.ndarray
-    resumed_end: np.ndarray
-    resumed_from: np.ndarray
+    stretch_length: np.ndarray
+    matches: Optional[Matches]
 
     def keys(self, places: np.ndarray) -> np.ndarray:
         """Keys of lane-major positions."""
@@ -138,51 +137,141 @@ class Layout(NamedTuple):
 
 def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: FlatTrie, min_width: Optional[int] = None) -> Layout:
     """Lay the chunks ``data[starts[i] : starts[i] + lengths[i]]`` (each at least one
-    byte) out in lanes, cut at free boundaries, about ``LANE_COUNT`` of them and at least
-    ``min_width`` (``MIN_WIDTH``) bytes long; the matches of the trie come with it."""
+    byte) out in lanes: about ``LANE_COUNT`` of them, at least ``min_width``
+    (``MIN_WIDTH``) bytes wide, chunks longer than that cut into stretches at free
+    boundaries. Narrow lanes (one document) need many cuts: their free boundaries come
+    from the pieces found by one walk of the trie over the slice, which then gives the
+    matches too. Wide lanes (big batches) cut few chunks: byte pairs that no piece holds
+    (``FlatTrie.inner``) are free boundaries enough, and the lattice walks the lanes."""
     min_width = MIN_WIDTH if min_width is None else min_width
-    flat, chunk_at = _flat_text(data, starts, lengths)
-    size = flat.size - 1  # the last entry: a separator after the last chunk's own
+    goal = max(min_width, -(-int(lengths.sum() + lengths.size) // LANE_COUNT))
+    hits: Optional[Matches] = None
+    if goal < EXACT_WIDTH:
+        flat, chunk_at = _flat_text(data, starts, lengths)
+        free, hits = _free_from_pieces(flat, chunk_at, lengths, trie)
+        chunk, offset, length = _cut(free, chunk_at, lengths, goal)
+    else:
+        long_ones = np.flatnonzero(lengths > goal)
+        chunk, offset, length = _cut_long(data, starts, lengths, long_ones, trie, goal)
+    order = np.argsort(-length, kind="stable")  # longest first: next-fit fills the lanes
+    chunk, offset, length = chunk.take(order), offset.take(order), length.take(order)
+    width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
+    places = _pack(length, width)
+    lanes = int(places[-1]) // width + 1
+    layout = Layout(np.full(width * lanes, SEPARATOR, dtype=np.int64), lanes, width, places, chunk, offset, length, None)
+    first = np.cumsum(length) - length  # each stretch's first byte among the slice's bytes
+    step = np.arange(int(first[-1] + length[-1]), dtype=np.int64)
+    source = np.repeat(starts.take(chunk) + offset - first, length)
+    source += step
+    target = np.repeat(layout.keys(places) - first * lanes, length)
+    target += step * lanes
+    layout.text[target] = data.take(source)
+    if hits is None:
+        return layout
+    # The key of the boundary after each byte, by the flat position past it (a match's end).
+    after = np.zeros(flat.size, dtype=np.int64)
+    step += np.repeat(chunk_at.take(chunk) + offset - first + 1, length)
+    target += lanes
+    after[step] = target
+    matches = [(depth, after.take(ends), nodes) for depth, ends, nodes in hits]
+    return layout._replace(matches=matches)
+
+
+def _free_from_pieces(
+    flat: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, trie: FlatTrie
+) -> Tuple[np.ndarray, Matches]:
+    """The free boundaries of the flat text (``free[b]``: no piece crosses the boundary
+    before position ``b``), and the pieces of two bytes or more: (length, end, node)."""
+    size = flat.size
     hits: Matches = []
-    reach = np.zeros(size + 1, dtype=np.int64)  # reach[s]: end of the longest piece from s
+    reach = np.zeros(size, dtype=np.int64)  # reach[s]: end of the longest piece from s
     term = trie.term
     for depth, ends, nodes in trie.walk(flat):
         found = np.flatnonzero(term.take(nodes) >= 0)
         ends, nodes = ends.take(found), nodes.take(found)
         reach[ends - depth] = ends  # longer pieces come later and overwrite
         hits.append((depth, ends, nodes))
-    # Boundary b (before flat position b) is free when no piece starting before b ends
-    # after it; boundaries before a separator do not start a lane (the next one does).
-    crossing = np.maximum.accumulate(reach)
-    free = np.empty(size + 1, dtype=bool)
+    free = np.empty(size, dtype=bool)
     free[0] = True
-    np.less_equal(crossing[:-1], np.arange(1, size + 1), out=free[1:])
-    free[chunk_at + lengths] = False
-    free[size] = True
-    cuts = _cut(free, max(min_width, -(-size // LANE_COUNT)))
-    lanes = cuts.size - 1
-    widths = np.diff(cuts)
-    width = int(widths.max()) + 1  # room for a separator after the last stretch of a lane
-    key_of = np.repeat(np.arange(lanes, dtype=np.int64) - cuts[:-1] * lanes, widths)
-    key_of += np.arange(size, dtype=np.int64) * lanes
-    text = np.full(width * lanes, SEPARATOR, dtype=np.int64)
-    text[key_of] = flat[:size]
-    matches = [(depth, key_of.take(ends - 1) + lanes, nodes) for depth, ends, nodes in hits]
-    # Stretches: each chunk start, and each lane start inside a chunk.
-    lane_start = cuts[:-1]
-    chunk_of_lane = np.searchsorted(chunk_at, lane_start, side="right") - 1
-    resumed = np.flatnonzero(lane_start > chunk_at.take(chunk_of_lane))
-    resumed = resumed[lane_start.take(resumed) < (chunk_at + lengths).take(chunk_of_lane.take(resumed))]
-    stretch_at = np.union1d(chunk_at, lane_start.take(resumed))
-    lane = np.searchsorted(lane_start, stretch_at, side="right") - 1
-    places = lane * width + (stretch_at - lane_start.take(lane))
-    stretch_chunk = np.searchsorted(chunk_at, stretch_at, side="right") - 1
-    owner = chunk_of_lane.take(resumed)
-    resumed_at = lane_start.take(resumed)
-    resumed_end = np.minimum((chunk_at + lengths).take(owner), cuts.take(resumed + 1)) - resumed_at
-    stretch_from = stretch_at - chunk_at.take(stretch_chunk)
-    resumed_from = resumed_at - chunk_at.take(owner)
-    return Layout(text, lanes, width, places, stretch_chunk, stretch_from, matches, resumed, resumed_end, resumed_from)
+    np.less_equal(np.maximum.accumulate(reach[:-1]), np.arange(1, size), out=free[1:])
+    return free, hits
+
+
+def _cut(free: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches (chunk, offset, length) of at most ``width`` bytes, in chunk order: each
+    chunk longer than that is cut at the last free boundary (``free`` over its positions
+    from ``chunk_at``) within ``width`` bytes of the previous cut, or at the first one
+    after it when there is none."""
+    long_ones = np.flatnonzero(lengths > width).tolist()
+    if not long_ones:
+        count = lengths.size
+        return np.arange(count, dtype=np.int64), np.zeros(count, dtype=np.int64), lengths
+    positions = np.flatnonzero(free)
+    # Indexed from Python in the loop: memoryviews give ints far faster than numpy scalars.
+    last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0)).data
+    later = positions.data
+    rank = np.cumsum(free).data  # rank[p] - 1: index in positions of the last free <= p
+    chunk, offset = list(range(lengths.size)), [0] * lengths.size
+    sizes = lengths.tolist()
+    for i in long_ones:
+        at, end = int(chunk_at[i]), int(chunk_at[i]) + sizes[i]
+        first = at
+        while end - at > width:
+            cut = last_free[at + width]
+            if cut <= at:  # no free boundary within width: the next one, further on
+                cut = min(later[rank[at]], end)
+            if cut >= end:
+                break
+            chunk.append(i)
+            offset.append(cut - first)
+            at = cut
+    return _stretches(chunk, offset, lengths)
+
+
+def _cut_long(
+    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, long_ones: np.ndarray, trie: FlatTrie, width: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As ``_cut``, for the ``long_ones`` chunks only, with free boundaries where no
+    piece holds the two bytes around them."""
+    if not long_ones.size:
+        count = lengths.size
+        return np.arange(count, dtype=np.int64), np.zeros(count, dtype=np.int64), lengths
+    flat, chunk_at = _flat_text(data, starts.take(long_ones), lengths.take(long_ones))
+    free = np.ones(flat.size, dtype=bool)
+    np.logical_not(trie.inner.take(flat[:-1] * 257 + flat[1:]), out=free[1:])
+    chunk, offset, length = _cut(free, chunk_at, lengths.take(long_ones), width)
+    whole = np.ones(lengths.size, dtype=bool)
+    whole[long_ones] = False
+    kept = np.flatnonzero(whole)
+    return _stretches(kept.tolist() + long_ones.take(chunk).tolist(), [0] * kept.size + offset.tolist(), lengths)
+
+
+def _stretches(chunk: List[int], offset: List[int], lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches (chunk, offset) sorted by chunk and offset, with their lengths: up to the
+    next stretch of the chunk, or its end."""
+    chunk_array, offset_array = np.asarray(chunk, dtype=np.int64), np.asarray(offset, dtype=np.int64)
+    order = np.lexsort((offset_array, chunk_array))
+    chunk_array, offset_array = chunk_array.take(order), offset_array.take(order)
+    end = lengths.take(chunk_array)
+    same = chunk_array[1:] == chunk_array[:-1]
+    end[:-1][same] = offset_array[1:][same]
+    return chunk_array, offset_array, end - offset_array
+
+
+def _pack(lengths: np.ndarray, width: int) -> np.ndarray:
+    """Next-fit: the lane-major start of each stretch; a stretch and its separator stay in
+    one lane. Python works per lane (a bisection), numpy per stretch."""
+    ends = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths + 1, out=ends[1:])
+    ends_list = ends.tolist()
+    firsts = []
+    first = 0
+    while first < lengths.size:
+        firsts.append(first)
+        first = bisect_right(ends_list, ends_list[first] + width) - 1
+    counts = np.diff(np.append(firsts, lengths.size))
+    lane_base = np.arange(len(firsts), dtype=np.int64) * width - ends[firsts]
+    return np.repeat(lane_base, counts) + ends[:-1]
 
 
 def _flat_text(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -199,19 +288,3 @@ def _flat_text(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Tup
     step += np.repeat(np.arange(count, dtype=np.int64), lengths)  # past the separators before
     flat[step] = data.take(source)
     return flat, chunk_at
-
-
-def _cut(free: np.ndarray, width: int) -> np.ndarray:
-    """Lane bounds: from 0 to ``free.size - 1``, each as far as the last free boundary at
-    most ``width`` bytes on (further where a stretch without a free boundary is longer)."""
-    end = free.size - 1
-    positions = np.flatnonzero(free)
-    longest = int(np.diff(positions).max()) if positions.size > 1 else end
-    width = max(width, longest)
-    last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0))
-    cuts = [0]
-    at = 0
-    while at < end:
-        at = int(last_free[min(at + width, end)])
-        cuts.append(at)
-    return np.asarray(cuts, dtype=np.int64)
