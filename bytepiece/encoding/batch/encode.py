@@ -22,7 +22,7 @@ import re
 import threading
 import unicodedata
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from ...parallel import available_workers, resolve_workers
 from ..random_streams import Seed
 from ..sampling import check_alpha
 from .flat_trie import FlatTrie
-from .lattice import Scratch, sample_slice, viterbi_slice
+from .lattice import Scratch, linear_weights_fit, sample_slice, sample_weights, viterbi_slice
 from .layout import Layout, chunk_bounds, lay_out, plan_slices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,6 +60,7 @@ class BatchEncoder:
         self._slot_logp = np.zeros(0)
         self._worst = 0.0
         self._logp_floats: Optional[List[float]] = None
+        self._weights: Dict[Tuple[float, bool], np.ndarray] = {}
         self._scratch = Scratch()
         self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
 
@@ -87,7 +88,8 @@ class BatchEncoder:
         ``scalar(chunk, start_score)`` encodes the chunks not worth a slice (from 0.0), and
         the few stretches whose vectorised Viterbi path could not be proven exact
         (``lattice.viterbi_slice``), from the score of the chunk before them."""
-        trie, logp = self.prepare(), self._logp
+        trie = self.prepare()
+        weights = None if alpha is None else self._sample_weights(trie, alpha)
         data = np.frombuffer(buffer, dtype=np.uint8)
         view = memoryview(buffer)  # slices without copies, for the scalar decoders
         parts: List[np.ndarray] = []  # ids, back to back in the order they were made
@@ -103,8 +105,8 @@ class BatchEncoder:
                 if alpha is None:
                     ids, counts, unsure = viterbi_slice(layout, trie, self._slot_logp, self._worst, self._scratch)
                 else:
-                    assert rng is not None
-                    ids, counts, unsure = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
+                    assert rng is not None and weights is not None
+                    ids, counts, unsure = sample_slice(layout, trie, weights, rng, self._scratch)
             found_at = np.cumsum(counts) - counts + position
             parts.append(ids)
             position += ids.size
@@ -173,6 +175,17 @@ class BatchEncoder:
                     score += logp[piece]
                 out.extend(part)
             yield stretches, np.asarray(out, dtype=np.int64)
+
+    def _sample_weights(self, trie: FlatTrie, alpha: float) -> Tuple[np.ndarray, bool]:
+        """``lattice.sample_weights`` for ``alpha``, kept for the next calls (a pass over
+        the trie's slots: as long as decoding a short document)."""
+        linear = linear_weights_fit(alpha * self._worst, trie.max_length)
+        table = self._weights.get((alpha, linear))
+        if table is None:
+            if len(self._weights) >= 8:
+                self._weights.clear()
+            table = self._weights[alpha, linear] = sample_weights(self._slot_logp, alpha, linear)
+        return table, linear
 
     def _logp_list(self) -> List[float]:
         if self._logp_floats is None:

@@ -56,18 +56,25 @@ def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, worst: 
     return ids, counts, lattice.unsure(on_path, choice, worst)
 
 
+def sample_weights(slot_logp: np.ndarray, alpha: float, linear: bool) -> np.ndarray:
+    """What ``sample_slice`` adds up for each trie slot: the weight p^alpha of the piece
+    ending there (0.0: none), or, not ``linear`` (where those could under- or overflow,
+    ``linear_weights_fit``), alpha * log p (-inf: none)."""
+    piece = slot_logp > -np.inf
+    score = alpha * np.where(piece, slot_logp, 0.0)
+    if linear:
+        return np.where(piece, np.exp(score), 0.0)
+    return np.where(piece, score, -np.inf)
+
+
 def sample_slice(
-    layout: Layout, trie: FlatTrie, logp: np.ndarray, alpha: float, rng: np.random.Generator, scratch: "Scratch"
+    layout: Layout, trie: FlatTrie, weights: Tuple[np.ndarray, bool], rng: np.random.Generator, scratch: "Scratch"
 ) -> Slice:
-    """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
-    score = alpha * logp[trie.term]
-    if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
-        weights = np.where(trie.term >= 0, np.exp(score), 0.0)
-        lattice = _Steps(layout, trie, weights, scratch, linear=True)
-        draws: _Choices = _LinearDraws(lattice.depth + 1, layout.lanes, rng)
-    else:
-        lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
-        draws = _Draws(lattice.depth + 1, layout.lanes, rng)
+    """One exact sample (probability ∝ p(segmentation)^alpha) of each stretch, with the
+    ``weights`` of ``sample_weights``."""
+    table, linear = weights
+    lattice = _Steps(layout, trie, table, scratch, linear=linear)
+    draws = (_LinearDraws if linear else _Draws)(lattice.depth + 1, layout.lanes, rng)
     ids, counts, _, _ = lattice.paths(trie, draws)
     return ids, counts, _NONE
 
