@@ -33,7 +33,7 @@ from ...parallel import available_workers, resolve_workers
 from ..random_streams import Seed
 from ..sampling import check_alpha
 from .flat_trie import FlatTrie
-from .lattice import Scratch, linear_weights_fit, sample_slice, sample_weights, viterbi_slice
+from .lattice import Scratch, Table, linear_weights_fit, sample_slice, sample_weights, table, viterbi_slice
 from .layout import Layout, chunk_bounds, lay_out, plan_slices
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +60,8 @@ class BatchEncoder:
         self._slot_logp = np.zeros(0)
         self._worst = 0.0
         self._logp_floats: Optional[List[float]] = None
-        self._weights: Dict[Tuple[float, bool], np.ndarray] = {}
+        self._weights: Dict[Tuple[float, bool], Table] = {}
+        self._viterbi: Optional[Table] = None
         self._scratch = Scratch()
         self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
 
@@ -71,6 +72,7 @@ class BatchEncoder:
                 trie = FlatTrie.build(self._pieces, self._ids)
                 self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
                 self._worst = -float(self._slot_logp[trie.term >= 0].min())
+                self._viterbi = table(trie, self._slot_logp)
                 self._trie = trie
             return self._trie
 
@@ -103,7 +105,8 @@ class BatchEncoder:
             layout = lay_out(data, starts[group], lengths[group], trie)
             with self._lock:
                 if alpha is None:
-                    ids, counts, unsure = viterbi_slice(layout, trie, self._slot_logp, self._worst, self._scratch)
+                    assert self._viterbi is not None
+                    ids, counts, unsure = viterbi_slice(layout, trie, self._viterbi, self._worst, self._scratch)
                 else:
                     assert rng is not None and weights is not None
                     ids, counts, unsure = sample_slice(layout, trie, weights, rng, self._scratch)
@@ -176,16 +179,16 @@ class BatchEncoder:
                 out.extend(part)
             yield stretches, np.asarray(out, dtype=np.int64)
 
-    def _sample_weights(self, trie: FlatTrie, alpha: float) -> Tuple[np.ndarray, bool]:
+    def _sample_weights(self, trie: FlatTrie, alpha: float) -> Table:
         """``lattice.sample_weights`` for ``alpha``, kept for the next calls (a pass over
         the trie's slots: as long as decoding a short document)."""
         linear = linear_weights_fit(alpha * self._worst, trie.max_length)
-        table = self._weights.get((alpha, linear))
-        if table is None:
+        weights = self._weights.get((alpha, linear))
+        if weights is None:
             if len(self._weights) >= 8:
                 self._weights.clear()
-            table = self._weights[alpha, linear] = sample_weights(self._slot_logp, alpha, linear)
-        return table, linear
+            weights = self._weights[alpha, linear] = table(trie, sample_weights(self._slot_logp, alpha, linear), linear)
+        return weights
 
     def _logp_list(self) -> List[float]:
         if self._logp_floats is None:

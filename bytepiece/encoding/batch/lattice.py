@@ -30,7 +30,7 @@ chunking and special tokens.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -47,11 +47,31 @@ ROUNDING = 2.0**-53  # the relative rounding error of one float64 addition
 _NONE = np.zeros(0, dtype=np.int64)
 
 
-def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, worst: float, scratch: "Scratch") -> Slice:
+class Table(NamedTuple):
+    """What a slice adds up, looked up three ways: by trie slot (the piece ending there),
+    by byte value (``SEPARATOR``: none) and by byte pair ``a * 257 + b`` (as
+    ``FlatTrie.pairs``). Log probabilities (Viterbi, and sampling in log space: "none" is
+    -inf) or weights p^alpha (``linear`` sampling: "none" is 0.0). Built once per model
+    and alpha (``table``): the look-ups cover the whole trie."""
+
+    slots: np.ndarray
+    bytes: np.ndarray
+    pairs: np.ndarray
+    linear: bool
+
+
+def table(trie: FlatTrie, slots: np.ndarray, linear: bool = False) -> Table:
+    """The ``Table`` of the values ``slots`` by trie slot."""
+    none = 0.0 if linear else -np.inf
+    by_pair = np.where(trie.pairs >= 0, slots.take(trie.pairs), none)
+    return Table(slots, np.append(slots[1:257], none), by_pair, linear)  # the root's children: bytes
+
+
+def viterbi_slice(layout: Layout, trie: FlatTrie, logp: Table, worst: float, scratch: "Scratch") -> Slice:
     """Best-path ids of each stretch, bit-identical to ``viterbi.best_path``, except for the
-    stretches it returns as unsure (see ``_Steps.unsure``); ``slot_logp`` is the log probability of the piece ending
+    stretches it returns as unsure (see ``_Steps.unsure``); ``logp`` is the log probability of the piece ending
     at each trie slot (-inf: none), ``worst`` the largest -logp of a piece."""
-    lattice = _Steps(layout, trie, slot_logp, scratch)
+    lattice = _Steps(layout, trie, logp, scratch)
     ids, counts, on_path, choice = lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
     return ids, counts, lattice.unsure(on_path, choice, worst)
 
@@ -67,14 +87,11 @@ def sample_weights(slot_logp: np.ndarray, alpha: float, linear: bool) -> np.ndar
     return np.where(piece, score, -np.inf)
 
 
-def sample_slice(
-    layout: Layout, trie: FlatTrie, weights: Tuple[np.ndarray, bool], rng: np.random.Generator, scratch: "Scratch"
-) -> Slice:
+def sample_slice(layout: Layout, trie: FlatTrie, weights: Table, rng: np.random.Generator, scratch: "Scratch") -> Slice:
     """One exact sample (probability ∝ p(segmentation)^alpha) of each stretch, with the
     ``weights`` of ``sample_weights``."""
-    table, linear = weights
-    lattice = _Steps(layout, trie, table, scratch, linear=linear)
-    draws = (_LinearDraws if linear else _Draws)(lattice.depth + 1, layout.lanes, rng)
+    lattice = _Steps(layout, trie, weights, scratch)
+    draws = (_LinearDraws if weights.linear else _Draws)(lattice.depth + 1, layout.lanes, rng)
     ids, counts, _, _ = lattice.paths(trie, draws)
     return ids, counts, _NONE
 
@@ -125,14 +142,7 @@ class _Steps:
     the first index of the maximum is the scalar decoder's choice.
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        trie: FlatTrie,
-        slot_logp: np.ndarray,
-        scratch: Scratch,
-        linear: bool = False,
-    ) -> None:
+    def __init__(self, layout: Layout, trie: FlatTrie, values: Table, scratch: Scratch) -> None:
         depth = DENSE_DEPTH
         lanes = layout.lanes
         self.layout, self.width, self.lanes, self.depth = layout, layout.width, lanes, depth
@@ -140,24 +150,30 @@ class _Steps:
         self.pad, self.zero = depth * lanes, (depth + layout.width) * lanes
         self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
         # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
+        linear = values.linear
         self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
         self.reach = trie.max_length
-        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered
-        # from the layout's matches, or from a walk of the lanes.
-        self.dense[min(depth, 2) :].fill(self.none)
-        self.dense[: min(depth, 2), : 2 * lanes] = self.none
-        byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
-        byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
-        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
-        if depth >= 2:
-            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
-            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
-        walk = trie.walk(self.text, stride=lanes, pairs=pairs) if layout.matches is None else layout.matches
+        # Single bytes: a table look-up at every position. Longer pieces: scattered from the
+        # layout's matches; or, when the lattice walks the lanes itself, pairs looked up at
+        # every position too, and longer ones scattered from the walk.
+        self.dense[1:].fill(self.none)
+        self.dense[0, :lanes] = self.none
+        values.bytes.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        if layout.matches is None:
+            pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+            if depth >= 2:
+                self.dense[1, lanes : 2 * lanes] = self.none
+                values.pairs.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+            walk: Iterable[Tuple[int, np.ndarray, np.ndarray]] = trie.walk(self.text, stride=lanes, pairs=pairs)
+            skip = 2 if depth >= 2 else 0  # done by the look-up
+        else:
+            walk, skip = layout.matches, 0
         deep = []
+        slots = values.slots
         for d, ends, nodes in walk:
-            if d == 2 and depth >= 2:
+            if d == skip:
                 continue
-            found = slot_logp.take(nodes)
+            found = slots.take(nodes)
             if d <= depth:
                 self.dense[d - 1, ends] = found
             else:

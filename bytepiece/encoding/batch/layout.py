@@ -149,14 +149,14 @@ def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: Fla
     if goal < EXACT_WIDTH:
         flat, chunk_at = _flat_text(data, starts, lengths)
         free, hits = _free_from_pieces(flat, chunk_at, lengths, trie)
-        chunk, offset, length = _cut(free, chunk_at, lengths, goal)
+        chunk, offset, length, places, width = _cut_in_order(free, chunk_at, lengths, goal)
     else:
         long_ones = np.flatnonzero(lengths > goal)
         chunk, offset, length = _cut_long(data, starts, lengths, long_ones, trie, goal)
-    order = np.argsort(-length, kind="stable")  # longest first: next-fit fills the lanes
-    chunk, offset, length = chunk.take(order), offset.take(order), length.take(order)
-    width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
-    places = _pack(length, width)
+        order = np.argsort(-length, kind="stable")  # longest first: next-fit fills the lanes
+        chunk, offset, length = chunk.take(order), offset.take(order), length.take(order)
+        width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
+        places = _pack(length, width)
     lanes = int(places[-1]) // width + 1
     layout = Layout(np.full(width * lanes, SEPARATOR, dtype=np.int64), lanes, width, places, chunk, offset, length, None)
     first = np.cumsum(length) - length  # each stretch's first byte among the slice's bytes
@@ -195,6 +195,39 @@ def _free_from_pieces(
     free[0] = True
     np.less_equal(np.maximum.accumulate(reach[:-1]), np.arange(1, size), out=free[1:])
     return free, hits
+
+
+def _cut_in_order(
+    free: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, width: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Stretches (chunk, offset, length, place) of at most ``width`` bytes (more where
+    free boundaries are further apart), placed next-fit in chunk order into lanes of the
+    returned width: each chunk longer than that is cut at the last free boundary
+    (``free`` over the flat text, chunks from ``chunk_at``) within reach. One Python step
+    per stretch, cutting and placing together: a document has a few hundred."""
+    positions = np.flatnonzero(free)
+    width = max(width, int(np.diff(positions).max()) if positions.size > 1 else 1)
+    lane_width = width + 1  # a stretch and its separator
+    # Indexed from Python: memoryviews give ints far faster than numpy scalars do.
+    last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0)).data
+    stretches: List[Tuple[int, int, int, int]] = []
+    append = stretches.append
+    lane = fill = 0
+    for chunk, first, size in zip(range(lengths.size), chunk_at.tolist(), lengths.tolist()):
+        at, end = first, first + size
+        while True:
+            stop = last_free[at + width] if end - at > width else end
+            length = stop - at
+            if fill + length >= lane_width:
+                lane += lane_width
+                fill = 0
+            append((chunk, at - first, length, lane + fill))
+            fill += length + 1
+            if stop == end:
+                break
+            at = stop
+    chunk_array, offset, length_array, places = np.array(stretches, dtype=np.int64).T
+    return chunk_array, offset, length_array, places, lane_width
 
 
 def _cut(free: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
