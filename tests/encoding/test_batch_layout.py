@@ -85,7 +85,11 @@ def test_lay_out_cuts_chunks_only_at_free_boundaries(texts, min_width, from_pair
         assert layout.matches is None  # the lattice walks the lanes
         return
     # The matches are every occurrence, at the key of the boundary after its last byte.
-    found = {(int(end), depth, int(node)) for depth, ends, nodes in layout.matches for end, node in zip(ends, nodes)}
+    found = {
+        (int(end), int(depth), int(node))
+        for depths, ends, nodes in layout.matches  # the last item may hold several lengths
+        for depth, end, node in zip(np.broadcast_to(depths, ends.shape), ends, nodes)
+    }
     assert len(found) == sum(len(occurrences(c)) for c in chunks)
     for end, depth, node in found:
         last = end - layout.lanes

@@ -23,11 +23,14 @@ Deliberately left out: the dynamic programme (``lattice.py``) and anything per m
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 SEPARATOR = 256  # a "byte" value that never continues a piece
+TAIL_RUNS = 48  # fewer runs than this left in a walk: followed to their ends in Python
+
+Depth = Union[int, np.ndarray]  # one length, or (the last item of a walk) one per run
 
 
 class FlatTrie:
@@ -99,19 +102,25 @@ class FlatTrie:
         """
         starts = np.flatnonzero(text != SEPARATOR)
         yield 1, starts, self.term[text[starts] + 1]  # the root's children: slot 1 + byte
-        for depth, ends, nodes in self.walk(text, stride):
-            ids = self.term[nodes]
-            found = np.flatnonzero(ids >= 0)
-            yield depth, ends[found] - depth * stride, ids[found]
+        for depths, ends, nodes in self.walk(text, stride):
+            for depth in np.unique(depths).tolist():
+                ids = self.term[nodes]
+                found = np.flatnonzero((ids >= 0) & (depths == depth))
+                yield depth, ends[found] - depth * stride, ids[found]
 
     def walk(
         self, text: np.ndarray, stride: int = 1, pairs: Optional[np.ndarray] = None
-    ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    ) -> Iterator[Tuple[Depth, np.ndarray, np.ndarray]]:
         """For each depth ``d`` = 2, 3, ...: ``(d, ends, nodes)`` for every run of ``d`` bytes
         that leads from the root to a node (a piece or a prefix of one): ``ends`` is the
         index just past the run (its start plus ``d * stride``), ascending; ``term[nodes]``
         says which runs are pieces. Same ``text`` and ``stride`` as ``matches``; ``pairs``,
         if given, is ``text[:-stride] * 257 + text[stride:]``.
+
+        Once fewer than ``TAIL_RUNS`` runs go on, they are followed to their ends in Python
+        and come as one last item, whose ``d`` is an array (each run's length), and whose
+        ``ends`` are in no order: a few runs of spaces in code go 30 bytes deep, and 30
+        rounds of numpy calls on a handful of entries cost more than the Python steps.
 
         Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
         several times more on these unpredictable masks."""
@@ -122,12 +131,31 @@ class FlatTrie:
         kept = np.flatnonzero(child >= 0)
         ends, node = kept + 2 * stride, child.take(kept)
         for depth in range(2, self.max_length + 1):
-            if not ends.size:
+            if ends.size < TAIL_RUNS:
+                if ends.size:
+                    yield self._tail(text, stride, depth, ends, node)
                 return
             yield depth, ends, node
             child = base.take(node) + text.take(ends)
             kept = np.flatnonzero(check.take(child) == node)
             ends, node = ends.take(kept) + stride, child.take(kept)
+
+    def _tail(self, text: np.ndarray, stride: int, depth: int, ends: np.ndarray, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs of ``depth`` bytes (``ends``, ``nodes``) and all their longer runs, walked
+        in Python: the last item of ``walk``."""
+        base, check, letters = self.base.data, self.check.data, np.ascontiguousarray(text).data
+        found: List[Tuple[int, int, int]] = []
+        append = found.append
+        for end, node in zip(ends.tolist(), nodes.tolist()):
+            length = depth
+            while True:
+                append((length, end, node))
+                child = base[node] + letters[end]
+                if check[child] != node:
+                    break
+                node, end, length = child, end + stride, length + 1
+        lengths, run_ends, run_nodes = np.array(found, dtype=np.int64).T
+        return lengths, run_ends, run_nodes
 
     def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
         """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),

@@ -35,7 +35,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 import numpy as np
 
 from .layout import Layout
-from .flat_trie import FlatTrie
+from .flat_trie import Depth, FlatTrie
 
 DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
 LINEAR_RANGE = 700  # sampling on weights p^alpha while they provably stay within e^±LINEAR_RANGE
@@ -164,17 +164,24 @@ class _Steps:
             if depth >= 2:
                 self.dense[1, lanes : 2 * lanes] = self.none
                 values.pairs.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
-            walk: Iterable[Tuple[int, np.ndarray, np.ndarray]] = trie.walk(self.text, stride=lanes, pairs=pairs)
+            walk: Iterable[Tuple[Depth, np.ndarray, np.ndarray]] = trie.walk(self.text, stride=lanes, pairs=pairs)
             skip = 2 if depth >= 2 else 0  # done by the look-up
         else:
             walk, skip = layout.matches, 0
         deep = []
         slots = values.slots
         for d, ends, nodes in walk:
-            if d == skip:
-                continue
             found = slots.take(nodes)
-            if d <= depth:
+            if isinstance(d, np.ndarray):  # the walk's last item: runs of any length
+                near = np.flatnonzero((d <= depth) & (d != skip))
+                self.dense[d.take(near) - 1, ends.take(near)] = found.take(near)
+                hit = np.flatnonzero((d > depth) & (found != self.none))
+                hit = hit.take(np.argsort(-d.take(hit), kind="stable"))  # longest first, as the rest
+                ends, d = ends.take(hit), d.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+            elif d == skip:
+                continue
+            elif d <= depth:
                 self.dense[d - 1, ends] = found
             else:
                 hit = np.flatnonzero(found != self.none)

@@ -26,7 +26,7 @@ from typing import List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from .flat_trie import SEPARATOR, FlatTrie
+from .flat_trie import SEPARATOR, Depth, FlatTrie
 
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~100 B/byte)
 MIN_SLICE_BYTES = 1 << 10  # less text than this in a slice: the scalar decoders are as fast
@@ -36,7 +36,7 @@ EXACT_WIDTH = 256  # narrower lanes: free boundaries from the pieces; wider: fro
 
 _NEWLINE = 10
 
-Matches = List[Tuple[int, np.ndarray, np.ndarray]]  # (length, end keys, trie nodes) per length
+Matches = List[Tuple[Depth, np.ndarray, np.ndarray]]  # (length, end keys, trie nodes) per length
 
 
 def chunk_bounds(data: np.ndarray, text_starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -189,7 +189,11 @@ def _free_from_pieces(
     for depth, ends, nodes in trie.walk(flat):
         found = np.flatnonzero(term.take(nodes) >= 0)
         ends, nodes = ends.take(found), nodes.take(found)
-        reach[ends - depth] = ends  # longer pieces come later and overwrite
+        if isinstance(depth, np.ndarray):  # the walk's last item: runs of any length
+            depth = depth.take(found)
+            np.maximum.at(reach, ends - depth, ends)
+        else:
+            reach[ends - depth] = ends  # longer pieces come later and overwrite
         hits.append((depth, ends, nodes))
     free = np.empty(size, dtype=bool)
     free[0] = True
