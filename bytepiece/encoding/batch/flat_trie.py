@@ -157,6 +157,20 @@ class FlatTrie:
         lengths, run_ends, run_nodes = np.array(found, dtype=np.int64).T
         return lengths, run_ends, run_nodes
 
+    def _follow(
+        self, text: np.ndarray, stride: int, depth: int, cursors: np.ndarray, nodes: np.ndarray, lengths: np.ndarray
+    ) -> List[int]:
+        """The nodes of pieces whose first ``depth`` bytes led to ``nodes``, the last at
+        ``cursors``, walked on in Python to their ``lengths``."""
+        base, letters = self.base.data, np.ascontiguousarray(text).data
+        out = []
+        for cursor, node, length in zip(cursors.tolist(), nodes.tolist(), lengths.tolist()):
+            for _ in range(length - depth):
+                cursor += stride
+                node = base[node] + letters[cursor]
+            out.append(node)
+        return out
+
     def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
         """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),
         walked all together: sorted by length, the longer ones go on walking."""
@@ -165,6 +179,9 @@ class FlatTrie:
         node = text.take(cursor) + 1
         for depth in range(1, int(lengths[-1]) if lengths.size else 0):
             first = int(np.searchsorted(lengths, depth, side="right"))
+            if node.size - first < TAIL_RUNS:  # the few longest: in Python (see ``walk``)
+                node[first:] = self._follow(text, stride, depth, cursor[first:], node[first:], lengths[first:])
+                break
             cursor[first:] += stride
             node[first:] = self.base.take(node[first:]) + text.take(cursor[first:])
         ids = np.empty_like(node)

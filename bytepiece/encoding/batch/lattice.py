@@ -307,11 +307,15 @@ class _Steps:
         stretch, key = stretch.take(inside), key.take(kept.take(inside))
         values, chosen = self.values, choice.take(key)
         best = values.take(key + self.pad)
-        rival = np.full(key.size, -np.inf)
-        for d in range(1, depth + 1):  # the dense candidates other than the chosen one
-            candidate = values.take(key + (self.pad - d * lanes)) + self.dense[d - 1].take(key)
-            candidate[chosen == depth + 1 - d] = -np.inf
-            np.maximum(rival, candidate, out=rival)
+        # Row c: the candidate that choice c stands for (0: the deep group, below; then the
+        # dense ones, lengths depth .. 1), but the chosen one.
+        candidate = np.empty((depth + 1, key.size))
+        candidate[0] = -np.inf
+        back = np.arange(depth, 0, -1, dtype=np.int64)[:, None] * lanes
+        values.take(key + (self.pad - back), out=candidate[1:])
+        candidate[1:] += self.dense[::-1].take(key, axis=1)
+        candidate[chosen, np.arange(key.size)] = -np.inf
+        rival = np.maximum.reduce(candidate, axis=0)
         group = np.minimum(np.searchsorted(self.group_key, key), self.group_key.size - 1)
         has = np.flatnonzero(self.group_key.take(group) == key)
         dense_won = has.take(np.flatnonzero(chosen.take(has) != 0))
@@ -491,9 +495,11 @@ def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
     on_path = np.zeros(back.size, dtype=bool)
     position = keys[back.size - lanes :]
     while position.max() >= lanes:
+        visited = []
         for _ in range(16):
-            on_path[position] = True
+            visited.append(position)
             position = previous.take(position)
+        on_path[np.concatenate(visited)] = True
     return on_path
 
 
