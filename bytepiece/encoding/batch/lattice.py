@@ -290,48 +290,56 @@ class _Steps:
         value of the stretch is within ``bound`` of (scalar value - T): one rounding of at
         most ``ROUNDING`` times (|T| + the stretch's values) per piece, at most ``n + 1``
         pieces for ``n`` bytes, |T| <= ``worst`` per byte before the stretch, the stretch's
-        values <= ``worst`` per byte. A choice on the path that beats every other candidate
+        values <= ``worst`` per byte (one bound for the slice, from its longest resumed
+        stretch and the one furthest into its chunk). A choice on the path that beats every other candidate
         by more than twice that is the scalar decoder's choice too; a path made of such
         choices is its path. The others (ties) are decoded again by the caller."""
         layout, lanes, depth, width = self.layout, self.lanes, self.depth, self.width
         resumed = np.flatnonzero(layout.stretch_from > 0)
         if not resumed.size:
             return _NONE
-        in_lane = np.zeros(lanes, dtype=bool)
-        in_lane[layout.places.take(resumed) // width] = True
-        key = np.flatnonzero(on_path)
-        step, lane = np.divmod(key, lanes)
-        kept = np.flatnonzero(in_lane.take(lane))
-        stretch = np.searchsorted(layout.places, lane.take(kept) * width + step.take(kept), side="right") - 1
-        inside = np.flatnonzero(layout.stretch_from.take(stretch) > 0)
-        stretch, key = stretch.take(inside), key.take(kept.take(inside))
+        # The keys on the path inside the resumed stretches, after their first boundary.
+        lengths = layout.stretch_length.take(resumed)
+        firsts = np.cumsum(lengths) - lengths
+        inside = np.zeros(self.size, dtype=bool)
+        inside[np.repeat(layout.keys(layout.places.take(resumed)) - (firsts - 1) * lanes, lengths)
+               + np.arange(int(firsts[-1] + lengths[-1])) * lanes] = True
+        inside &= on_path
+        key = np.flatnonzero(inside)
         values, chosen = self.values, choice.take(key)
         best = values.take(key + self.pad)
         # Row c: the candidate that choice c stands for (0: the deep group, below; then the
         # dense ones, lengths depth .. 1), but the chosen one.
         candidate = np.empty((depth + 1, key.size))
         candidate[0] = -np.inf
-        back = np.arange(depth, 0, -1, dtype=np.int64)[:, None] * lanes
-        values.take(key + (self.pad - back), out=candidate[1:])
-        candidate[1:] += self.dense[::-1].take(key, axis=1)
-        candidate[chosen, np.arange(key.size)] = -np.inf
+        length = np.arange(depth, 0, -1, dtype=np.int64)[:, None]
+        values.take(key + (self.pad - length * lanes), out=candidate[1:])
+        candidate[1:] += self.dense.reshape(-1).take(key + (length - 1) * self.size)
+        candidate.reshape(-1)[chosen.astype(np.int64) * key.size + np.arange(key.size)] = -np.inf
         rival = np.maximum.reduce(candidate, axis=0)
         group = np.minimum(np.searchsorted(self.group_key, key), self.group_key.size - 1)
         has = np.flatnonzero(self.group_key.take(group) == key)
-        dense_won = has.take(np.flatnonzero(chosen.take(has) != 0))
-        np.maximum.at(rival, dense_won, self.deep_total.take(group.take(dense_won)))
-        deep_won = has.take(np.flatnonzero(chosen.take(has) == 0))
-        if deep_won.size:  # the other pieces of the group are rivals of the one chosen
-            groups = group.take(deep_won)
-            first = self.group_start.take(groups)
-            sizes = np.append(self.group_start, self.deep_end.size).take(groups + 1) - first
-            entry = np.repeat(first - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-            value = self.deep_value.take(entry)
-            value[entry == np.repeat(self.deep_pick.take(groups), sizes)] = -np.inf
-            np.maximum.at(rival, deep_won, np.maximum.reduceat(value, np.cumsum(sizes) - sizes))
-        n = layout.stretch_length.take(stretch) + 2.0
-        bound = 1.01 * n * ROUNDING * worst * (layout.stretch_from.take(stretch) + 2.0 * n)
-        return np.unique(stretch.take(np.flatnonzero(best - rival <= 4.0 * bound)))
+        if has.size:
+            won = chosen.take(has) == 0
+            dense_won = has.take(np.flatnonzero(~won))  # the deep group is a rival
+            rival[dense_won] = np.maximum(rival.take(dense_won), self.deep_total.take(group.take(dense_won)))
+            deep_won = has.take(np.flatnonzero(won))
+            if deep_won.size:  # the other pieces of the group are rivals of the one chosen
+                groups = group.take(deep_won)
+                first = self.group_start.take(groups)
+                sizes = np.append(self.group_start, self.deep_end.size).take(groups + 1) - first
+                entry = np.repeat(first - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+                value = self.deep_value.take(entry)
+                value[entry == np.repeat(self.deep_pick.take(groups), sizes)] = -np.inf
+                rival[deep_won] = np.maximum(rival.take(deep_won), np.maximum.reduceat(value, np.cumsum(sizes) - sizes))
+        # One bound for the slice: its longest resumed stretch, furthest into its chunk.
+        n = float(lengths.max()) + 2.0
+        bound = 1.01 * n * ROUNDING * worst * (float(layout.stretch_from.take(resumed).max()) + 2.0 * n)
+        doubtful = key.take(np.flatnonzero(best - rival <= 4.0 * bound))
+        if not doubtful.size:
+            return _NONE
+        step, lane = np.divmod(doubtful, lanes)
+        return np.unique(np.searchsorted(layout.places, lane * width + step, side="right") - 1)
 
     def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in

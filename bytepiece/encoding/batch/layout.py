@@ -181,24 +181,23 @@ def _free_from_pieces(
     flat: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, trie: FlatTrie
 ) -> Tuple[np.ndarray, Matches]:
     """The free boundaries of the flat text (``free[b]``: no piece crosses the boundary
-    before position ``b``), and the pieces of two bytes or more: (length, end, node)."""
+    before position ``b``), and the pieces of two bytes or more, as one item of ``Matches``
+    (a length per piece): a document's walk is a dozen small rounds, and each numpy call
+    on all of them at once costs what one call per round would."""
+    runs = list(trie.walk(flat))
+    if not runs:
+        return np.ones(flat.size, dtype=bool), []
+    depth = np.concatenate([np.broadcast_to(d, e.shape) for d, e, _ in runs])
+    ends = np.concatenate([e for _, e, _ in runs])
+    nodes = np.concatenate([n for _, _, n in runs])
+    found = np.flatnonzero(trie.term.take(nodes) >= 0)
+    depth, ends, nodes = depth.take(found), ends.take(found), nodes.take(found)
+    # A piece from s to e covers the boundaries s + 1 .. e - 1: count the open pieces.
     size = flat.size
-    hits: Matches = []
-    reach = np.zeros(size, dtype=np.int64)  # reach[s]: end of the longest piece from s
-    term = trie.term
-    for depth, ends, nodes in trie.walk(flat):
-        found = np.flatnonzero(term.take(nodes) >= 0)
-        ends, nodes = ends.take(found), nodes.take(found)
-        if isinstance(depth, np.ndarray):  # the walk's last item: runs of any length
-            depth = depth.take(found)
-            np.maximum.at(reach, ends - depth, ends)
-        else:
-            reach[ends - depth] = ends  # longer pieces come later and overwrite
-        hits.append((depth, ends, nodes))
-    free = np.empty(size, dtype=bool)
-    free[0] = True
-    np.less_equal(np.maximum.accumulate(reach[:-1]), np.arange(1, size), out=free[1:])
-    return free, hits
+    covered = np.bincount(ends - depth + 1, minlength=size)
+    covered -= np.bincount(ends, minlength=size)
+    free = np.cumsum(covered) == 0
+    return free, [(depth, ends, nodes)]
 
 
 def _cut_in_order(
