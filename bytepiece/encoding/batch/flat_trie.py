@@ -57,25 +57,28 @@ class FlatTrie:
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
         """Build from pieces and their ids. Every single byte must be among the pieces."""
-        if len(set(p for p in pieces if len(p) == 1)) != 256:
+        parent, label, terminal, longest = _prefix_tree(pieces, ids)
+        top = np.flatnonzero(parent[1:] == 0) + 1  # the root's children
+        if top.size != 256 or (terminal.take(top) < 0).any():
             raise ValueError("every single byte must be a piece")
-        parent, label, terminal = _prefix_tree(pieces, ids)
         nodes = terminal.size
         fan_out = np.bincount(parent[1:], minlength=nodes)
         base_of = np.zeros(nodes, dtype=np.int64)
         used = bytearray(nodes + 1024)
         # Nodes with several children, widest first, first-fit in pure Python (the root's
         # 256 children take slots 1..256); then every single-child node takes a free slot.
-        order = np.argsort(parent[1:], kind="stable") + 1
+        order = np.argsort(parent[1:], kind="stable") + 1  # children, by parent
         ends = np.cumsum(fan_out)
-        sorted_labels = label[order].tolist()
         wide = np.flatnonzero(fan_out > 1)
-        wide = wide[np.argsort(-fan_out[wide], kind="stable")]
-        ends_list, fan_list = ends.tolist(), fan_out.tolist()
+        wide = wide[wide > 0]
+        wide = wide.take(np.argsort(-fan_out.take(wide), kind="stable"))
+        fans = fan_out.take(wide)
+        child = np.repeat(ends.take(wide) - fans - (np.cumsum(fans) - fans), fans) + np.arange(int(fans.sum()))
         base_of[0] = 1
         used[1:257] = b"\x01" * 256
-        wide_labels = [(n, sorted_labels[ends_list[n] - fan_list[n] : ends_list[n]]) for n in wide.tolist() if n]
-        _place_wide(used, base_of, wide_labels, 257)
+        bounds = np.zeros(fans.size + 1, dtype=np.int64)
+        np.cumsum(fans, out=bounds[1:])
+        base_of[wide] = _place_wide(used, label.take(order.take(child)).tolist(), bounds.tolist(), 257)
         single = np.flatnonzero(fan_out == 1)
         used_array = np.frombuffer(bytes(used), dtype=np.uint8)
         free = np.flatnonzero(used_array[257:] == 0) + 257
@@ -91,7 +94,7 @@ class FlatTrie:
         base_arr[slot] = base_of
         check[slot[1:]] = slot[parent[1:]]
         term[slot] = terminal
-        return cls(base_arr, check, term, max(len(p) for p in pieces))
+        return cls(base_arr, check, term, longest)
 
     def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
         """For each depth ``d`` = 1, 2, ...: ``(d, starts, ids)`` of the pieces of length ``d``.
@@ -189,20 +192,23 @@ class FlatTrie:
         return ids
 
 
-def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
-    """Give each node a base whose child slots are all free: first fit over the free slots
-    near the frontier (found with ``bytearray.find``, at most 32 tries), else past it.
-    Holes left behind are filled by the single-child nodes afterwards."""
+def _place_wide(used: bytearray, labels: List[int], bounds: List[int], frontier: int) -> List[int]:
+    """The base of each node whose children's ``labels`` are ``labels[bounds[k] :
+    bounds[k + 1]]`` (ascending), such that their slots (base + label) are free: first fit
+    over the free slots near the frontier (found with ``bytearray.find``, at most 32
+    tries), else past it. Holes left behind are filled by the single-child nodes afterwards."""
+    bases: List[int] = []
+    append = bases.append
     first_free = 1
-    for node, labels in nodes:
-        first, rest = labels[0], labels[1:]
+    for a, b in zip(bounds, bounds[1:]):
+        first, rest = labels[a], labels[a + 1 : b]
         slot = used.find(0, max(first_free, frontier - 1024, first + 1))
         for _ in range(32):
             if slot < 0 or slot >= frontier:
                 break
             offset = slot - first
-            for b in rest:  # a plain loop: any() over a generator cost 3x more here
-                if used[offset + b]:
+            for label in rest:  # a plain loop: any() over a generator cost 3x more here
+                if used[offset + label]:
                     break
             else:
                 break
@@ -212,42 +218,71 @@ def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, Lis
         base = slot - first if 0 <= slot < frontier else frontier
         if base + 257 > len(used):
             used.extend(bytes(base + 257))
-        for b in labels:
-            used[base + b] = 1
-        frontier = max(frontier, base + labels[-1] + 1)
+        used[base + first] = 1
+        for label in rest:
+            used[base + label] = 1
+        if base + rest[-1] >= frontier:
+            frontier = base + rest[-1] + 1
         first_free = used.find(0, first_free)
-        base_of[node] = base
+        append(base)
+    return bases
 
 
-def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The pieces' prefix tree as arrays over its nodes (0 is the root): ``parent``,
-    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1).
+    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1); and the
+    longest piece's length.
 
-    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` nodes with
-    piece ``i - 1`` and opens new ones below that depth.
+    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` bytes with
+    piece ``i - 1`` and opens one node per byte after those. The node of a shared prefix
+    of length ``v`` was opened by the last piece before ``i`` that shared fewer than ``v``
+    bytes with its predecessor (one search per length, not one per piece).
     """
-    order = sorted(range(len(pieces)), key=pieces.__getitem__)
-    in_order = [pieces[i] for i in order]
-    lengths = np.fromiter(map(len, in_order), dtype=np.int64, count=len(order))
+    count = len(pieces)
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=count)
     depth = int(lengths.max())
-    table = np.zeros((depth, len(order)), dtype=np.int64)  # table[d, i]: byte d of piece i
-    flat = np.frombuffer(b"".join(in_order), dtype=np.uint8)
-    rows = np.repeat(np.arange(len(order)), lengths)
-    cols = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    table[cols, rows] = flat
-    lcp = np.zeros(len(order), dtype=np.int64)
-    differs = (table[:, 1:] != table[:, :-1]) | (np.arange(depth)[:, None] >= np.minimum(lengths[1:], lengths[:-1]))
-    lcp[1:] = np.where(differs.any(axis=0), differs.argmax(axis=0), depth)
-    node = np.zeros((depth + 1, len(order)), dtype=np.int64)  # node of each piece's prefix of length d
-    parents, labels = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
-    count = 1
-    for d in range(1, depth + 1):
-        opens = (d > lcp) & (d <= lengths)
-        np.cumsum(opens, out=node[d])
-        node[d] += count - 1
-        parents.append(node[d - 1][opens])
-        labels.append(table[d - 1][opens])
-        count += int(node[d, -1] - count + 1) if len(order) else 0
-    terminal = np.full(count, -1, dtype=np.int64)
-    terminal[node[lengths, np.arange(len(order))]] = np.asarray(ids)[order]
-    return np.concatenate(parents), np.concatenate(labels), terminal
+    # Fixed-width rows, zero-padded: sorting and comparing them is numpy's. (A piece and
+    # the same piece with trailing zero bytes compare equal; they share all their nodes
+    # anyway, and the lengths tell them apart.)
+    padded = np.array(pieces, dtype=f"S{depth}")
+    order = np.argsort(padded, kind="stable")
+    rows = padded.take(order).view(np.uint8).reshape(count, depth)
+    lengths = lengths.take(order)
+    lcp = np.zeros(count, dtype=np.int64)
+    if count > 1:
+        differs = rows[1:] != rows[:-1]
+        first_difference = np.where(differs.any(axis=1), differs.argmax(axis=1), depth)
+        lcp[1:] = np.minimum(first_difference, np.minimum(lengths[1:], lengths[:-1]))
+    opened = lengths - lcp  # nodes each piece opens, for its bytes lcp .. length - 1
+    first_node = np.cumsum(opened) - opened + 1  # node 0 is the root
+    total = int(first_node[-1] + opened[-1])
+
+    def opened_by(prefix: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """The node of each piece ``before[k]``'s prefix of length ``prefix[k]`` (> 0), which
+        some piece at or before it opened."""
+        node = np.zeros(prefix.size, dtype=np.int64)
+        for v in np.flatnonzero(np.bincount(prefix)).tolist():  # the lengths present
+            which = np.flatnonzero(prefix == v)
+            openers = np.flatnonzero(lcp < v)  # pieces that opened their prefix of length v
+            owner = openers.take(np.searchsorted(openers, before.take(which), side="right") - 1)
+            node[which] = first_node.take(owner) + (v - 1 - lcp.take(owner))
+        return node
+
+    piece = np.repeat(np.arange(count), opened)
+    level = np.arange(total - 1) - np.repeat(first_node - 1 - lcp, opened)  # byte index of each new node
+    parent = np.zeros(total, dtype=np.int64)
+    parent[1:] = np.arange(total - 1)  # the node before it, in the same piece...
+    heads = first_node.take(np.flatnonzero((opened > 0) & (lcp > 0)))  # ...except a piece's first
+    head_piece = piece.take(heads - 1)
+    parent[heads] = opened_by(lcp.take(head_piece), head_piece)
+    parent[first_node.take(np.flatnonzero((opened > 0) & (lcp == 0)))] = 0
+    label = np.zeros(total, dtype=np.int64)
+    label[1:] = rows[piece, level]
+    terminal = np.full(total, -1, dtype=np.int64)
+    own = opened > 0
+    node_of = np.empty(count, dtype=np.int64)
+    node_of[own] = first_node[own] + opened[own] - 1
+    shared = np.flatnonzero(~own)
+    node_of[shared] = opened_by(lengths.take(shared), shared)
+    terminal[node_of] = np.asarray(ids, dtype=np.int64).take(order)
+    return parent, label, terminal, depth

@@ -346,7 +346,8 @@ class _Steps:
         if not doubtful.size:
             return _NONE
         step, lane = np.divmod(doubtful, lanes)
-        return np.unique(np.searchsorted(layout.places, lane * width + step, side="right") - 1)
+        stretch = np.searchsorted(layout.places, lane * width + step, side="right") - 1
+        return np.flatnonzero(np.bincount(stretch))  # each once
 
     def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in
