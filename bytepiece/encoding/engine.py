@@ -93,6 +93,11 @@ class Engine:
                     self._automaton = automaton
         return self._automaton
 
+    @property
+    def automaton_built(self) -> bool:
+        """Whether :meth:`automaton` has been built (the batch path does not need it)."""
+        return self._automaton is not None
+
     def log_probs(self) -> np.ndarray:
         """``log p`` of each id (float64; special tokens, which are never segments: 0)."""
         if self._log_probs is None:

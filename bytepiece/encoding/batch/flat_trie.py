@@ -192,38 +192,42 @@ class FlatTrie:
         return ids
 
 
+PLACE_WINDOW, PLACE_TRIES = 256, 16  # first fit looks this far behind the frontier, this many times
+
+
 def _place_wide(used: bytearray, labels: List[int], bounds: List[int], frontier: int) -> List[int]:
     """The base of each node whose children's ``labels`` are ``labels[bounds[k] :
     bounds[k + 1]]`` (ascending), such that their slots (base + label) are free: first fit
-    over the free slots near the frontier (found with ``bytearray.find``, at most 32
-    tries), else past it. Holes left behind are filled by the single-child nodes afterwards."""
+    over the free slots at most ``PLACE_WINDOW`` behind the frontier (found with
+    ``bytearray.find``, at most ``PLACE_TRIES`` of them), else past it. The holes left are
+    filled by the single-child nodes afterwards. A wider search packs the slots a little
+    tighter (366k slots instead of 404k for 160k pieces) at twice the time, which is part
+    of a big model's first use."""
     bases: List[int] = []
-    append = bases.append
-    first_free = 1
+    append, find = bases.append, used.find
     for a, b in zip(bounds, bounds[1:]):
         first, rest = labels[a], labels[a + 1 : b]
-        slot = used.find(0, max(first_free, frontier - 1024, first + 1))
-        for _ in range(32):
-            if slot < 0 or slot >= frontier:
-                break
+        low = frontier - PLACE_WINDOW
+        slot = find(0, low if low > first else first + 1)
+        tries = PLACE_TRIES
+        while 0 <= slot < frontier:
             offset = slot - first
             for label in rest:  # a plain loop: any() over a generator cost 3x more here
                 if used[offset + label]:
                     break
             else:
                 break
-            slot = used.find(0, slot + 1)
-        else:
-            slot = -1
+            tries -= 1
+            slot = find(0, slot + 1) if tries else -1
         base = slot - first if 0 <= slot < frontier else frontier
-        if base + 257 > len(used):
-            used.extend(bytes(base + 257))
+        top = base + rest[-1]
+        if top + 257 > len(used):
+            used.extend(bytes(top + 257))
         used[base + first] = 1
         for label in rest:
             used[base + label] = 1
-        if base + rest[-1] >= frontier:
-            frontier = base + rest[-1] + 1
-        first_free = used.find(0, first_free)
+        if top >= frontier:
+            frontier = top + 1
         append(base)
     return bases
 
