@@ -159,23 +159,24 @@ def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: Fla
         width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
         places = _pack(length, width)
     lanes = int(places[-1]) // width + 1
-    layout = Layout(np.full(width * lanes, SEPARATOR, dtype=np.int64), lanes, width, places, chunk, offset, length, None)
+    text = np.full(width * lanes, SEPARATOR, dtype=np.int64)
     first = np.cumsum(length) - length  # each stretch's first byte among the slice's bytes
     step = np.arange(int(first[-1] + length[-1]), dtype=np.int64)
     source = np.repeat(starts.take(chunk) + offset - first, length)
     source += step
-    target = np.repeat(layout.keys(places) - first * lanes, length)
+    lane, column = np.divmod(places, width)
+    target = np.repeat(column * lanes + lane - first * lanes, length)
     target += step * lanes
-    layout.text[target] = data.take(source)
-    if hits is None:
-        return layout
-    # The key of the boundary after each byte, by the flat position past it (a match's end).
-    after = np.zeros(flat.size, dtype=np.int64)
-    step += np.repeat(chunk_at.take(chunk) + offset - first + 1, length)
-    target += lanes
-    after[step] = target
-    matches = [(depth, after.take(ends), nodes) for depth, ends, nodes in hits]
-    return layout._replace(matches=matches)
+    text[target] = data.take(source)
+    matches: Optional[Matches] = None
+    if hits is not None:
+        # The key of the boundary after each byte, by the flat position past it (a match's end).
+        after = np.zeros(flat.size, dtype=np.int64)
+        step += np.repeat(chunk_at.take(chunk) + offset - first + 1, length)
+        target += lanes
+        after[step] = target
+        matches = [(depth, after.take(ends), nodes) for depth, ends, nodes in hits]
+    return Layout(text, lanes, width, places, chunk, offset, length, matches)
 
 
 def _free_from_pieces(
