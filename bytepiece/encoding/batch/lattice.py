@@ -389,11 +389,7 @@ class _Choices:
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Per group, the rank of the first candidate equal to the group's max."""
-        rank = np.zeros(starts.size, dtype=np.int64)
-        for r, live in reversed(list(_ranks(starts, value.size))):
-            hit = value.take(starts.take(live) + r) == total.take(live)
-            rank[live[hit]] = r
-        return rank
+        return _first_min(-value, starts)
 
 
 class _LinearDraws(_Choices):
@@ -427,22 +423,17 @@ class _LinearDraws(_Choices):
         np.add.reduceat(candidate, starts, out=out)
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        return self._draw(value, starts)
+        """Per group, a rank drawn in proportion to the weights ``value``: an exponential
+        race (each candidate's Exp(1) time divided by its weight; the first to finish wins
+        with probability weight / sum), one vectorised pass whatever the groups' sizes."""
+        with np.errstate(divide="ignore"):  # weight 0: never finishes
+            return _first_min(self._exponential(value.size) / value, starts)
 
-    def _draw(self, weight: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Per group, the rank drawn in proportion to ``weight``: the number of running sums
-        below u times the group's sum (the same sequential sums both times)."""
-        ranks = list(_ranks(starts, weight.size))
-        running = np.zeros(starts.size)
-        for r, live in ranks:
-            running[live] += weight.take(starts.take(live) + r)
-        threshold = running * (1.0 - self.rng.random(starts.size))
-        running[:] = 0.0
-        rank = np.zeros(starts.size, dtype=np.int64)
-        for r, live in ranks:
-            running[live] += weight.take(starts.take(live) + r)
-            rank[live] += running[live] < threshold[live]
-        return rank
+    def _exponential(self, size: int) -> np.ndarray:
+        """``size`` independent Exp(1) draws, never 0 (so that 0 / 0 never happens): -log u
+        for u in [0, 1), +inf for u = 0."""
+        with np.errstate(divide="ignore"):
+            return -np.log(self.rng.random(size))
 
 
 class _Draws(_LinearDraws):
@@ -480,16 +471,19 @@ class _Draws(_LinearDraws):
         out += top
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        sizes = np.diff(np.append(starts, value.size))
-        return self._draw(np.exp(value - np.repeat(total, sizes)), starts)
+        """As ``_LinearDraws.pick``, in log space: log(time) - log(weight)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _first_min(np.log(self._exponential(value.size)) - value, starts)
 
 
-def _ranks(starts: np.ndarray, size: int) -> List[Tuple[int, np.ndarray]]:
-    """For each rank ``r``, the groups (given by their first entries, ascending, of ``size``
-    entries in all) that have an entry of rank ``r``."""
-    sizes = np.diff(np.append(starts, size))
-    longest = int(sizes.max()) if sizes.size else 0
-    return [(r, np.flatnonzero(sizes > r)) for r in range(longest)]
+def _first_min(key: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per group of ``key`` (given by their first entries), the rank of its first minimum."""
+    sizes = np.diff(np.append(starts, key.size))
+    hit = np.flatnonzero(key == np.repeat(np.minimum.reduceat(key, starts), sizes))
+    group = np.searchsorted(starts, hit, side="right") - 1
+    first = np.ones(hit.size, dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    return hit[first] - starts
 
 
 def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
