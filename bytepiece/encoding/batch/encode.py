@@ -87,7 +87,10 @@ class BatchEncoder:
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the chunks ``buffer[starts[i] : starts[i] + lengths[i]]``, back to back
         in chunk order, and ``offsets`` (chunk ``i``'s ids are ``offsets[i] : offsets[i + 1]``).
-        ``scalar(chunk, start_score)`` encodes the chunks not worth a slice (from 0.0)."""
+        ``scalar(chunk, start_score)`` encodes the chunks not worth a slice (from 0.0), and
+        the few stretches whose vectorised Viterbi path could not be proven exact
+        (``lattice.viterbi_slice``), from the score of the chunk before them: a short
+        stretch costs the scalar decoder less than a slice of its own."""
         trie = self.prepare()
         weights = None if alpha is None else self._sample_weights(trie, alpha)
         data = np.frombuffer(buffer, dtype=np.uint8)
@@ -111,9 +114,9 @@ class BatchEncoder:
             found_at = np.cumsum(counts) - counts + position
             parts.append(ids)
             position += ids.size
-            chunks = (data, starts[group], lengths[group])
+            chunks = (view, starts[group], lengths[group])
             located = (found_at - (position - ids.size), counts.copy())
-            for stretches, chunk_ids in self._resolve(layout, ids, located, unsure, chunks) if unsure.size else ():
+            for stretches, chunk_ids in self._resolve(layout, ids, located, unsure, chunks, scalar):
                 counts[stretches] = 0  # replaced by the chunk's ids, decoded again
                 chunk = group[layout.stretch_chunk[stretches[0]]]
                 units.append((np.array([chunk]), np.array([0]), np.array([position]), np.array([chunk_ids.size])))
@@ -143,54 +146,39 @@ class BatchEncoder:
         ids: np.ndarray,
         found: Tuple[np.ndarray, np.ndarray],
         unsure: np.ndarray,
-        chunks: Tuple[np.ndarray, np.ndarray, np.ndarray],
+        chunks: Tuple[memoryview, np.ndarray, np.ndarray],
+        scalar: Scalar,
     ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """For each slice chunk with unsure stretches: its stretches, and its ids with those
-        stretches decoded again from the exact score of the chunk before them. That score
-        is the sum of the log probabilities of the path so far, added in order as the
-        scalar decoder adds them (a stretch starts at a free boundary: the path passes
-        there), so the float operations are the scalar decoder's. The first unsure stretch
-        of every such chunk goes in one slice, then the next ones (whose score needs the
-        ids before them). ``found``: where each stretch's ids are in ``ids`` and how many;
-        ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
-        data, starts, _ = chunks
+        stretches decoded again by the scalar decoder from the exact score of the chunk
+        before them. That score is the sum of the log probabilities of the path so far,
+        added in order as the scalar decoder adds them: a stretch starts at a free
+        boundary, so the path passes there. ``found``: where each stretch's ids are in ``ids``
+        and how many; ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
+        if not unsure.size:
+            return
+        view, starts, _ = chunks
         found_at, counts = found
-        logp, trie = self._logp_list(), self.prepare()
+        logp = self._logp_list()
         owner, offsets, sizes = layout.stretch_chunk, layout.stretch_from, layout.stretch_length
         doubtful = set(unsure.tolist())
         mine = np.flatnonzero(np.isin(owner, owner.take(unsure)))
         mine = mine.take(np.lexsort((offsets.take(mine), owner.take(mine))))  # by chunk, then offset
-        groups = np.split(mine, np.flatnonzero(np.diff(owner.take(mine))) + 1)
-        decoded: List[List[Optional[Ids]]] = [
-            [None if k in doubtful else ids[found_at[k] : found_at[k] + counts[k]].tolist() for k in group.tolist()]
-            for group in groups
-        ]
-        while True:
-            wanted: List[Tuple[int, int, float]] = []  # (group, stretch in it, score before it)
-            for g, parts in enumerate(decoded):
-                score = 0.0
-                for k, part in enumerate(parts):
-                    if part is None:
-                        wanted.append((g, k, score))
-                        break
-                    for piece in part:
-                        score += logp[piece]
-            if not wanted:
-                break
-            stretch = np.array([groups[g][k] for g, k, _ in wanted])
-            begin = starts.take(owner.take(stretch)) + offsets.take(stretch)
-            length = sizes.take(stretch)
-            again = lay_out(data, begin, length, trie, min_width=int(length.max()))  # no cuts
-            scores = np.array([score for _, _, score in wanted]).take(again.stretch_chunk)
-            with self._lock:
-                assert self._viterbi is not None
-                new_ids, new_counts, _ = viterbi_slice(again, trie, self._viterbi, self._worst, self._scratch, scores)
-            bounds = np.append(0, np.cumsum(new_counts)).tolist()
-            for k, request in enumerate(again.stretch_chunk.tolist()):
-                g, part, _ = wanted[request]
-                decoded[g][part] = new_ids[bounds[k] : bounds[k + 1]].tolist()
-        for group, parts in zip(groups, decoded):
-            yield group, np.asarray([piece for part in parts for piece in part or ()], dtype=np.int64)
+        for stretches in np.split(mine, np.flatnonzero(np.diff(owner.take(mine))) + 1):
+            start = int(starts[owner[stretches[0]]])
+            score = 0.0
+            out: Ids = []
+            for stretch in stretches.tolist():
+                if stretch in doubtful:
+                    begin = start + int(offsets[stretch])
+                    part = scalar(view[begin : begin + int(sizes[stretch])], score)
+                else:
+                    begin = int(found_at[stretch])
+                    part = ids[begin : begin + int(counts[stretch])].tolist()
+                for piece in part:
+                    score += logp[piece]
+                out.extend(part)
+            yield stretches, np.asarray(out, dtype=np.int64)
 
     def _sample_weights(self, trie: FlatTrie, alpha: float) -> Table:
         """``lattice.sample_weights`` for ``alpha``, kept for the next calls (a pass over

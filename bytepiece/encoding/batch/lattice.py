@@ -67,15 +67,11 @@ def table(trie: FlatTrie, slots: np.ndarray, linear: bool = False) -> Table:
     return Table(slots, np.append(slots[1:257], none), by_pair, linear)  # the root's children: bytes
 
 
-def viterbi_slice(
-    layout: Layout, trie: FlatTrie, logp: Table, worst: float, scratch: "Scratch", start_scores: Optional[np.ndarray] = None
-) -> Slice:
+def viterbi_slice(layout: Layout, trie: FlatTrie, logp: Table, worst: float, scratch: "Scratch") -> Slice:
     """Best-path ids of each stretch, bit-identical to ``viterbi.best_path``, except for the
     stretches it returns as unsure (see ``_Steps.unsure``); ``logp`` is the log probability of the piece ending
-    at each trie slot (-inf: none), ``worst`` the largest -logp of a piece. ``start_scores``,
-    if given, are the scores the stretches start from (by default 0.0, as a chunk's start):
-    a stretch resuming a chunk from the chunk's exact score so far is decoded exactly."""
-    lattice = _Steps(layout, trie, logp, scratch, start_scores)
+    at each trie slot (-inf: none), ``worst`` the largest -logp of a piece."""
+    lattice = _Steps(layout, trie, logp, scratch)
     ids, counts, on_path, choice = lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
     return ids, counts, lattice.unsure(on_path, choice, worst)
 
@@ -146,9 +142,7 @@ class _Steps:
     the first index of the maximum is the scalar decoder's choice.
     """
 
-    def __init__(
-        self, layout: Layout, trie: FlatTrie, values: Table, scratch: Scratch, start_scores: Optional[np.ndarray] = None
-    ) -> None:
+    def __init__(self, layout: Layout, trie: FlatTrie, values: Table, scratch: Scratch) -> None:
         depth = DENSE_DEPTH
         lanes = layout.lanes
         self.layout, self.width, self.lanes, self.depth = layout, layout.width, lanes, depth
@@ -193,18 +187,17 @@ class _Steps:
                 hit = np.flatnonzero(found != self.none)
                 ends = ends.take(hit)
                 deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
-        self._list_deep(deep, np.full(layout.places.size, self.one) if start_scores is None else start_scores)
+        self._list_deep(deep)
 
-    def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]], start: np.ndarray) -> None:
+    def _list_deep(self, deep: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """The deep matches (given shortest first) and the dummies, by end, longest first,
-        in *groups* of equal end key: ``group_start`` (first entry), ``group_key``. The
-        dummy of stretch ``i`` adds ``start[i]`` to the constant 0.0 (or 1.0)."""
+        in *groups* of equal end key: ``group_start`` (first entry), ``group_key``."""
         places = self.layout.places
         ends = np.concatenate([e for e, _, _ in reversed(deep)] + [self.layout.keys(places)])
         order = np.argsort(ends, kind="stable")
         self.deep_end = ends[order]
         self.deep_start = np.concatenate([s for _, s, _ in reversed(deep)] + [np.full(places.size, self.zero)])[order]
-        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [start])[order]
+        self.deep_logp = np.concatenate([f for _, _, f in reversed(deep)] + [np.full(places.size, self.one)])[order]
         first = np.ones(ends.size, dtype=bool)
         first[1:] = self.deep_end[1:] != self.deep_end[:-1]
         self.group_start = np.flatnonzero(first)
