@@ -40,7 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .batch.encode import BatchEncoder
     from .healing import PrefixIndex
 
-BATCH_MIN_BYTES = 1 << 10  # encode() hands texts at least this long to the batch path
+# encode() hands texts at least this long to the batch path (Viterbi, sampling): below, its
+# fixed cost (~0.5 ms) is more than the scalar decoders take (benchmarks/peers.py, documents).
+BATCH_MIN_BYTES, SAMPLE_BATCH_MIN_BYTES = 5 << 10, 5 << 9
 
 Ids = List[int]
 AllowedSpecial = Union[str, Collection[str]]
@@ -164,7 +166,7 @@ class Engine:
     def encode_utf8(self, data: bytes, alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None) -> Ids:
         """Ids of normalized UTF-8 ``data``: the best segmentation of each chunk, or with
         ``alpha`` (checked by the caller) a random one drawn from ``rng``."""
-        if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
+        if len(data) >= (BATCH_MIN_BYTES if alpha is None else SAMPLE_BATCH_MIN_BYTES):  # the batch path decides
             from .batch.encode import encode_utf8
 
             batch_ids, _bounds = encode_utf8(self, [data], alpha, rng)

@@ -29,7 +29,7 @@ import numpy as np
 from .flat_trie import SEPARATOR, Depth, FlatTrie
 
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~100 B/byte)
-MIN_SLICE_BYTES = 1 << 10  # less text than this in a slice: the scalar decoders are as fast
+MIN_SLICE_BYTES = 2 << 10  # less text than this in a slice: the scalar decoders are as fast
 LANE_COUNT = 1024  # preferred number of lanes of a big slice
 MIN_WIDTH = 48  # lanes of a small slice (one document) are at least this long
 EXACT_WIDTH = 256  # narrower lanes: free boundaries from the pieces; wider: from byte pairs
