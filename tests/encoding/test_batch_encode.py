@@ -93,8 +93,9 @@ def test_ties_in_a_resumed_stretch_are_decoded_again_exactly(prefix, tok80k, nar
     # Pieces in another order have the same exact sum ("----" + "--" and "--" + "----"):
     # the scalar choice then depends on the rounding of the sum so far, which a stretch
     # resuming a chunk does not have; such stretches must be detected and decoded again
-    # from that sum. The long prefix puts each run of ties in a resumed stretch.
-    texts = [prefix * 60 + tie + " end " + tie[::-1] + "\n" + prefix * 60 + tie for tie in TIES]
+    # from that sum. A control character, in no piece of two bytes, makes the boundaries
+    # around it free: each run of ties starts a stretch that resumes its line.
+    texts = [prefix * 60 + "\x01" + tie + " end " + tie[::-1] + "\n" + prefix * 60 + "\x01" + tie for tie in TIES]
     assert tok80k.encode_batch(texts) == [tok80k.encode(t) for t in texts]
     assert narrow_lanes, "no tie was decoded again: the test lost its point"
 
