@@ -14,8 +14,8 @@ unless it says workers. Machines here are shared and noisy: compare the ratios o
 
 Peers that are not installed are skipped and the table says so. Vocabularies:
 
-* ours and the original: the BytePiece 0.6 models in ../shared/models and the 32k vocabulary
-  the original trained on the corpus sample (../shared/golden/trained);
+* ours and the original: the two BytePiece 0.6 models in ../shared/models and the 32k
+  vocabulary the original trained on the corpus sample (../shared/golden/trained);
 * SentencePiece unigram/BPE and HF tokenizers Unigram/BPE: trained here on the same corpus
   sample at the same vocabulary size (cached in ``--cache``), settings from
   ../shared/docs/peers.md;
@@ -213,7 +213,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="passes per figure (the best counts)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=32000, help="vocabulary size of the peers trained here")
-    parser.add_argument("--model", action="append", help="our model files (default: 80k 0.6 model + 32k sample model)")
+    parser.add_argument("--model", action="append", help="our model files (default: the two 0.6 models + the 32k sample model)")
     parser.add_argument("--original-python", default=ORIGINAL_PYTHON,
                         help="interpreter of the original BytePiece 0.6.3 (default: %(default)s)")
     parser.add_argument("--cache", default=str(temp_dir("bytepiece-peers")), help="trained peer models (default: %(default)s)")
@@ -223,6 +223,7 @@ def main() -> int:
     cache.mkdir(parents=True, exist_ok=True)
     models = args.model or [
         str(SHARED / "models" / "bytepiece_80k.zip"),
+        str(SHARED / "models" / "bytepiece.zh.id.eu.80k.zip"),
         str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000"),
     ]
     cases = {

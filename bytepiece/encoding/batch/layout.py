@@ -68,9 +68,9 @@ def plan_slices(lengths: np.ndarray, slice_bytes: Optional[int] = None, min_slic
     or in a group of less than ``min_slice`` bytes, whose fixed cost a slice would not
     pay back. Empty chunks are in no group (they have no ids).
 
-    >>> plan = plan_slices(np.array([5000] + [10] * 100), slice_bytes=600, min_slice=0)
+    >>> plan = plan_slices(np.array([10] * 100 + [5000] + [10] * 40), slice_bytes=600, min_slice=0)
     >>> [group if isinstance(group, int) else len(group) for group in plan]
-    [0, 55, 45]
+    [50, 50, 100, 40]
     """
     slice_bytes = SLICE_BYTES if slice_bytes is None else slice_bytes
     min_slice = MIN_SLICE_BYTES if min_slice is None else min_slice
