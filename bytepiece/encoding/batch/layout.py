@@ -75,6 +75,9 @@ def plan_slices(lengths: np.ndarray, slice_bytes: Optional[int] = None, min_slic
     slice_bytes = SLICE_BYTES if slice_bytes is None else slice_bytes
     min_slice = MIN_SLICE_BYTES if min_slice is None else min_slice
     lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum()) + lengths.size
+    if lengths.size and min_slice <= total <= slice_bytes and (lengths > 0).all():  # one document: one slice
+        return [np.arange(lengths.size)]
     plan: Plan = []
     # Runs of chunks that fit a slice, cut at the chunks too long for one.
     huge = np.flatnonzero(lengths > slice_bytes).tolist()
@@ -189,7 +192,11 @@ def _free_from_pieces(
     runs = list(trie.walk(flat))
     if not runs:
         return np.ones(flat.size, dtype=bool), []
-    depth = np.concatenate([np.broadcast_to(d, e.shape) for d, e, _ in runs])
+    tail = runs.pop() if not np.isscalar(runs[-1][0]) else None  # the last item: a length per run
+    depth = np.repeat(np.array([d for d, _, _ in runs], dtype=np.int64), [e.size for _, e, _ in runs])
+    if tail is not None:
+        runs.append(tail)
+        depth = np.concatenate([depth, tail[0]])
     ends = np.concatenate([e for _, e, _ in runs])
     nodes = np.concatenate([n for _, _, n in runs])
     found = np.flatnonzero(trie.term.take(nodes) >= 0)
