@@ -131,7 +131,7 @@ class FlatTrie:
         # Depth 2 from a table over byte pairs, at every position at once (a pair with a
         # separator has no node): one look-up instead of a base/check step.
         child = self.pairs.take(text[:-stride] * 257 + text[stride:] if pairs is None else pairs)
-        kept = np.flatnonzero(child >= 0)
+        kept = (child >= 0).nonzero()[0]
         ends, node = kept + 2 * stride, child.take(kept)
         for depth in range(2, self.max_length + 1):
             if ends.size < TAIL_RUNS:
@@ -140,7 +140,7 @@ class FlatTrie:
                 return
             yield depth, ends, node
             child = base.take(node) + text.take(ends)
-            kept = np.flatnonzero(check.take(child) == node)
+            kept = (check.take(child) == node).nonzero()[0]  # flatnonzero, without its Python wrapper
             ends, node = ends.take(kept) + stride, child.take(kept)
 
     def _tail(self, text: np.ndarray, stride: int, depth: int, ends: np.ndarray, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -361,9 +361,7 @@ class _Choices:
     Deep candidates are folded into one by their max; ``pick`` then finds the first of each
     group that reaches it (longest first, as the scalar decoder)."""
 
-    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
-        """The best candidate value per key: the max over ``axis``."""
-        np.maximum.reduce(row, axis=axis, out=out)
+    reduce: Any = np.maximum.reduce  # the best candidate value per key: called once per step
 
     def __init__(self, count: int, lanes: int) -> None:
         self.count = count
@@ -392,9 +390,7 @@ class _LinearDraws(_Choices):
     then draws one of each group in proportion to its weight (drawing the group, then the
     piece within it, is the same distribution)."""
 
-    def reduce(self, row: np.ndarray, axis: int, out: np.ndarray) -> None:
-        """The total weight per key: the sum over ``axis``."""
-        np.add.reduce(row, axis=axis, out=out)
+    reduce: Any = np.add.reduce  # the total weight per key
 
     def __init__(self, count: int, lanes: int, rng: np.random.Generator) -> None:
         super().__init__(count, lanes)
