@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like the others
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
@@ -321,9 +321,9 @@ RATIOS = [  # (case, ours, theirs, label): the targets of the speed work, per mo
 ]
 
 
-def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
-    """The ratios of the targets, per model, from the rows of this run."""
-    lines = ["| model | ratio | " + " | ".join(DOMAINS) + " | all |", "|---|---|" + "---:|" * (len(DOMAINS) + 1)]
+def ratios(rows: List[Dict[str, Any]]) -> Dict[Tuple[str, str], Dict[str, float]]:
+    """The ratios of the targets, ``(model, label) -> {domain: ratio}``, from the rows of one run."""
+    found: Dict[Tuple[str, str], Dict[str, float]] = {}
     models = sorted({r["model"] for r in rows if r["system"].startswith("bytepiece")}, key=[r["model"] for r in rows].index)
     for model in models:
         for case, ours, theirs, label in RATIOS:
@@ -331,8 +331,15 @@ def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
                     and r["model"] == model]
             other = [r for r in rows if r["case"] == case and r["system"] == theirs and (r["model"] == model or "tiktoken" in theirs)]
             if mine and other:
-                cells = " | ".join(f"{mine[0]['mb_per_s'][d] / other[0]['mb_per_s'][d]:.2f}x" for d in (*DOMAINS, "all"))
-                lines.append(f"| {model} | {label} | {cells} |")
+                found[model, label] = {d: mine[0]["mb_per_s"][d] / other[0]["mb_per_s"][d] for d in (*DOMAINS, "all")}
+    return found
+
+
+def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
+    """The ratios of the targets, per model, from the rows of this run, as table lines."""
+    lines = ["| model | ratio | " + " | ".join(DOMAINS) + " | all |", "|---|---|" + "---:|" * (len(DOMAINS) + 1)]
+    for (model, label), by_domain in ratios(rows).items():
+        lines.append(f"| {model} | {label} | " + " | ".join(f"{by_domain[d]:.2f}x" for d in (*DOMAINS, "all")) + " |")
     return lines
 
 
