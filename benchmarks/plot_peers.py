@@ -44,7 +44,8 @@ def main(source: str, target: str) -> int:
         ax.grid(axis="x", which="both", alpha=0.3)
     axes[0, 0].legend(title="domain", fontsize=8)
     axes[-1, 0].set_xlabel("MB/s of UTF-8 input (log scale), single process unless it says workers")
-    fig.suptitle(f"Encode throughput, one run on {result['date'][:10]} ({result['machine']['cores']} shared cores)")
+    clock = ", each process's CPU time (workers=: wall time)" if result.get("clock") == "cpu" else ""
+    fig.suptitle(f"Encode throughput, one run on {result['date'][:10]} ({result['machine']['cores']} shared cores{clock})")
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(target, dpi=110)
     return 0
