@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from _common import SHARED, command_line
+from _common import SHARED, command_line, shown
 
 MEASURE = r"""
 import json, sys, time
@@ -85,7 +85,7 @@ def main() -> int:
     corpus = SHARED / "corpus" / "sample"
     models = args.model or [str(SHARED / "models" / "bytepiece_80k.zip"), str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000")]
     lines = [f"Command: `{command_line()}`", "", f"B / A throughput, {args.rounds} rounds (median, min-max); "
-             f"A = `{args.a}`, B = `{args.b}`; {args.max_mb} MB per domain.", ""]
+             f"A = `{shown(str(args.a.resolve()))}`, B = `{shown(str(args.b.resolve()))}`; {args.max_mb} MB per domain.", ""]
     for model in models:
         ratios: Dict[str, List[float]] = {}
         for round_index in range(args.rounds):

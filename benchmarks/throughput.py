@@ -13,6 +13,7 @@ import argparse
 import datetime
 import os
 import platform
+import random
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,26 @@ def domain_texts(domain: str, max_bytes: int) -> List[str]:
             if size >= max_bytes:
                 return texts
     return texts
+
+
+def domain_documents(domain: str, max_bytes: int, seed: int = 0) -> List[str]:
+    """Documents of 1-20 KB, as a data loader sees them: the domain's texts in order (lines
+    of prose, lines of code files), joined until a size drawn log-uniformly from 1 to 20 KB
+    (seeded) is reached; about ``max_bytes`` in all."""
+    rng = random.Random(seed)
+    documents: List[str] = []
+    current: List[str] = []
+    size, target = 0, int(1000 * 20 ** rng.random())
+    for text in domain_texts(domain, max_bytes):
+        for line in text.splitlines(keepends=True):
+            current.append(line)
+            size += len(line.encode("utf-8"))
+            if size >= target:
+                documents.append("".join(current))
+                current, size, target = [], 0, int(1000 * 20 ** rng.random())
+    if current:
+        documents.append("".join(current))
+    return documents
 
 
 def measure(tok: Tokenizer, texts: List[str], alpha=None) -> Dict[str, float]:

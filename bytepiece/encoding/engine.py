@@ -21,7 +21,6 @@ Deliberately left out: argument checking and the public API (``tokenizer.py``).
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -43,10 +42,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .batch.encode import BatchEncoder
     from .healing import PrefixIndex
 
-BATCH_MIN_BYTES = 32 << 10  # encode() hands texts at least this long to the batch path
+# encode() hands texts at least this long to the batch path (Viterbi, sampling): below, its
+# fixed cost (~0.5 ms) is more than the scalar decoders take (benchmarks/peers.py, documents).
+BATCH_MIN_BYTES, SAMPLE_BATCH_MIN_BYTES = 5 << 10, 5 << 9
 
 Ids = List[int]
 AllowedSpecial = Union[str, Collection[str]]
+
+
+def batch_min_bytes(alpha: Optional[float]) -> int:
+    """The length from which ``encode()`` hands a text to the batch path (by Viterbi, or
+    sampling with ``alpha``)."""
+    return BATCH_MIN_BYTES if alpha is None else SAMPLE_BATCH_MIN_BYTES
 
 
 class Engine:
@@ -98,6 +105,11 @@ class Engine:
                     automaton.make_automaton()
                     self._automaton = automaton
         return self._automaton
+
+    @property
+    def automaton_built(self) -> bool:
+        """Whether :meth:`automaton` has been built (the batch path does not need it)."""
+        return self._automaton is not None
 
     def piece_length_table(self) -> np.ndarray:
         """``piece_lengths`` as an int64 array (0 for special tokens), for vectorised lookups."""
@@ -185,7 +197,7 @@ class Engine:
         """Ids of normalized UTF-8 ``data``: the best segmentation of each chunk, or with
         ``alpha`` (checked by the caller) a random one drawn from ``rng``. Added pieces
         (``added_vocabulary.py``) are cut out first."""
-        if len(data) >= BATCH_MIN_BYTES:  # many chunks or a long one: the batch path decides
+        if len(data) >= batch_min_bytes(alpha):  # the batch path decides
             return self.id_list(self.encode_utf8_array(data, alpha, rng))
         added = self.added_pieces()
         ids: Ids = []
@@ -198,13 +210,19 @@ class Engine:
         return ids
 
     def decode_chunk(
-        self, chunk: Union[bytes, memoryview], alpha: Optional[float] = None, rng: Optional[np.random.Generator] = None
+        self,
+        chunk: Union[bytes, memoryview],
+        alpha: Optional[float] = None,
+        rng: Optional[np.random.Generator] = None,
+        *,
+        start_score: float = 0.0,
     ) -> Sequence[int]:
         """Ids of one chunk by the scalar decoders: the best path (``viterbi.py``), or with
-        ``alpha`` an exact random one drawn from ``rng`` (``sampling.py``)."""
+        ``alpha`` an exact random one drawn from ``rng`` (``sampling.py``). ``start_score``:
+        the Viterbi score the sums start from (``best_path``; a sample needs none)."""
         text = str(chunk, "latin-1")  # bytes as code points 0-255: the automaton's keys
         if alpha is None:
-            return best_path(self.automaton(), text, self.piece_lengths)
+            return best_path(self.automaton(), text, self.piece_lengths, start_score)
         assert rng is not None
         return sample_path(self.automaton(), text, self.piece_lengths, alpha, rng)
 
@@ -213,7 +231,7 @@ class Engine:
     ) -> np.ndarray:
         """:meth:`encode_utf8` as an ``int32`` array: 4 bytes an id, where a list holds a
         pointer and an int object (36 bytes) for each."""
-        if len(data) < BATCH_MIN_BYTES:
+        if len(data) < batch_min_bytes(alpha):
             return np.asarray(self.encode_utf8(data, alpha, rng), dtype=np.int32)
         from .batch.encode import encode_utf8
 
@@ -249,7 +267,9 @@ class Engine:
         >>> ids.tolist(), offsets.tolist()
         ([259, 102, 259], [0, 2, 3])
         """
-        scalar = functools.partial(self.decode_chunk, alpha=alpha, rng=rng)
+        def scalar(chunk: memoryview, start_score: float) -> Sequence[int]:
+            return self.decode_chunk(chunk, alpha, rng, start_score=start_score)
+
         return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
 
     # ------------------------------------------------------------------ decoding

@@ -35,18 +35,21 @@ Match = Tuple[int, Tuple[int, float, int]]
 Relax = Callable[[Iterable[Match], List[float], Any, int, int, int], None]
 
 
-def best_path(automaton: Any, chunk: str, lengths: Sequence[int]) -> Sequence[int]:
+def best_path(automaton: Any, chunk: str, lengths: Sequence[int], start_score: float = 0.0) -> Sequence[int]:
     """Ids of the best segmentation of ``chunk`` (bytes mapped 1:1 to latin-1 code points):
     a list, or for a chunk longer than ``WINDOW`` an ``array("i")`` (4 bytes an id).
 
     ``lengths[id]`` is the byte length of piece ``id``, used to walk the path backwards.
+    ``start_score`` is the score the sums start from: the score of the text before ``chunk``
+    when ``chunk`` is the part of a longer one after a boundary every path passes through
+    (the batch path's resumed lanes); the float additions are then those of the longer one.
     """
     size = len(chunk)
     if size > WINDOW:
-        return windowed_path(automaton, chunk, lengths, _relax_best)
+        return windowed_path(automaton, chunk, lengths, _relax_best, start_score=start_score)
     # score[i]: best score of the prefix ending with byte i, indexed like the automaton's
-    # (inclusive) end positions; the last slot, score[-1], is the empty prefix: 0.0.
-    score = [_NEG_INF] * size + [0.0]
+    # (inclusive) end positions; the last slot, score[-1], is the empty prefix: ``start_score``.
+    score = [_NEG_INF] * size + [start_score]
     arrived_by = [0] * size  # id of the last piece of the best path into each prefix
     for end, (length, logp, piece_id) in automaton.iter(chunk):
         candidate = score[end - length] + logp
@@ -73,19 +76,19 @@ def _relax_best(
 
 
 def windowed_path(
-    automaton: Any, chunk: str, lengths: Sequence[int], relax: Relax, window: int = WINDOW
+    automaton: Any, chunk: str, lengths: Sequence[int], relax: Relax, window: int = WINDOW, start_score: float = 0.0
 ) -> "array[int]":
     """Run a left-to-right lattice recurrence (``relax``) over ``chunk`` in windows, emitting
-    the ids before each meeting point (see the module docstring). ``values`` start at 0.0
-    at position 0 and -inf elsewhere, as in the one-piece decoders. The ids are an
-    ``array("i")``: a chunk of 10 MB of one letter has 10 million of them."""
+    the ids before each meeting point (see the module docstring). ``values`` start at
+    ``start_score`` at position 0 and -inf elsewhere, as in the one-piece decoders. The ids
+    are an ``array("i")``: a chunk of 10 MB of one letter has 10 million of them."""
     reach = max(lengths)
     size = len(chunk)
     # At most one id per byte: allocated once and trimmed at the end, since growing it
     # would copy it (and leave the old copies in the heap).
     ids = array("i", [0]) * size
     count = 0
-    values = [0.0]  # from position `values_origin`: only the last `reach` are read again
+    values = [start_score]  # from position `values_origin`: only the last `reach` are read again
     arrived_by = array("i", [0])  # from position `origin` (compact: kept until a meeting point)
     values_origin = origin = committed = 0  # the path is known up to `committed`
     for lo in range(0, size, window):

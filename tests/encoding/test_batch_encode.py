@@ -1,7 +1,8 @@
 """The batch path (encoding/batch/: encode.py, flat_trie.py) against the scalar decoders and the golden ids.
 
 Slices are forced even for small inputs (``min_slice=0``-style settings via monkeypatch),
-so these tests exercise the vectorised code, not the scalar fallback.
+so these tests exercise the vectorised code, not the scalar fallback; ``narrow_lanes``
+cuts lines into many lanes, so that most lanes resume a chunk at a free boundary.
 """
 
 from __future__ import annotations
@@ -30,20 +31,33 @@ from reference import chi_square, chi_square_critical, pieces_of, segmentation_d
 
 @pytest.fixture
 def always_slice(monkeypatch):
-    """Send every chunk through a slice, however small the batch."""
+    """Send every chunk through a slice, however small the batch. The scalar decoder may
+    only decode again the part of a chunk after a free boundary (from the score so far,
+    never 0.0), where the vectorised path could not prove its choice (ties); the calls
+    are counted in the returned list."""
     monkeypatch.setattr(batch_layout, "MIN_SLICE_BYTES", 0)
-    monkeypatch.setattr(batch_layout, "MIN_LANES", 1)
-    monkeypatch.setattr(batch_layout, "STEP_BYTES", 0)
-
-    def no_scalar(chunk):
-        raise AssertionError("a chunk went to the scalar decoder")
-
+    redone: list = []
     encode_chunks = batch_module.BatchEncoder.encode_chunks
 
     def slices_only(self, buffer, starts, lengths, scalar, alpha=None, rng=None):
-        return encode_chunks(self, buffer, starts, lengths, no_scalar, alpha, rng)
+        def resume_only(chunk, start_score):
+            if start_score == 0.0:
+                raise AssertionError("a whole chunk went to the scalar decoder")
+            redone.append(bytes(chunk))
+            return scalar(chunk, start_score)
+
+        return encode_chunks(self, buffer, starts, lengths, resume_only, alpha, rng)
 
     monkeypatch.setattr(batch_module.BatchEncoder, "encode_chunks", slices_only)
+    return redone
+
+
+@pytest.fixture
+def narrow_lanes(monkeypatch, always_slice):
+    """Lanes as short as the free boundaries allow: most lanes resume a chunk."""
+    monkeypatch.setattr(batch_layout, "MIN_WIDTH", 1)
+    monkeypatch.setattr(batch_layout, "LANE_COUNT", 1 << 30)
+    return always_slice
 
 
 def test_flat_trie_finds_exactly_the_automaton_matches(tok80k):
@@ -62,6 +76,28 @@ def test_encode_batch_equals_the_golden_ids(name, legacy_tokenizers):
     rows = golden_rows(name)
     got = legacy_tokenizers[name].encode_batch([row["text"] for row in rows])
     assert [g == row["ids"] for g, row in zip(got, rows)] == [True] * len(rows)
+
+
+@pytest.mark.parametrize("name", LEGACY_MODELS)
+def test_lanes_resuming_chunks_give_the_golden_ids(name, legacy_tokenizers, narrow_lanes):
+    rows = golden_rows(name)
+    got = legacy_tokenizers[name].encode_batch([row["text"] for row in rows])
+    assert [g == row["ids"] for g, row in zip(got, rows)] == [True] * len(rows)
+
+
+TIES = ["-" * 300, "_" * 90 + "x", "=" * 500, "> " * 200, "ab" * 300, "/\\" * 100, "0" * 64, "  " * 90 + "}"]
+
+
+@pytest.mark.parametrize("prefix", ["Dear Sir, ", "自然语言 ", "x = [1, 2, 3]; "])
+def test_ties_in_a_resumed_stretch_are_decoded_again_exactly(prefix, tok80k, narrow_lanes):
+    # Pieces in another order have the same exact sum ("----" + "--" and "--" + "----"):
+    # the scalar choice then depends on the rounding of the sum so far, which a stretch
+    # resuming a chunk does not have; such stretches must be detected and decoded again
+    # from that sum. A control character, in no piece of two bytes, makes the boundaries
+    # around it free: each run of ties starts a stretch that resumes its line.
+    texts = [prefix * 60 + "\x01" + tie + " end " + tie[::-1] + "\n" + prefix * 60 + "\x01" + tie for tie in TIES]
+    assert tok80k.encode_batch(texts) == [tok80k.encode(t) for t in texts]
+    assert narrow_lanes, "no tie was decoded again: the test lost its point"
 
 
 @pytest.mark.parametrize("dense_depth", [1, 2, 5])
@@ -136,11 +172,11 @@ def test_long_encode_goes_through_the_batch_path_exactly(tok80k):
     assert tok80k.encode(text) == scalar
 
 
-def test_plan_sends_only_worthwhile_chunks_to_slices():
-    plan = batch_layout.plan_slices(np.array([100_000, 5] + [50] * 10_000))
-    assert plan[0] == 0  # one long chunk alone: scalar
+def test_plan_sends_only_chunks_longer_than_a_slice_to_the_scalar_decoder():
+    plan = batch_layout.plan_slices(np.array([5, 2 * batch_layout.SLICE_BYTES] + [50] * 10_000 + [0, 7]))
+    assert plan[:2] == [0, 1]  # too little text before the long chunk, and the long chunk: scalar
     sliced = [i for group in plan if not isinstance(group, int) for i in group.tolist()]
-    assert sorted(sliced) == list(range(1, 10_002))
+    assert sliced == list(range(2, 10_002)) + [10_003]  # in order; the empty chunk has no ids
 
 
 # ---------------------------------------------------------------- sampling
@@ -164,6 +200,20 @@ def test_batched_sampling_draws_the_exact_distribution(alpha, dense_depth, linea
     assert stat < chi_square_critical(dof), (stat, dof)
     total_variation = 0.5 * sum(abs(observed.get(k, 0) / n - p) for k, p in expected.items())
     assert total_variation < 0.03
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1.0])
+def test_sampling_over_resumed_lanes_draws_the_exact_distribution(alpha, narrow_lanes):
+    # "x" is in no longer piece: the boundaries around it are free, and with narrow lanes
+    # each part is sampled in a lane of its own; the joint draw must still be exact.
+    model = tiny_model(SAMPLING_MODEL)
+    tok = Tokenizer(model, seed=4321)
+    text = "abcabxcabcx"
+    expected = segmentation_distribution(text.encode(), model, alpha)
+    n = 6000
+    observed = collections.Counter(pieces_of(ids, model) for ids in tok.encode_batch([text] * n, alpha=alpha))
+    stat, dof = chi_square(observed, expected, n)
+    assert stat < chi_square_critical(dof), (stat, dof)
 
 
 def test_batched_sampling_is_seeded_and_lossless(tok80k, always_slice):

@@ -23,11 +23,11 @@ def one_line_text(n_rows: int = 400) -> str:
 def unwindowed():
     """best_path without windows, however long the chunk."""
 
-    def decode(tok, chunk: str):
+    def decode(tok, chunk: str, start_score: float = 0.0):
         saved = viterbi.WINDOW
         viterbi.WINDOW = 1 << 62
         try:
-            return viterbi.best_path(tok.engine.automaton(), chunk, tok.engine.piece_lengths)
+            return viterbi.best_path(tok.engine.automaton(), chunk, tok.engine.piece_lengths, start_score)
         finally:
             viterbi.WINDOW = saved
 
@@ -47,6 +47,23 @@ def test_windows_give_the_same_ids(kind, window, tok80k, unwindowed):
     chunk = text.encode("utf-8").decode("latin-1")
     expected = unwindowed(tok80k, chunk)
     got = viterbi.windowed_path(tok80k.engine.automaton(), chunk, tok80k.engine.piece_lengths, viterbi._relax_best, window=window)
+    assert list(got) == list(expected)
+
+
+@pytest.mark.parametrize("window", [40, 1000])
+def test_windows_from_a_start_score_give_the_same_ids(window, tok80k, unwindowed):
+    """The batch path's resumed stretches are decoded from the score of the text before
+    them (``start_score``): windows must add to it exactly as the one-pass decoder does. A
+    score this far from 0 rounds every sum (a unit in the last place is 0.5), so the path
+    differs from the one from 0.0 and a decoder that dropped the start score would fail."""
+    chunk = one_line_text(100).encode("utf-8").decode("latin-1")
+    start_score = -3e15
+    expected = unwindowed(tok80k, chunk, start_score)
+    assert list(expected) != list(unwindowed(tok80k, chunk))
+    got = viterbi.windowed_path(
+        tok80k.engine.automaton(), chunk, tok80k.engine.piece_lengths, viterbi._relax_best, window=window,
+        start_score=start_score,
+    )
     assert list(got) == list(expected)
 
 

@@ -174,6 +174,25 @@ def test_missing_bytes_are_rejected():
         Model.from_counts({b"a": 1, b"b": 2})
 
 
+@pytest.mark.parametrize(
+    "piece, count, message",
+    [
+        (b"", 1, "every piece must be non-empty bytes, got b''"),
+        ("a", 1, "every piece must be non-empty bytes, got 'a'"),
+        (b"ab", 0, "piece counts must be integers from 1 to 2\\*\\*63 - 1, found 0"),
+        (b"ab", -3, "found -3"),
+        (b"ab", 2**63, "found 9223372036854775808"),
+        (b"ab", True, "piece counts must be integers, found True"),
+    ],
+)
+def test_bad_pieces_and_counts_are_named(piece, count, message):
+    """The C-level checks of a model's pieces and counts fall back to naming the culprit."""
+    pieces = [bytes([b]) for b in range(256)] + [piece]
+    counts = [1] * 256 + [count]
+    with pytest.raises(ModelFormatError, match=message):
+        Model(pieces=pieces, counts=counts, ids=list(range(257)), special_tokens={})
+
+
 def test_ids_must_be_contiguous():
     counts = {bytes([b]): 1 for b in range(256)}
     model = Model.from_counts(counts)

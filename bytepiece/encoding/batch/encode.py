@@ -22,7 +22,21 @@ import threading
 import unicodedata
 from array import array
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import numpy as np
 
@@ -33,13 +47,14 @@ from ...parallel import available_workers, resolve_workers
 from ..random_streams import Seed
 from ..sampling import check_alpha
 from .flat_trie import FlatTrie
-from .lattice import Scratch, sample_slice, viterbi_slice
-from .layout import chunk_bounds, lay_out, plan_slices
+from .lattice import Scratch, Table, linear_weights_fit, sample_slice, sample_weights, table, viterbi_slice
+from .layout import Layout, chunk_bounds, lay_out, plan_slices
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import AllowedSpecial, Engine
 
 Ids = List[int]
+Scalar = Callable[[memoryview, float], Sequence[int]]  # the scalar decoder of a chunk, from a score
 Arrays = Tuple[np.ndarray, np.ndarray]  # all ids back to back, and each text's bounds in them
 
 JOB_CHARS = 1 << 20  # encode_batch works in jobs of about this many characters
@@ -57,6 +72,10 @@ class BatchEncoder:
         self._logp = log_probs
         self._trie: Optional[FlatTrie] = None
         self._slot_logp = np.zeros(0)
+        self._worst = 0.0
+        self._logp_floats: Optional[List[float]] = None
+        self._weights: Dict[Tuple[float, bool], Table] = {}
+        self._viterbi: Optional[Table] = None
         self._scratch = Scratch()
         self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
 
@@ -66,6 +85,8 @@ class BatchEncoder:
             if self._trie is None:
                 trie = FlatTrie.build(self._pieces, self._ids)
                 self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
+                self._worst = -float(self._slot_logp[trie.term >= 0].min())
+                self._viterbi = table(trie, self._slot_logp)
                 self._trie = trie
             return self._trie
 
@@ -74,46 +95,125 @@ class BatchEncoder:
         buffer: bytes,
         starts: np.ndarray,
         lengths: np.ndarray,
-        scalar: Callable[[memoryview], Sequence[int]],
+        scalar: Scalar,
         alpha: Optional[float] = None,
         rng: Optional[np.random.Generator] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the chunks ``buffer[starts[i] : starts[i] + lengths[i]]``, back to back
         in chunk order, and ``offsets`` (chunk ``i``'s ids are ``offsets[i] : offsets[i + 1]``).
-        ``scalar(chunk)`` encodes the chunks not worth a slice."""
-        trie, logp = self.prepare(), self._logp
+        ``scalar(chunk, start_score)`` encodes the chunks not worth a slice (from 0.0), and
+        the few stretches whose vectorised Viterbi path could not be proven exact
+        (``lattice.viterbi_slice``), from the score of the chunk before them: a short
+        stretch costs the scalar decoder less than a slice of its own."""
+        trie = self.prepare()
+        weights = None if alpha is None else self._sample_weights(trie, alpha)
         data = np.frombuffer(buffer, dtype=np.uint8)
         view = memoryview(buffer)  # slices without copies, for the scalar decoders
-        found_at = np.zeros(starts.size, dtype=np.int64)  # where each chunk's ids are in `parts`
-        counts = np.zeros(starts.size, dtype=np.int64)
-        parts: List[np.ndarray] = []
+        parts: List[np.ndarray] = []  # ids, back to back in the order they were made
+        units: List[Tuple[np.ndarray, ...]] = []  # (chunk, offset in it, where its ids are in parts, count)
         position = 0
+        alone: List[int] = []  # chunks for the scalar decoder
         for group in plan_slices(lengths):
             if isinstance(group, int):
-                start = int(starts[group])
-                ids = _as_array(scalar(view[start : start + int(lengths[group])]))
-                found_at[group], counts[group] = position, ids.size
-            else:
-                layout = lay_out(data, starts[group], lengths[group])
-                with self._lock:
-                    if alpha is None:
-                        ids, group_counts = viterbi_slice(layout, trie, self._slot_logp, self._scratch)
-                    else:
-                        assert rng is not None
-                        ids, group_counts = sample_slice(layout, trie, logp, alpha, rng, self._scratch)
-                counts[group] = group_counts
-                found_at[group] = np.cumsum(group_counts) - group_counts + position
+                alone.append(group)
+                continue
+            layout = lay_out(data, starts[group], lengths[group], trie)
+            with self._lock:
+                if alpha is None:
+                    assert self._viterbi is not None
+                    ids, counts, unsure = viterbi_slice(layout, trie, self._viterbi, self._worst, self._scratch)
+                else:
+                    assert rng is not None and weights is not None
+                    ids, counts, unsure = sample_slice(layout, trie, weights, rng, self._scratch)
+            found_at = np.cumsum(counts) - counts + position
+            parts.append(ids)
+            position += ids.size
+            chunks = (view, starts[group], lengths[group])
+            located = (found_at - (position - ids.size), counts.copy())
+            for stretches, chunk_ids in self._resolve(layout, ids, located, unsure, chunks, scalar):
+                counts[stretches] = 0  # replaced by the chunk's ids, decoded again
+                chunk = group[layout.stretch_chunk[stretches[0]]]
+                units.append((np.array([chunk]), np.array([0]), np.array([position]), np.array([chunk_ids.size])))
+                parts.append(chunk_ids)
+                position += chunk_ids.size
+            units.append((group.take(layout.stretch_chunk), layout.stretch_from, found_at, counts))
+        for chunk in alone:
+            start = int(starts[chunk])
+            ids = _as_array(scalar(view[start : start + int(lengths[chunk])], 0.0))
+            units.append((np.array([chunk]), np.array([0]), np.array([position]), np.array([ids.size])))
             parts.append(ids)
             position += ids.size
         offsets = np.zeros(starts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
         if not parts:
             return np.zeros(0, dtype=np.int64), offsets
-        if np.array_equal(found_at, offsets[:-1]):  # already in chunk order (one long line, say): no copy
+        chunk, offset, found, count = (np.concatenate(column) for column in zip(*units))
+        np.cumsum(np.bincount(chunk, weights=count, minlength=starts.size).astype(np.int64), out=offsets[1:])
+        if len(parts) == 1 and (np.diff(chunk * (int(offset.max()) + 1) + offset) > 0).all():
+            return parts[0], offsets  # one slice, its stretches in chunk order (narrow lanes)
+        order = np.lexsort((offset, chunk))  # each chunk's stretches in order
+        found, count = found.take(order), count.take(order)
+        placed = np.cumsum(count) - count  # where each stretch's ids go
+        if np.array_equal(found, placed):  # already in chunk order (one long line, say): no copy
             return (parts[0] if len(parts) == 1 else np.concatenate(parts)), offsets
-        gather = np.repeat(found_at - offsets[:-1], counts)
-        gather += np.arange(position)
+        gather = np.repeat(found - placed, count)
+        gather += np.arange(int(offsets[-1]))
         return np.concatenate(parts).take(gather), offsets
+
+    def _resolve(
+        self,
+        layout: Layout,
+        ids: np.ndarray,
+        found: Tuple[np.ndarray, np.ndarray],
+        unsure: np.ndarray,
+        chunks: Tuple[memoryview, np.ndarray, np.ndarray],
+        scalar: Scalar,
+    ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """For each slice chunk with unsure stretches: its stretches, and its ids with those
+        stretches decoded again by the scalar decoder from the exact score of the chunk
+        before them. That score is the sum of the log probabilities of the path so far,
+        added in order as the scalar decoder adds them: a stretch starts at a free
+        boundary, so the path passes there. ``found``: where each stretch's ids are in ``ids``
+        and how many; ``chunks``: the buffer, and the slice chunks' starts and lengths in it."""
+        if not unsure.size:
+            return
+        view, starts, _ = chunks
+        found_at, counts = found
+        logp = self._logp_list()
+        owner, offsets, sizes = layout.stretch_chunk, layout.stretch_from, layout.stretch_length
+        doubtful = set(unsure.tolist())
+        mine = np.flatnonzero(np.isin(owner, owner.take(unsure)))
+        mine = mine.take(np.lexsort((offsets.take(mine), owner.take(mine))))  # by chunk, then offset
+        for stretches in np.split(mine, np.flatnonzero(np.diff(owner.take(mine))) + 1):
+            start = int(starts[owner[stretches[0]]])
+            score = 0.0
+            out: Ids = []
+            for stretch in stretches.tolist():
+                if stretch in doubtful:
+                    begin = start + int(offsets[stretch])
+                    part = scalar(view[begin : begin + int(sizes[stretch])], score)
+                else:
+                    begin = int(found_at[stretch])
+                    part = ids[begin : begin + int(counts[stretch])].tolist()
+                for piece in part:
+                    score += logp[piece]
+                out.extend(part)
+            yield stretches, np.asarray(out, dtype=np.int64)
+
+    def _sample_weights(self, trie: FlatTrie, alpha: float) -> Table:
+        """``lattice.sample_weights`` for ``alpha``, kept for the next calls (a pass over
+        the trie's slots: as long as decoding a short document)."""
+        linear = linear_weights_fit(alpha * self._worst, trie.max_length)
+        weights = self._weights.get((alpha, linear))
+        if weights is None:
+            if len(self._weights) >= 8:
+                self._weights.clear()
+            weights = self._weights[alpha, linear] = table(trie, sample_weights(self._slot_logp, alpha, linear), linear)
+        return weights
+
+    def _logp_list(self) -> List[float]:
+        if self._logp_floats is None:
+            self._logp_floats = self._logp.tolist()
+        return self._logp_floats
 
 
 def _as_array(ids: Sequence[int]) -> np.ndarray:

@@ -23,11 +23,14 @@ Deliberately left out: the dynamic programme (``lattice.py``) and anything per m
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 SEPARATOR = 256  # a "byte" value that never continues a piece
+TAIL_RUNS = 48  # fewer runs than this left in a walk: followed to their ends in Python
+
+Depth = Union[int, np.ndarray]  # one length, or (the last item of a walk) one per run
 
 
 class FlatTrie:
@@ -44,29 +47,38 @@ class FlatTrie:
         child = base[first + 1] + second
         pairs = np.where(check[child] == first + 1, child, -1)
         self.pairs = np.concatenate([pairs, np.full(257, -1)])  # a = 256: a separator
+        # inner[a * 257 + b]: some piece has byte b right after byte a (never with a
+        # separator). Where none does, no piece crosses the boundary between them.
+        deep = np.flatnonzero(check >= 1)  # nodes of depth 2 and more; check[slot]: parent slot
+        parent = check[deep]
+        self.inner = np.zeros(257 * 257, dtype=bool)
+        self.inner[(parent - base[check[parent]]) * 257 + deep - base[parent]] = True
 
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
         """Build from pieces and their ids. Every single byte must be among the pieces."""
-        if len(set(p for p in pieces if len(p) == 1)) != 256:
+        parent, label, terminal, longest = _prefix_tree(pieces, ids)
+        top = np.flatnonzero(parent[1:] == 0) + 1  # the root's children
+        if top.size != 256 or (terminal.take(top) < 0).any():
             raise ValueError("every single byte must be a piece")
-        parent, label, terminal = _prefix_tree(pieces, ids)
         nodes = terminal.size
         fan_out = np.bincount(parent[1:], minlength=nodes)
         base_of = np.zeros(nodes, dtype=np.int64)
         used = bytearray(nodes + 1024)
         # Nodes with several children, widest first, first-fit in pure Python (the root's
         # 256 children take slots 1..256); then every single-child node takes a free slot.
-        order = np.argsort(parent[1:], kind="stable") + 1
+        order = np.argsort(parent[1:], kind="stable") + 1  # children, by parent
         ends = np.cumsum(fan_out)
-        sorted_labels = label[order].tolist()
         wide = np.flatnonzero(fan_out > 1)
-        wide = wide[np.argsort(-fan_out[wide], kind="stable")]
-        ends_list, fan_list = ends.tolist(), fan_out.tolist()
+        wide = wide[wide > 0]
+        wide = wide.take(np.argsort(-fan_out.take(wide), kind="stable"))
+        fans = fan_out.take(wide)
+        child = np.repeat(ends.take(wide) - fans - (np.cumsum(fans) - fans), fans) + np.arange(int(fans.sum()))
         base_of[0] = 1
         used[1:257] = b"\x01" * 256
-        wide_labels = [(n, sorted_labels[ends_list[n] - fan_list[n] : ends_list[n]]) for n in wide.tolist() if n]
-        _place_wide(used, base_of, wide_labels, 257)
+        bounds = np.zeros(fans.size + 1, dtype=np.int64)
+        np.cumsum(fans, out=bounds[1:])
+        base_of[wide] = _place_wide(used, label.take(order.take(child)).tolist(), bounds.tolist(), 257)
         single = np.flatnonzero(fan_out == 1)
         used_array = np.frombuffer(bytes(used), dtype=np.uint8)
         free = np.flatnonzero(used_array[257:] == 0) + 257
@@ -82,7 +94,7 @@ class FlatTrie:
         base_arr[slot] = base_of
         check[slot[1:]] = slot[parent[1:]]
         term[slot] = terminal
-        return cls(base_arr, check, term, max(len(p) for p in pieces))
+        return cls(base_arr, check, term, longest)
 
     def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
         """For each depth ``d`` = 1, 2, ...: ``(d, starts, ids)`` of the pieces of length ``d``.
@@ -93,19 +105,25 @@ class FlatTrie:
         """
         starts = np.flatnonzero(text != SEPARATOR)
         yield 1, starts, self.term[text[starts] + 1]  # the root's children: slot 1 + byte
-        for depth, ends, nodes in self.walk(text, stride):
-            ids = self.term[nodes]
-            found = np.flatnonzero(ids >= 0)
-            yield depth, ends[found] - depth * stride, ids[found]
+        for depths, ends, nodes in self.walk(text, stride):
+            for depth in np.unique(depths).tolist():
+                ids = self.term[nodes]
+                found = np.flatnonzero((ids >= 0) & (depths == depth))
+                yield depth, ends[found] - depth * stride, ids[found]
 
     def walk(
         self, text: np.ndarray, stride: int = 1, pairs: Optional[np.ndarray] = None
-    ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    ) -> Iterator[Tuple[Depth, np.ndarray, np.ndarray]]:
         """For each depth ``d`` = 2, 3, ...: ``(d, ends, nodes)`` for every run of ``d`` bytes
         that leads from the root to a node (a piece or a prefix of one): ``ends`` is the
         index just past the run (its start plus ``d * stride``), ascending; ``term[nodes]``
         says which runs are pieces. Same ``text`` and ``stride`` as ``matches``; ``pairs``,
         if given, is ``text[:-stride] * 257 + text[stride:]``.
+
+        Once fewer than ``TAIL_RUNS`` runs go on, they are followed to their ends in Python
+        and come as one last item, whose ``d`` is an array (each run's length), and whose
+        ``ends`` are in no order: a few runs of spaces in code go 30 bytes deep, and 30
+        rounds of numpy calls on a handful of entries cost more than the Python steps.
 
         Masks are applied as ``flatnonzero`` then ``take``: numpy's boolean indexing costs
         several times more on these unpredictable masks."""
@@ -113,15 +131,48 @@ class FlatTrie:
         # Depth 2 from a table over byte pairs, at every position at once (a pair with a
         # separator has no node): one look-up instead of a base/check step.
         child = self.pairs.take(text[:-stride] * 257 + text[stride:] if pairs is None else pairs)
-        kept = np.flatnonzero(child >= 0)
+        kept = (child >= 0).nonzero()[0]
         ends, node = kept + 2 * stride, child.take(kept)
         for depth in range(2, self.max_length + 1):
-            if not ends.size:
+            if ends.size < TAIL_RUNS:
+                if ends.size:
+                    yield self._tail(text, stride, depth, ends, node)
                 return
             yield depth, ends, node
             child = base.take(node) + text.take(ends)
-            kept = np.flatnonzero(check.take(child) == node)
+            kept = (check.take(child) == node).nonzero()[0]  # flatnonzero, without its Python wrapper
             ends, node = ends.take(kept) + stride, child.take(kept)
+
+    def _tail(self, text: np.ndarray, stride: int, depth: int, ends: np.ndarray, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs of ``depth`` bytes (``ends``, ``nodes``) and all their longer runs, walked
+        in Python: the last item of ``walk``."""
+        base, check, letters = self.base.data, self.check.data, np.ascontiguousarray(text).data
+        found: List[Tuple[int, int, int]] = []
+        append = found.append
+        for end, node in zip(ends.tolist(), nodes.tolist()):
+            length = depth
+            while True:
+                append((length, end, node))
+                child = base[node] + letters[end]
+                if check[child] != node:
+                    break
+                node, end, length = child, end + stride, length + 1
+        lengths, run_ends, run_nodes = np.array(found, dtype=np.int64).T
+        return lengths, run_ends, run_nodes
+
+    def _follow(
+        self, text: np.ndarray, stride: int, depth: int, cursors: np.ndarray, nodes: np.ndarray, lengths: np.ndarray
+    ) -> List[int]:
+        """The nodes of pieces whose first ``depth`` bytes led to ``nodes``, the last at
+        ``cursors``, walked on in Python to their ``lengths``."""
+        base, letters = self.base.data, np.ascontiguousarray(text).data
+        out = []
+        for cursor, node, length in zip(cursors.tolist(), nodes.tolist(), lengths.tolist()):
+            for _ in range(length - depth):
+                cursor += stride
+                node = base[node] + letters[cursor]
+            out.append(node)
+        return out
 
     def piece_ids(self, text: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int = 1) -> np.ndarray:
         """Ids of the pieces ``text[start : start + length]`` (every one must be a piece),
@@ -131,6 +182,9 @@ class FlatTrie:
         node = text.take(cursor) + 1
         for depth in range(1, int(lengths[-1]) if lengths.size else 0):
             first = int(np.searchsorted(lengths, depth, side="right"))
+            if node.size - first < TAIL_RUNS:  # the few longest: in Python (see ``walk``)
+                node[first:] = self._follow(text, stride, depth, cursor[first:], node[first:], lengths[first:])
+                break
             cursor[first:] += stride
             node[first:] = self.base.take(node[first:]) + text.take(cursor[first:])
         ids = np.empty_like(node)
@@ -138,65 +192,101 @@ class FlatTrie:
         return ids
 
 
-def _place_wide(used: bytearray, base_of: np.ndarray, nodes: List[Tuple[int, List[int]]], frontier: int) -> None:
-    """Give each node a base whose child slots are all free: first fit over the free slots
-    near the frontier (found with ``bytearray.find``, at most 32 tries), else past it.
-    Holes left behind are filled by the single-child nodes afterwards."""
-    first_free = 1
-    for node, labels in nodes:
-        first, rest = labels[0], labels[1:]
-        slot = used.find(0, max(first_free, frontier - 1024, first + 1))
-        for _ in range(32):
-            if slot < 0 or slot >= frontier:
-                break
+PLACE_WINDOW, PLACE_TRIES = 256, 16  # first fit looks this far behind the frontier, this many times
+
+
+def _place_wide(used: bytearray, labels: List[int], bounds: List[int], frontier: int) -> List[int]:
+    """The base of each node whose children's ``labels`` are ``labels[bounds[k] :
+    bounds[k + 1]]`` (ascending), such that their slots (base + label) are free: first fit
+    over the free slots at most ``PLACE_WINDOW`` behind the frontier (found with
+    ``bytearray.find``, at most ``PLACE_TRIES`` of them), else past it. The holes left are
+    filled by the single-child nodes afterwards. A wider search packs the slots a little
+    tighter (366k slots instead of 404k for 160k pieces) at twice the time, which is part
+    of a big model's first use."""
+    bases: List[int] = []
+    append, find = bases.append, used.find
+    for a, b in zip(bounds, bounds[1:]):
+        first, rest = labels[a], labels[a + 1 : b]
+        low = frontier - PLACE_WINDOW
+        slot = find(0, low if low > first else first + 1)
+        tries = PLACE_TRIES
+        while 0 <= slot < frontier:
             offset = slot - first
-            for b in rest:  # a plain loop: any() over a generator cost 3x more here
-                if used[offset + b]:
+            for label in rest:  # a plain loop: any() over a generator cost 3x more here
+                if used[offset + label]:
                     break
             else:
                 break
-            slot = used.find(0, slot + 1)
-        else:
-            slot = -1
+            tries -= 1
+            slot = find(0, slot + 1) if tries else -1
         base = slot - first if 0 <= slot < frontier else frontier
-        if base + 257 > len(used):
-            used.extend(bytes(base + 257))
-        for b in labels:
-            used[base + b] = 1
-        frontier = max(frontier, base + labels[-1] + 1)
-        first_free = used.find(0, first_free)
-        base_of[node] = base
+        top = base + rest[-1]
+        if top + 257 > len(used):
+            used.extend(bytes(top + 257))
+        used[base + first] = 1
+        for label in rest:
+            used[base + label] = 1
+        if top >= frontier:
+            frontier = top + 1
+        append(base)
+    return bases
 
 
-def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The pieces' prefix tree as arrays over its nodes (0 is the root): ``parent``,
-    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1).
+    ``label`` (the byte leading to the node) and ``terminal`` (piece id, or -1); and the
+    longest piece's length.
 
-    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` nodes with
-    piece ``i - 1`` and opens new ones below that depth.
+    Vectorised over the sorted pieces: piece ``i`` shares its first ``lcp[i]`` bytes with
+    piece ``i - 1`` and opens one node per byte after those. The node of a shared prefix
+    of length ``v`` was opened by the last piece before ``i`` that shared fewer than ``v``
+    bytes with its predecessor (one search per length, not one per piece).
     """
-    order = sorted(range(len(pieces)), key=pieces.__getitem__)
-    in_order = [pieces[i] for i in order]
-    lengths = np.fromiter(map(len, in_order), dtype=np.int64, count=len(order))
+    count = len(pieces)
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=count)
     depth = int(lengths.max())
-    table = np.zeros((depth, len(order)), dtype=np.int64)  # table[d, i]: byte d of piece i
-    flat = np.frombuffer(b"".join(in_order), dtype=np.uint8)
-    rows = np.repeat(np.arange(len(order)), lengths)
-    cols = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    table[cols, rows] = flat
-    lcp = np.zeros(len(order), dtype=np.int64)
-    differs = (table[:, 1:] != table[:, :-1]) | (np.arange(depth)[:, None] >= np.minimum(lengths[1:], lengths[:-1]))
-    lcp[1:] = np.where(differs.any(axis=0), differs.argmax(axis=0), depth)
-    node = np.zeros((depth + 1, len(order)), dtype=np.int64)  # node of each piece's prefix of length d
-    parents, labels = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
-    count = 1
-    for d in range(1, depth + 1):
-        opens = (d > lcp) & (d <= lengths)
-        np.cumsum(opens, out=node[d])
-        node[d] += count - 1
-        parents.append(node[d - 1][opens])
-        labels.append(table[d - 1][opens])
-        count += int(node[d, -1] - count + 1) if len(order) else 0
-    terminal = np.full(count, -1, dtype=np.int64)
-    terminal[node[lengths, np.arange(len(order))]] = np.asarray(ids)[order]
-    return np.concatenate(parents), np.concatenate(labels), terminal
+    # Fixed-width rows, zero-padded: sorting and comparing them is numpy's. (A piece and
+    # the same piece with trailing zero bytes compare equal; they share all their nodes
+    # anyway, and the lengths tell them apart.)
+    padded = np.array(pieces, dtype=f"S{depth}")
+    order = np.argsort(padded, kind="stable")
+    rows = padded.take(order).view(np.uint8).reshape(count, depth)
+    lengths = lengths.take(order)
+    lcp = np.zeros(count, dtype=np.int64)
+    if count > 1:
+        differs = rows[1:] != rows[:-1]
+        first_difference = np.where(differs.any(axis=1), differs.argmax(axis=1), depth)
+        lcp[1:] = np.minimum(first_difference, np.minimum(lengths[1:], lengths[:-1]))
+    opened = lengths - lcp  # nodes each piece opens, for its bytes lcp .. length - 1
+    first_node = np.cumsum(opened) - opened + 1  # node 0 is the root
+    total = int(first_node[-1] + opened[-1])
+
+    def opened_by(prefix: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """The node of each piece ``before[k]``'s prefix of length ``prefix[k]`` (> 0), which
+        some piece at or before it opened."""
+        node = np.zeros(prefix.size, dtype=np.int64)
+        for v in np.flatnonzero(np.bincount(prefix)).tolist():  # the lengths present
+            which = np.flatnonzero(prefix == v)
+            openers = np.flatnonzero(lcp < v)  # pieces that opened their prefix of length v
+            owner = openers.take(np.searchsorted(openers, before.take(which), side="right") - 1)
+            node[which] = first_node.take(owner) + (v - 1 - lcp.take(owner))
+        return node
+
+    piece = np.repeat(np.arange(count), opened)
+    level = np.arange(total - 1) - np.repeat(first_node - 1 - lcp, opened)  # byte index of each new node
+    parent = np.zeros(total, dtype=np.int64)
+    parent[1:] = np.arange(total - 1)  # the node before it, in the same piece...
+    heads = first_node.take(np.flatnonzero((opened > 0) & (lcp > 0)))  # ...except a piece's first
+    head_piece = piece.take(heads - 1)
+    parent[heads] = opened_by(lcp.take(head_piece), head_piece)
+    parent[first_node.take(np.flatnonzero((opened > 0) & (lcp == 0)))] = 0
+    label = np.zeros(total, dtype=np.int64)
+    label[1:] = rows[piece, level]
+    terminal = np.full(total, -1, dtype=np.int64)
+    own = opened > 0
+    node_of = np.empty(count, dtype=np.int64)
+    node_of[own] = first_node[own] + opened[own] - 1
+    shared = np.flatnonzero(~own)
+    node_of[shared] = opened_by(lengths.take(shared), shared)
+    terminal[node_of] = np.asarray(ids, dtype=np.int64).take(order)
+    return parent, label, terminal, depth

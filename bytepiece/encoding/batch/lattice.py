@@ -30,37 +30,70 @@ chunking and special tokens.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from .layout import Layout
-from .flat_trie import FlatTrie
+from .flat_trie import Depth, FlatTrie
 
 DENSE_DEPTH = 8  # pieces up to this long: dense candidate rows (longer ones: ranked rows)
 LINEAR_RANGE = 700  # sampling on weights p^alpha while they provably stay within e^±LINEAR_RANGE
 
-Slice = Tuple[np.ndarray, np.ndarray]  # the ids of a slice's chunks back to back, and their counts
+# The ids of a slice's stretches back to back, how many each stretch has, and the stretches
+# whose Viterbi path could not be proven exact (to be decoded again by the scalar decoder).
+Slice = Tuple[np.ndarray, np.ndarray, np.ndarray]
+ROUNDING = 2.0**-53  # the relative rounding error of one float64 addition
+_NONE = np.zeros(0, dtype=np.int64)
 
 
-def viterbi_slice(layout: Layout, trie: FlatTrie, slot_logp: np.ndarray, scratch: "Scratch") -> Slice:
-    """Best-path ids of each chunk, bit-identical to ``viterbi.best_path``; ``slot_logp``
-    is the log probability of the piece ending at each trie slot (-inf: none)."""
-    lattice = _Steps(layout, trie, slot_logp, scratch)
-    return lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
+class Table(NamedTuple):
+    """What a slice adds up, looked up three ways: by trie slot (the piece ending there),
+    by byte value (``SEPARATOR``: none) and by byte pair ``a * 257 + b`` (as
+    ``FlatTrie.pairs``). Log probabilities (Viterbi, and sampling in log space: "none" is
+    -inf) or weights p^alpha (``linear`` sampling: "none" is 0.0). Built once per model
+    and alpha (``table``): the look-ups cover the whole trie."""
+
+    slots: np.ndarray
+    bytes: np.ndarray
+    pairs: np.ndarray
+    linear: bool
 
 
-def sample_slice(
-    layout: Layout, trie: FlatTrie, logp: np.ndarray, alpha: float, rng: np.random.Generator, scratch: "Scratch"
-) -> Slice:
-    """One exact sample (probability ∝ p(segmentation)^alpha) of each chunk."""
-    score = alpha * logp[trie.term]
-    if linear_weights_fit(-score[trie.term >= 0].min(), trie.max_length):
-        weights = np.where(trie.term >= 0, np.exp(score), 0.0)
-        lattice = _Steps(layout, trie, weights, scratch, linear=True)
-        return lattice.paths(trie, _LinearDraws(lattice.depth + 1, layout.lanes, rng))
-    lattice = _Steps(layout, trie, np.where(trie.term >= 0, score, -np.inf), scratch)
-    return lattice.paths(trie, _Draws(lattice.depth + 1, layout.lanes, rng))
+def table(trie: FlatTrie, slots: np.ndarray, linear: bool = False) -> Table:
+    """The ``Table`` of the values ``slots`` by trie slot."""
+    none = 0.0 if linear else -np.inf
+    by_pair = np.where(trie.pairs >= 0, slots.take(trie.pairs), none)
+    return Table(slots, np.append(slots[1:257], none), by_pair, linear)  # the root's children: bytes
+
+
+def viterbi_slice(layout: Layout, trie: FlatTrie, logp: Table, worst: float, scratch: "Scratch") -> Slice:
+    """Best-path ids of each stretch, bit-identical to ``viterbi.best_path``, except for the
+    stretches it returns as unsure (see ``_Steps.unsure``); ``logp`` is the log probability of the piece ending
+    at each trie slot (-inf: none), ``worst`` the largest -logp of a piece."""
+    lattice = _Steps(layout, trie, logp, scratch)
+    ids, counts, on_path, choice = lattice.paths(trie, _Choices(lattice.depth + 1, layout.lanes))
+    return ids, counts, lattice.unsure(on_path, choice, worst)
+
+
+def sample_weights(slot_logp: np.ndarray, alpha: float, linear: bool) -> np.ndarray:
+    """What ``sample_slice`` adds up for each trie slot: the weight p^alpha of the piece
+    ending there (0.0: none), or, not ``linear`` (where those could under- or overflow,
+    ``linear_weights_fit``), alpha * log p (-inf: none)."""
+    piece = slot_logp > -np.inf
+    score = alpha * np.where(piece, slot_logp, 0.0)
+    if linear:
+        return np.where(piece, np.exp(score), 0.0)
+    return np.where(piece, score, -np.inf)
+
+
+def sample_slice(layout: Layout, trie: FlatTrie, weights: Table, rng: np.random.Generator, scratch: "Scratch") -> Slice:
+    """One exact sample (probability ∝ p(segmentation)^alpha) of each stretch, with the
+    ``weights`` of ``sample_weights``."""
+    lattice = _Steps(layout, trie, weights, scratch)
+    draws = (_LinearDraws if weights.linear else _Draws)(lattice.depth + 1, layout.lanes, rng)
+    ids, counts, _, _ = lattice.paths(trie, draws)
+    return ids, counts, _NONE
 
 
 def linear_weights_fit(worst: float, reach: int) -> bool:
@@ -109,14 +142,7 @@ class _Steps:
     the first index of the maximum is the scalar decoder's choice.
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        trie: FlatTrie,
-        slot_logp: np.ndarray,
-        scratch: Scratch,
-        linear: bool = False,
-    ) -> None:
+    def __init__(self, layout: Layout, trie: FlatTrie, values: Table, scratch: Scratch) -> None:
         depth = DENSE_DEPTH
         lanes = layout.lanes
         self.layout, self.width, self.lanes, self.depth = layout, layout.width, lanes, depth
@@ -124,23 +150,38 @@ class _Steps:
         self.pad, self.zero = depth * lanes, (depth + layout.width) * lanes
         self.dense = scratch.get("dense", depth * self.size).reshape(depth, self.size)
         # Log scores, or (``linear``) weights: "no piece" is -inf or 0.0, "sure" 0.0 or 1.0.
+        linear = values.linear
         self.linear, self.none, self.one = linear, (0.0 if linear else -np.inf), (1.0 if linear else 0.0)
         self.reach = trie.max_length
-        # Pieces of 1 and 2 bytes: a table look-up at every position; longer ones scattered.
-        self.dense[min(depth, 2) :].fill(self.none)
-        self.dense[: min(depth, 2), : 2 * lanes] = self.none
-        byte_logp = np.append(slot_logp[1:257], self.none)  # the root's children; SEPARATOR last
-        byte_logp.take(self.text[:-lanes], out=self.dense[0, lanes:])
-        pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
-        if depth >= 2:
-            pair_logp = np.where(trie.pairs >= 0, slot_logp.take(trie.pairs), self.none)
-            pair_logp.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+        # Single bytes: a table look-up at every position. Longer pieces: scattered from the
+        # layout's matches; or, when the lattice walks the lanes itself, pairs looked up at
+        # every position too, and longer ones scattered from the walk.
+        self.dense[1:].fill(self.none)
+        self.dense[0, :lanes] = self.none
+        values.bytes.take(self.text[:-lanes], out=self.dense[0, lanes:])
+        if layout.matches is None:
+            pairs = self.text[:-lanes] * 257 + self.text[lanes:]  # byte pairs, as FlatTrie.pairs
+            if depth >= 2:
+                self.dense[1, lanes : 2 * lanes] = self.none
+                values.pairs.take(pairs[: self.size - 2 * lanes], out=self.dense[1, 2 * lanes :])
+            walk: Iterable[Tuple[Depth, np.ndarray, np.ndarray]] = trie.walk(self.text, stride=lanes, pairs=pairs)
+            skip = 2 if depth >= 2 else 0  # done by the look-up
+        else:
+            walk, skip = layout.matches, 0
         deep = []
-        for d, ends, nodes in trie.walk(self.text, stride=lanes, pairs=pairs):
-            if d == 2 and depth >= 2:
+        slots = values.slots
+        for d, ends, nodes in walk:
+            found = slots.take(nodes)
+            if isinstance(d, np.ndarray):  # the walk's last item: runs of any length
+                near = np.flatnonzero((d <= depth) & (d != skip))
+                self.dense[d.take(near) - 1, ends.take(near)] = found.take(near)
+                hit = np.flatnonzero((d > depth) & (found != self.none))
+                hit = hit.take(np.argsort(-d.take(hit), kind="stable"))  # longest first, as the rest
+                ends, d = ends.take(hit), d.take(hit)
+                deep.append((ends, ends + (self.pad - d * lanes), found.take(hit)))
+            elif d == skip:
                 continue
-            found = slot_logp.take(nodes)
-            if d <= depth:
+            elif d <= depth:
                 self.dense[d - 1, ends] = found
             else:
                 hit = np.flatnonzero(found != self.none)
@@ -222,8 +263,9 @@ class _Steps:
         factor = np.divide(1.0, last, out=np.ones_like(last), where=last > 0.0)
         window *= factor
 
-    def paths(self, trie: FlatTrie, choose: "_Choices") -> Slice:
-        """Each chunk's path: all lanes walk back together along the choices."""
+    def paths(self, trie: FlatTrie, choose: "_Choices") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each stretch's path: all lanes walk back together along the choices. Returns
+        the ids, their count per stretch, the keys on the paths and the choices."""
         lanes = self.lanes
         choice = self.forward(choose)
         jump = np.arange(self.depth + 1, 0, -1, dtype=np.int64).take(choice) * lanes
@@ -234,11 +276,75 @@ class _Steps:
         jump[chunk_start] = lanes  # over the separator, no piece
         on_path = _on_path(jump, lanes)
         on_path &= ~chunk_start
-        return self._chunk_ids(trie, on_path, jump)
+        ids, counts = self._chunk_ids(trie, on_path, jump)
+        return ids, counts, on_path, choice
 
-    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Slice:
+    def unsure(self, on_path: np.ndarray, choice: np.ndarray, worst: float) -> np.ndarray:
+        """The stretches whose Viterbi path may differ from the scalar decoder's.
+
+        A stretch that resumes a chunk starts its sums from 0.0 where the scalar decoder
+        has the chunk's score T so far. A free boundary makes every path pass there, so the
+        best path is the same in exact arithmetic, but the rounding of each addition
+        differs: a choice could flip where two candidates are within rounding of each
+        other (pieces in another order have the same exact sum: "ab|a" and "a|ba"). Each
+        value of the stretch is within ``bound`` of (scalar value - T): one rounding of at
+        most ``ROUNDING`` times (|T| + the stretch's values) per piece, at most ``n + 1``
+        pieces for ``n`` bytes, |T| <= ``worst`` per byte before the stretch, the stretch's
+        values <= ``worst`` per byte (one bound for the slice, from its longest resumed
+        stretch and the one furthest into its chunk). A choice on the path that beats every other candidate
+        by more than twice that is the scalar decoder's choice too; a path made of such
+        choices is its path. The others (ties) are decoded again by the caller."""
+        layout, lanes, depth, width = self.layout, self.lanes, self.depth, self.width
+        resumed = np.flatnonzero(layout.stretch_from > 0)
+        if not resumed.size:
+            return _NONE
+        # The keys on the path inside the resumed stretches, after their first boundary.
+        lengths = layout.stretch_length.take(resumed)
+        firsts = np.cumsum(lengths) - lengths
+        inside = np.zeros(self.size, dtype=bool)
+        inside[np.repeat(layout.keys(layout.places.take(resumed)) - (firsts - 1) * lanes, lengths)
+               + np.arange(int(firsts[-1] + lengths[-1])) * lanes] = True
+        inside &= on_path
+        key = np.flatnonzero(inside)
+        values, chosen = self.values, choice.take(key)
+        best = values.take(key + self.pad)
+        # Row c: the candidate that choice c stands for (0: the deep group, below; then the
+        # dense ones, lengths depth .. 1), but the chosen one.
+        candidate = np.empty((depth + 1, key.size))
+        candidate[0] = -np.inf
+        length = np.arange(depth, 0, -1, dtype=np.int64)[:, None]
+        values.take(key + (self.pad - length * lanes), out=candidate[1:])
+        candidate[1:] += self.dense.reshape(-1).take(key + (length - 1) * self.size)
+        candidate.reshape(-1)[chosen.astype(np.int64) * key.size + np.arange(key.size)] = -np.inf
+        rival = np.maximum.reduce(candidate, axis=0)
+        group = np.minimum(np.searchsorted(self.group_key, key), self.group_key.size - 1)
+        has = np.flatnonzero(self.group_key.take(group) == key)
+        if has.size:
+            won = chosen.take(has) == 0
+            dense_won = has.take(np.flatnonzero(~won))  # the deep group is a rival
+            rival[dense_won] = np.maximum(rival.take(dense_won), self.deep_total.take(group.take(dense_won)))
+            deep_won = has.take(np.flatnonzero(won))
+            if deep_won.size:  # the other pieces of the group are rivals of the one chosen
+                groups = group.take(deep_won)
+                first = self.group_start.take(groups)
+                sizes = np.append(self.group_start, self.deep_end.size).take(groups + 1) - first
+                entry = np.repeat(first - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+                value = self.deep_value.take(entry)
+                value[entry == np.repeat(self.deep_pick.take(groups), sizes)] = -np.inf
+                rival[deep_won] = np.maximum(rival.take(deep_won), np.maximum.reduceat(value, np.cumsum(sizes) - sizes))
+        # One bound for the slice: its longest resumed stretch, furthest into its chunk.
+        n = float(lengths.max()) + 2.0
+        bound = 1.01 * n * ROUNDING * worst * (float(layout.stretch_from.take(resumed).max()) + 2.0 * n)
+        doubtful = key.take(np.flatnonzero(best - rival <= 4.0 * bound))
+        if not doubtful.size:
+            return _NONE
+        step, lane = np.divmod(doubtful, lanes)
+        stretch = np.searchsorted(layout.places, lane * width + step, side="right") - 1
+        return np.flatnonzero(np.bincount(stretch))  # each once
+
+    def _chunk_ids(self, trie: FlatTrie, on_path: np.ndarray, jump: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The ids of the pieces ending at the ``on_path`` keys (``jump`` keys long), in
-        lane-major order (which is the slice's chunk order), and how many each chunk has."""
+        lane-major order (which is the slice's stretch order), and how many each stretch has."""
         lanes = self.lanes
         lane_major = np.flatnonzero(on_path.reshape(self.width, lanes).T)  # lane * width + offset
         key = self.layout.keys(lane_major)
@@ -276,11 +382,7 @@ class _Choices:
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Per group, the rank of the first candidate equal to the group's max."""
-        rank = np.zeros(starts.size, dtype=np.int64)
-        for r, live in reversed(list(_ranks(starts, value.size))):
-            hit = value.take(starts.take(live) + r) == total.take(live)
-            rank[live[hit]] = r
-        return rank
+        return _first_min(-value, starts)
 
 
 class _LinearDraws(_Choices):
@@ -312,22 +414,17 @@ class _LinearDraws(_Choices):
         np.add.reduceat(candidate, starts, out=out)
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        return self._draw(value, starts)
+        """Per group, a rank drawn in proportion to the weights ``value``: an exponential
+        race (each candidate's Exp(1) time divided by its weight; the first to finish wins
+        with probability weight / sum), one vectorised pass whatever the groups' sizes."""
+        with np.errstate(divide="ignore"):  # weight 0: never finishes
+            return _first_min(self._exponential(value.size) / value, starts)
 
-    def _draw(self, weight: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Per group, the rank drawn in proportion to ``weight``: the number of running sums
-        below u times the group's sum (the same sequential sums both times)."""
-        ranks = list(_ranks(starts, weight.size))
-        running = np.zeros(starts.size)
-        for r, live in ranks:
-            running[live] += weight.take(starts.take(live) + r)
-        threshold = running * (1.0 - self.rng.random(starts.size))
-        running[:] = 0.0
-        rank = np.zeros(starts.size, dtype=np.int64)
-        for r, live in ranks:
-            running[live] += weight.take(starts.take(live) + r)
-            rank[live] += running[live] < threshold[live]
-        return rank
+    def _exponential(self, size: int) -> np.ndarray:
+        """``size`` independent Exp(1) draws, never 0 (so that 0 / 0 never happens): -log u
+        for u in [0, 1), +inf for u = 0."""
+        with np.errstate(divide="ignore"):
+            return -np.log(self.rng.random(size))
 
 
 class _Draws(_LinearDraws):
@@ -365,16 +462,19 @@ class _Draws(_LinearDraws):
         out += top
 
     def pick(self, value: np.ndarray, total: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        sizes = np.diff(np.append(starts, value.size))
-        return self._draw(np.exp(value - np.repeat(total, sizes)), starts)
+        """As ``_LinearDraws.pick``, in log space: log(time) - log(weight)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _first_min(np.log(self._exponential(value.size)) - value, starts)
 
 
-def _ranks(starts: np.ndarray, size: int) -> List[Tuple[int, np.ndarray]]:
-    """For each rank ``r``, the groups (given by their first entries, ascending, of ``size``
-    entries in all) that have an entry of rank ``r``."""
-    sizes = np.diff(np.append(starts, size))
-    longest = int(sizes.max()) if sizes.size else 0
-    return [(r, np.flatnonzero(sizes > r)) for r in range(longest)]
+def _first_min(key: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per group of ``key`` (given by their first entries), the rank of its first minimum."""
+    sizes = np.diff(np.append(starts, key.size))
+    hit = np.flatnonzero(key == np.repeat(np.minimum.reduceat(key, starts), sizes))
+    group = np.searchsorted(starts, hit, side="right") - 1
+    first = np.ones(hit.size, dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    return hit[first] - starts
 
 
 def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -398,9 +498,11 @@ def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
     on_path = np.zeros(back.size, dtype=bool)
     position = keys[back.size - lanes :]
     while position.max() >= lanes:
+        visited = []
         for _ in range(16):
-            on_path[position] = True
+            visited.append(position)
             position = previous.take(position)
+        on_path[np.concatenate(visited)] = True
     return on_path
 
 

@@ -7,30 +7,36 @@ much as the decoding itself.
 
 1. ``chunk_bounds``: the inference chunks ("a line plus the newlines after it", as
    ``normalization.split_chunks``) of every text, as start and length arrays.
-2. ``plan_slices``: chunks sorted by length, grouped into slices of about ``SLICE_BYTES``;
-   chunks not worth a slice go to the scalar decoders.
-3. ``lay_out``: a slice as ``lanes`` equal-width rows, each holding whole chunks with a
-   separator after each, stored with the lanes interleaved (``Layout``).
+2. ``plan_slices``: consecutive chunks grouped into slices of about ``SLICE_BYTES``;
+   chunks too long for a slice go to the scalar decoders.
+3. ``lay_out``: a slice's chunks back to back (a separator after each), its matches found
+   by one walk of the flat trie, and the text cut into ``lanes`` of equal width at *free
+   boundaries*: places that no piece crosses, so that every segmentation has a boundary
+   there and the part after it can be decoded on its own. A lane is one contiguous stretch
+   of the slice, so a long line is spread over many lanes instead of making every lane as
+   long as itself.
 
-Deliberately left out: the lattice itself and anything about models.
+Deliberately left out: the lattice itself and anything about scores.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from .flat_trie import SEPARATOR
+from .flat_trie import SEPARATOR, Depth, FlatTrie
 
 SLICE_BYTES = 1 << 20  # bytes of text per slice: bounds the working memory (~100 B/byte)
-MIN_LANES = 24  # fewer lanes than this and the per-step cost beats the scalar decoder
-MIN_SLICE_BYTES = 16 << 10  # below this, the scalar decoder is as fast
-STEP_BYTES = 16  # a step of a slice costs about as much as this many bytes of scalar decoding
-LANE_COUNT = 1024  # preferred number of lanes; lanes are at least as wide as the longest chunk
+MIN_SLICE_BYTES = 2 << 10  # less text than this in a slice: the scalar decoders are as fast
+LANE_COUNT = 1024  # preferred number of lanes of a big slice
+MIN_WIDTH = 48  # lanes of a small slice (one document) are at least this long
+EXACT_WIDTH = 256  # narrower lanes: free boundaries from the pieces; wider: from byte pairs
 
 _NEWLINE = 10
+
+Matches = List[Tuple[Depth, np.ndarray, np.ndarray]]  # (length, end keys, trie nodes) per length
 
 
 def chunk_bounds(data: np.ndarray, text_starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -48,74 +54,84 @@ def chunk_bounds(data: np.ndarray, text_starts: np.ndarray) -> Tuple[np.ndarray,
     after = newline + 1
     after = after[after < size]
     after = after[data.take(after) != _NEWLINE]  # the first byte after a run of newlines
-    bounds = np.union1d(text_starts[text_starts < size], after)  # an empty last text starts at ``size``
+    bounds = np.sort(np.concatenate([text_starts[text_starts < size], after]))  # an empty last text starts at ``size``
+    bounds = bounds[np.append(bounds[:1] >= 0, bounds[1:] != bounds[:-1])]  # np.unique imports numpy.ma: 30 ms
     return bounds, np.diff(np.append(bounds, size))
 
 
 Plan = List[Union[int, np.ndarray]]
 
 
-def plan_slices(
-    lengths: np.ndarray, slice_bytes: Optional[int] = None, min_slice: Optional[int] = None
-) -> Plan:
-    """Group chunk indices into slices (arrays), longest chunks first; an ``int`` is a chunk
-    for the scalar decoder: too long to get ``MIN_LANES`` lanes of its width, too little
-    text left (under ``min_slice`` bytes) to pay for a slice's fixed cost, or so much longer
-    than the next chunks that the steps it adds to a slice cost more (``_long_head``).
+def plan_slices(lengths: np.ndarray, slice_bytes: Optional[int] = None, min_slice: Optional[int] = None) -> Plan:
+    """Group chunk indices, in order, into slices (arrays of consecutive indices) of about
+    ``slice_bytes``; an ``int`` is a chunk for the scalar decoder: longer than a slice,
+    or in a group of less than ``min_slice`` bytes, whose fixed cost a slice would not
+    pay back. Empty chunks are in no group (they have no ids).
 
-    >>> plan = plan_slices(np.array([5000] + [10] * 100), slice_bytes=600, min_slice=0)
+    >>> plan = plan_slices(np.array([10] * 100 + [5000] + [10] * 40), slice_bytes=600, min_slice=0)
     >>> [group if isinstance(group, int) else len(group) for group in plan]
-    [0, 55, 45]
+    [50, 50, 100, 40]
     """
     slice_bytes = SLICE_BYTES if slice_bytes is None else slice_bytes
     min_slice = MIN_SLICE_BYTES if min_slice is None else min_slice
     lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.argsort(-lengths, kind="stable")
-    widths = lengths[order] + 1  # a chunk and its separator
-    after = np.cumsum(widths)  # bytes up to and including each chunk
-    head_lengths = (widths - 1).tolist()
+    total = int(lengths.sum()) + lengths.size
+    if lengths.size and min_slice <= total <= slice_bytes and (lengths > 0).all():  # one document: one slice
+        return [np.arange(lengths.size)]
     plan: Plan = []
-    position = 0
-    while position < len(head_lengths):
-        done = int(after[position - 1]) if position else 0
-        remaining = int(after[-1]) - done
-        long_ones = _long_head(head_lengths[position : position + 64], STEP_BYTES)
-        if long_ones:
-            plan.extend(order[position : position + long_ones].tolist())
-            position += long_ones
-        elif (head_lengths[position] + 1) * MIN_LANES > min(remaining, slice_bytes) or remaining < min_slice:
-            plan.append(int(order[position]))
-            position += 1
-        else:  # a slice: up to and including the chunk that brings it to slice_bytes
-            end = int(np.searchsorted(after, done + slice_bytes)) + 1
-            plan.append(order[position:end])
-            position = end
+    # Runs of chunks that fit a slice, cut at the chunks too long for one.
+    huge = np.flatnonzero(lengths > slice_bytes).tolist()
+    first = 0
+    for stop in huge + [lengths.size]:
+        if stop > first:
+            plan.extend(_fill(lengths[first:stop], first, slice_bytes, min_slice))
+        if stop < lengths.size:
+            plan.append(stop)
+        first = stop + 1
     return plan
 
 
-def _long_head(lengths: Sequence[int], step_bytes: int) -> int:
-    """How many of the longest chunks (``lengths``, descending) the scalar decoder should
-    take so that the slice starting after them is cheapest: a slice pays ``step_bytes``
-    per step, i.e. per byte of its longest chunk, and the scalar decoder one per byte."""
-    best, count, spent = lengths[0] * step_bytes, 0, 0
-    for k in range(1, len(lengths)):
-        spent += lengths[k - 1]
-        cost = lengths[k] * step_bytes + spent
-        if cost < best:
-            best, count = cost, k
-    return count
+def _fill(lengths: np.ndarray, offset: int, slice_bytes: int, min_slice: int) -> Plan:
+    """Consecutive groups of the chunks ``offset + i`` of at most ``slice_bytes`` (a chunk
+    and its separator), the last ones evened out so that no slice is much smaller."""
+    ends = np.cumsum(lengths + 1)
+    total = int(ends[-1])
+    if total < min_slice:
+        return [offset + int(i) for i in np.flatnonzero(lengths)]
+    count = -(-total // slice_bytes)
+    cuts = np.searchsorted(ends, np.arange(1, count) * (total / count), side="right")
+    plan: Plan = []
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), lengths.size]):
+        if b > a:
+            group = np.arange(offset + a, offset + b)
+            plan.append(group[lengths[a:b] > 0])
+    return plan
 
 
 class Layout(NamedTuple):
     """A slice in lanes. Boundary ``p`` of lane ``j`` has the *key* ``p * lanes + j``, so
     the byte after key ``k`` is at ``k + lanes``. ``text`` holds byte values (int64) by key,
-    ``SEPARATOR`` outside the chunks; ``places`` are the chunks' lane-major starts
-    (``lane * width + offset``), ascending in the slice's chunk order."""
+    ``SEPARATOR`` outside the stretches.
+
+    A *stretch* is a whole chunk, or the part of a long chunk between two free boundaries
+    (places no piece crosses, so every segmentation has a boundary there); each is decoded
+    on its own, from its own start. Stretches are listed longest first, which is their
+    lane-major order: ``places`` are their lane-major starts (``lane * width + offset``,
+    ascending), ``stretch_chunk`` the slice chunk each belongs to, ``stretch_from`` where
+    in it the stretch starts (0: at the chunk's start; more: it *resumes* the chunk),
+    ``stretch_length`` its length.
+    ``matches``, when given, are the pieces of two bytes or more in the slice: for each
+    length, the keys where they end and their trie nodes; when ``None`` the lattice walks
+    ``text`` itself."""
 
     text: np.ndarray
     lanes: int
     width: int
     places: np.ndarray
+    stretch_chunk: np.ndarray
+    stretch_from: np.ndarray
+    stretch_length: np.ndarray
+    matches: Optional[Matches]
 
     def keys(self, places: np.ndarray) -> np.ndarray:
         """Keys of lane-major positions."""
@@ -123,29 +139,173 @@ class Layout(NamedTuple):
         return offset * self.lanes + lane
 
 
-def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Layout:
-    """Lay the chunks ``data[starts[i] : starts[i] + lengths[i]]`` (longest first) out in
-    lanes: at least as wide as the longest chunk plus its separator, about ``LANE_COUNT``
-    of them. One scatter moves every byte to its key."""
-    total = int(lengths.sum())
-    width = max(int(lengths[0]) + 1, -(-(total + lengths.size) // LANE_COUNT))
-    places = _pack(lengths, width)
+def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: FlatTrie, min_width: Optional[int] = None) -> Layout:
+    """Lay the chunks ``data[starts[i] : starts[i] + lengths[i]]`` (each at least one
+    byte) out in lanes: about ``LANE_COUNT`` of them, at least ``min_width``
+    (``MIN_WIDTH``) bytes wide, chunks longer than that cut into stretches at free
+    boundaries. Narrow lanes (one document) need many cuts: their free boundaries come
+    from the pieces found by one walk of the trie over the slice, which then gives the
+    matches too. Wide lanes (big batches) cut few chunks: byte pairs that no piece holds
+    (``FlatTrie.inner``) are free boundaries enough, and the lattice walks the lanes."""
+    min_width = MIN_WIDTH if min_width is None else min_width
+    goal = max(min_width, -(-int(lengths.sum() + lengths.size) // LANE_COUNT))
+    hits: Optional[Matches] = None
+    if goal < EXACT_WIDTH:
+        flat, chunk_at = _flat_text(data, starts, lengths)
+        free, hits = _free_from_pieces(flat, chunk_at, lengths, trie)
+        chunk, offset, length, places, width = _cut_in_order(free, chunk_at, lengths, goal)
+    else:
+        long_ones = np.flatnonzero(lengths > goal)
+        chunk, offset, length = _cut_long(data, starts, lengths, long_ones, trie, goal)
+        order = np.argsort(-length, kind="stable")  # longest first: next-fit fills the lanes
+        chunk, offset, length = chunk.take(order), offset.take(order), length.take(order)
+        width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
+        places = _pack(length, width)
     lanes = int(places[-1]) // width + 1
-    first = np.cumsum(lengths) - lengths  # each chunk's first byte among the slice's bytes
-    step = np.arange(total, dtype=np.int64)
-    source = np.repeat(starts - first, lengths)
+    text = np.full(width * lanes, SEPARATOR, dtype=np.int64)
+    first = np.cumsum(length) - length  # each stretch's first byte among the slice's bytes
+    step = np.arange(int(first[-1] + length[-1]), dtype=np.int64)
+    source = np.repeat(starts.take(chunk) + offset - first, length)
     source += step
-    layout = Layout(np.full(width * lanes, SEPARATOR, dtype=np.int64), lanes, width, places)
-    target = np.repeat(layout.keys(places) - first * lanes, lengths)
-    step *= lanes
-    target += step
-    layout.text[target] = data.take(source)
-    return layout
+    lane, column = np.divmod(places, width)
+    target = np.repeat(column * lanes + lane - first * lanes, length)
+    target += step * lanes
+    text[target] = data.take(source)
+    matches: Optional[Matches] = None
+    if hits is not None:
+        # The key of the boundary after each byte, by the flat position past it (a match's end).
+        after = np.zeros(flat.size, dtype=np.int64)
+        step += np.repeat(chunk_at.take(chunk) + offset - first + 1, length)
+        target += lanes
+        after[step] = target
+        matches = [(depth, after.take(ends), nodes) for depth, ends, nodes in hits]
+    return Layout(text, lanes, width, places, chunk, offset, length, matches)
+
+
+def _free_from_pieces(
+    flat: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, trie: FlatTrie
+) -> Tuple[np.ndarray, Matches]:
+    """The free boundaries of the flat text (``free[b]``: no piece crosses the boundary
+    before position ``b``), and the pieces of two bytes or more, as one item of ``Matches``
+    (a length per piece): a document's walk is a dozen small rounds, and each numpy call
+    on all of them at once costs what one call per round would."""
+    runs = list(trie.walk(flat))
+    if not runs:
+        return np.ones(flat.size, dtype=bool), []
+    tail = runs.pop() if not np.isscalar(runs[-1][0]) else None  # the last item: a length per run
+    depth = np.repeat(np.array([d for d, _, _ in runs], dtype=np.int64), [e.size for _, e, _ in runs])
+    if tail is not None:
+        runs.append(tail)
+        depth = np.concatenate([depth, tail[0]])
+    ends = np.concatenate([e for _, e, _ in runs])
+    nodes = np.concatenate([n for _, _, n in runs])
+    found = np.flatnonzero(trie.term.take(nodes) >= 0)
+    depth, ends, nodes = depth.take(found), ends.take(found), nodes.take(found)
+    # A piece from s to e covers the boundaries s + 1 .. e - 1: count the open pieces.
+    size = flat.size
+    covered = np.bincount(ends - depth + 1, minlength=size)
+    covered -= np.bincount(ends, minlength=size)
+    free = np.cumsum(covered) == 0
+    return free, [(depth, ends, nodes)]
+
+
+def _cut_in_order(
+    free: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, width: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Stretches (chunk, offset, length, place) of at most ``width`` bytes (more where
+    free boundaries are further apart), placed next-fit in chunk order into lanes of the
+    returned width: each chunk longer than that is cut at the last free boundary
+    (``free`` over the flat text, chunks from ``chunk_at``) within reach. One Python step
+    per stretch, cutting and placing together: a document has a few hundred."""
+    positions = np.flatnonzero(free)
+    width = max(width, int(np.diff(positions).max()) if positions.size > 1 else 1)
+    lane_width = width + 1  # a stretch and its separator
+    # Indexed from Python: memoryviews give ints far faster than numpy scalars do.
+    last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0)).data
+    stretches: List[Tuple[int, int, int, int]] = []
+    append = stretches.append
+    lane = fill = 0
+    for chunk, first, size in zip(range(lengths.size), chunk_at.tolist(), lengths.tolist()):
+        at, end = first, first + size
+        while True:
+            stop = last_free[at + width] if end - at > width else end
+            length = stop - at
+            if fill + length >= lane_width:
+                lane += lane_width
+                fill = 0
+            append((chunk, at - first, length, lane + fill))
+            fill += length + 1
+            if stop == end:
+                break
+            at = stop
+    chunk_array, offset, length_array, places = np.array(stretches, dtype=np.int64).T
+    return chunk_array, offset, length_array, places, lane_width
+
+
+def _cut(free: np.ndarray, chunk_at: np.ndarray, lengths: np.ndarray, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches (chunk, offset, length) of at most ``width`` bytes, in chunk order: each
+    chunk longer than that is cut at the last free boundary (``free`` over its positions
+    from ``chunk_at``) within ``width`` bytes of the previous cut, or at the first one
+    after it when there is none."""
+    long_ones = np.flatnonzero(lengths > width).tolist()
+    if not long_ones:
+        count = lengths.size
+        return np.arange(count, dtype=np.int64), np.zeros(count, dtype=np.int64), lengths
+    positions = np.flatnonzero(free)
+    # Indexed from Python in the loop: memoryviews give ints far faster than numpy scalars.
+    last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0)).data
+    later = positions.data
+    rank = np.cumsum(free).data  # rank[p] - 1: index in positions of the last free <= p
+    chunk, offset = list(range(lengths.size)), [0] * lengths.size
+    sizes = lengths.tolist()
+    for i in long_ones:
+        at, end = int(chunk_at[i]), int(chunk_at[i]) + sizes[i]
+        first = at
+        while end - at > width:
+            cut = last_free[at + width]
+            if cut <= at:  # no free boundary within width: the next one, further on
+                cut = min(later[rank[at]], end)
+            if cut >= end:
+                break
+            chunk.append(i)
+            offset.append(cut - first)
+            at = cut
+    return _stretches(chunk, offset, lengths)
+
+
+def _cut_long(
+    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, long_ones: np.ndarray, trie: FlatTrie, width: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As ``_cut``, for the ``long_ones`` chunks only, with free boundaries where no
+    piece holds the two bytes around them."""
+    if not long_ones.size:
+        count = lengths.size
+        return np.arange(count, dtype=np.int64), np.zeros(count, dtype=np.int64), lengths
+    flat, chunk_at = _flat_text(data, starts.take(long_ones), lengths.take(long_ones))
+    free = np.ones(flat.size, dtype=bool)
+    np.logical_not(trie.inner.take(flat[:-1] * 257 + flat[1:]), out=free[1:])
+    chunk, offset, length = _cut(free, chunk_at, lengths.take(long_ones), width)
+    whole = np.ones(lengths.size, dtype=bool)
+    whole[long_ones] = False
+    kept = np.flatnonzero(whole)
+    return _stretches(kept.tolist() + long_ones.take(chunk).tolist(), [0] * kept.size + offset.tolist(), lengths)
+
+
+def _stretches(chunk: List[int], offset: List[int], lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches (chunk, offset) sorted by chunk and offset, with their lengths: up to the
+    next stretch of the chunk, or its end."""
+    chunk_array, offset_array = np.asarray(chunk, dtype=np.int64), np.asarray(offset, dtype=np.int64)
+    order = np.lexsort((offset_array, chunk_array))
+    chunk_array, offset_array = chunk_array.take(order), offset_array.take(order)
+    end = lengths.take(chunk_array)
+    same = chunk_array[1:] == chunk_array[:-1]
+    end[:-1][same] = offset_array[1:][same]
+    return chunk_array, offset_array, end - offset_array
 
 
 def _pack(lengths: np.ndarray, width: int) -> np.ndarray:
-    """Next-fit: the lane-major start of each chunk; a chunk and its separator stay in one
-    lane. Python works per lane (a bisection), numpy per chunk."""
+    """Next-fit: the lane-major start of each stretch; a stretch and its separator stay in
+    one lane. Python works per lane (a bisection), numpy per stretch."""
     ends = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=ends[1:])
     ends_list = ends.tolist()
@@ -157,3 +317,19 @@ def _pack(lengths: np.ndarray, width: int) -> np.ndarray:
     counts = np.diff(np.append(firsts, lengths.size))
     lane_base = np.arange(len(firsts), dtype=np.int64) * width - ends[firsts]
     return np.repeat(lane_base, counts) + ends[:-1]
+
+
+def _flat_text(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The chunks back to back as int64, each followed by a separator, and where each
+    chunk starts in it."""
+    count = lengths.size
+    chunk_at = np.cumsum(lengths + 1) - (lengths + 1)
+    first = chunk_at - np.arange(count)  # each chunk's first byte among the chunks' bytes
+    total = int(lengths.sum())
+    flat = np.full(total + count, SEPARATOR, dtype=np.int64)
+    step = np.arange(total, dtype=np.int64)
+    source = np.repeat(starts - first, lengths)
+    source += step
+    step += np.repeat(np.arange(count, dtype=np.int64), lengths)  # past the separators before
+    flat[step] = data.take(source)
+    return flat, chunk_at
