@@ -184,8 +184,8 @@ class Trainer:
         total = chunks = 0
         config = {**self._task_config(), "partitions": store.partitions}
         with self._bar("counting n-grams") as bar, workers.pool(config, purpose="training") as pool:
-            for shards, size, stats, n_chunks in pool.imap(count_task, parts):
-                reader.record(stats)
+            for part, (shards, size, stats, n_chunks) in zip(parts, pool.imap(count_task, parts)):
+                reader.record(stats, part)  # kept per part, to check pass 2 against
                 for n in range(1, self.order + 1):
                     store.add(str(n), *shards[n])
                 total += size
@@ -214,7 +214,10 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
-            for shard, size, long_chunks in pool.imap(segment_task, parts):
+            for part, (shard, size, long_chunks, stats) in zip(parts, pool.imap(segment_task, parts)):
+                if not reader.verify(part, stats):  # read differently than in pass 1: skipped
+                    bar.update(size)
+                    continue
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))

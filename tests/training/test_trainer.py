@@ -183,6 +183,19 @@ def test_cli_trains_and_reports(small_corpus, tmp_path, capsys):
     assert "broken.txt: empty file" in capsys.readouterr().err
 
 
+def test_cli_trains_on_several_paths_and_urls(small_corpus, baseline, tmp_path):
+    # `train A B C`: read in the order given, so the three parts of the corpus in its own
+    # order (code, en, zh) give the model of the whole directory; one of them a URL.
+    pytest.importorskip("fsspec")
+    models, _ = baseline
+    paths = [str(small_corpus / "code"), (small_corpus / "en" / "moby-dick.txt").as_uri(), str(small_corpus / "zh")]
+    out = tmp_path / "several"
+    assert main(["train", *paths, "-o", str(out), "--vocab-size", "2000,1000", "--min-count", "3", "--quiet"]) == 0
+    for size, model in models.items():
+        loaded = load_model(f"{out}.{size}")
+        assert (loaded.pieces, loaded.counts) == (model.pieces, model.counts)
+
+
 def test_cli_quiet_multi_size(small_corpus, tmp_path, capsys):
     out = tmp_path / "q.model"
     assert main(["train", str(small_corpus), "-o", str(out), "--vocab-size", "900,600", "--quiet", "--workers", "2"]) == 0
