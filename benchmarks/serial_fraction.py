@@ -68,7 +68,7 @@ class Meter:
         imap = parallel.WorkerPool.imap
         init = parallel.WorkerPool.__init__
 
-        def timed_imap(pool: Any, task: Any, items: Any) -> Any:
+        def timed_imap(pool: Any, task: Any, items: Any, *, shared: Any = None) -> Any:
             def timed(state: Any, item: Any) -> Any:
                 stage = meter.stage
                 started = time.perf_counter()
@@ -81,7 +81,7 @@ class Meter:
                 meter.tasks[stage] += 1
                 return result
 
-            return imap(pool, timed, items)
+            return imap(pool, timed, items, shared=shared)  # a shared value is built in the first task
 
         def measured_init(pool: Any, workers: Any, state: Any, *, purpose: str = "this call") -> None:
             started = time.perf_counter()
