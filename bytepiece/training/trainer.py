@@ -137,7 +137,7 @@ class Trainer:
                 )
             total = ngrams.total
             # held in a list that _count_pieces empties: then only the pass-2 pool holds the model
-            model = [build_model(ngrams, self.min_count)]
+            model = [build_model(ngrams, self.min_count, consume=True)]
             del ngrams
             release_memory()
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
