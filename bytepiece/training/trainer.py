@@ -27,7 +27,7 @@ from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
 from .refinement import SAMPLE_BYTES, SEEDS, check_loss, overshoot, read_sample, refine, seed_vocabulary
 from ..parallel import Executor, Runner, executor_for, release_memory
-from .tasks import PieceShard, count_task, segment_long_task, segment_task
+from .tasks import GROUP_BYTES, PieceShard, count_task, segment_long_task, segment_task
 
 _SAMPLE_BATCH_CHARS = 2_000_000  # characters of text per task of the refinement's sampling
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
@@ -214,6 +214,8 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
+            # the long chunks wait in this process: a share of the budget, at least a group
+            batch_bytes = _LONG_BATCH_BYTES if self.memory_budget is None else max(GROUP_BYTES, min(_LONG_BATCH_BYTES, self.memory_budget // 16))
             for part, (shard, size, long_chunks, stats) in zip(parts, pool.imap(segment_task, parts)):
                 if not reader.verify(part, stats):  # read differently than in pass 1: skipped
                     bar.update(size)
@@ -221,7 +223,7 @@ class Trainer:
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))
-                if waiting_bytes >= _LONG_BATCH_BYTES:
+                if waiting_bytes >= batch_bytes:
                     segment_long(waiting)
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
