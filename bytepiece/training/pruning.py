@@ -95,16 +95,23 @@ def count_segments(
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
-    model = Model.from_counts(vocabulary, special_tokens=())  # ids: the engine's, built in the workers
+    # The engine (its model, checked, and its tables) is built in the workers; here only
+    # the ids are needed, which are the pieces in the model's order.
+    pieces = Model.piece_order(vocabulary)
     groups = strings.split(GROUP_BYTES) if isinstance(strings, Strings) else iter(strings)
-    totals = np.zeros(model.vocab_size, dtype=np.int64)
+    totals = np.zeros(len(pieces), dtype=np.int64)
     with pool_for(workers, purpose="pruning") as pool:
-        engine = pool.share(Engine, model)
+        engine = pool.share(vocabulary_engine, vocabulary)
         for ids, counts, size in pool.imap(segment_strings, groups, shared=engine):
             totals[ids] += counts
             progress(size)
-    pieces = model.pieces
     return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
+
+
+def vocabulary_engine(vocabulary: Counts) -> Engine:
+    """The engine that segments by ``vocabulary`` (no special tokens: ids are the pieces'
+    positions in :meth:`Model.piece_order`)."""
+    return Engine(Model.from_counts(vocabulary, special_tokens=()))
 
 
 def segment_strings(engine: Engine, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
