@@ -208,6 +208,7 @@ class WorkerPool(Generic[State]):
                 yield task(self.state if shared is None else shared_value(shared), item)
             return
         self._check_owner()
+        _check_sendable(task)
         pending: Deque["Future[Result]"] = collections.deque()
         for item in items:
             if shared is None:
@@ -247,6 +248,18 @@ class WorkerPool(Generic[State]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_sendable(task: Callable[..., Any]) -> None:
+    """Refuse a task that cannot reach a worker (a lambda, a local function) before any is
+    sent: ``ProcessPoolExecutor`` raises the pickling error, but then hangs on shutdown
+    (CPython 3.11)."""
+    try:
+        pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TypeError(
+            f"a worker pool's task must be a module-level function (it is sent to the workers by name), got {task!r}: {exc}"
+        ) from None
 
 
 def _shut_down(executor: ProcessPoolExecutor, owner: int) -> None:

@@ -91,3 +91,10 @@ def test_pruning_starts_one_pool_per_run(monkeypatch):
     assert started == []
     assert prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=2) == local
     assert started == [1]
+
+
+def test_a_task_that_cannot_reach_the_workers_is_refused_without_hanging():
+    with WorkerPool(2, 3) as pool:
+        with pytest.raises(TypeError, match="module-level function"):
+            pool.map(lambda state, item: item, [1, 2, 3])
+        assert pool.map(scaled, [1, 2]) == [3, 6]  # the pool still works
