@@ -5,7 +5,8 @@ task: a stage's *driver* time is its wall time less the time inside its tasks (a
 the pickling this script adds to weigh what a cluster would send). The tasks' time is the
 work any number of cores can share; the driver's is what they cannot. Also reported: the
 bytes a cluster would move per stage (the pickled items sent to workers, the results sent
-back, and the state, once per worker).
+back, and the state and each shared value, such as a pruning round's vocabulary, once per
+worker).
 
 The projection for N cores is ``driver + tasks / N + bytes / bandwidth`` (the driver's
 link, 1.25 GB/s = 10 Gbit/s, carries the results and N copies of the state).
@@ -68,7 +69,7 @@ class Meter:
         imap = parallel.WorkerPool.imap
         init = parallel.WorkerPool.__init__
 
-        def timed_imap(pool: Any, task: Any, items: Any) -> Any:
+        def timed_imap(pool: Any, task: Any, items: Any, *, shared: Any = None) -> Any:
             def timed(state: Any, item: Any) -> Any:
                 stage = meter.stage
                 started = time.perf_counter()
@@ -81,7 +82,7 @@ class Meter:
                 meter.tasks[stage] += 1
                 return result
 
-            return imap(pool, timed, items)
+            return imap(pool, timed, items, shared=shared)  # a shared value is built in the first task
 
         def measured_init(pool: Any, workers: Any, state: Any, *, purpose: str = "this call") -> None:
             started = time.perf_counter()
@@ -91,6 +92,16 @@ class Meter:
             meter.pickle_s[key] += time.perf_counter() - started
             init(pool, workers, state, purpose=purpose)
 
+        share = parallel.WorkerPool.share
+
+        def measured_share(pool: Any, build: Any, argument: Any) -> Any:
+            # a shared value (a pruning round's vocabulary) reaches every worker once
+            started = time.perf_counter()
+            meter.state[meter.stage] += len(pickle.dumps(argument, protocol=pickle.HIGHEST_PROTOCOL))
+            meter.pickle_s[meter.stage] += time.perf_counter() - started
+            return share(pool, build, argument)
+
+        parallel.WorkerPool.share = measured_share  # type: ignore[method-assign]
         parallel.WorkerPool.imap = timed_imap  # type: ignore[method-assign]
         parallel.WorkerPool.__init__ = measured_init  # type: ignore[method-assign]
         self.wrap(Trainer, "_count_ngrams", "pass 1: n-gram counting")
@@ -172,7 +183,7 @@ def write_markdown(args: argparse.Namespace, result: Dict[str, Any]) -> None:
         f"{'--whole' if args.whole else f'--size-mb {args.size_mb:g}'} --vocab-size {args.vocab_size} --min-count {args.min_count}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",
-        "| stage | wall s | in tasks s | driver s | tasks | items sent MB | results MB | state MB (per worker) | peak PSS GB |",
+        "| stage | wall s | in tasks s | driver s | tasks | items sent MB | results MB | state + shared MB (per worker) | peak PSS GB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["stages"]:

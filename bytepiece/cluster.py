@@ -25,9 +25,10 @@ from __future__ import annotations
 import collections
 import logging
 import re
+import uuid
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
 
-from .parallel import Executor, Pool
+from .parallel import Executor, Pool, Shared, shared_value
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -131,13 +132,26 @@ class DaskPool:
         self.workers = workers
         # in a list: scatter would take a dict state for named pieces of data
         (self._state,) = client.scatter([state], broadcast=True, hash=False)
+        self._shared: Optional[Any] = None  # the shared value's argument, on every worker
 
-    def imap(self, task: Callable[[Any, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared:
+        """A handle on ``build(argument)``: the argument is broadcast to the workers once
+        (and the previous one released); each worker builds the value on first use."""
+        if self._shared is not None:
+            self._shared.release()
+        (self._shared,) = self.client.scatter([argument], broadcast=True, hash=False)
+        return Shared(uuid.uuid4().hex, build)
+
+    def imap(self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None) -> Iterator[Result]:
         """Results in item order, at most ``2 * workers`` tasks in flight."""
         pending: Deque[Any] = collections.deque()
         try:
             for item in items:
-                pending.append(self.client.submit(run_task, task, self._state, item, pure=False))
+                if shared is None:
+                    future = self.client.submit(run_task, task, self._state, item, pure=False)
+                else:
+                    future = self.client.submit(run_shared_task, task, shared, self._shared, item, pure=False)
+                pending.append(future)
                 if len(pending) >= 2 * self.workers:
                     yield pending.popleft().result()
             while pending:
@@ -150,10 +164,13 @@ class DaskPool:
         return list(self.imap(task, items))
 
     def close(self) -> None:
-        """Release the state on the workers."""
+        """Release the state (and the shared value's argument) on the workers."""
         if self._state is not None:
             self._state.release()
             self._state = None
+        if self._shared is not None:
+            self._shared.release()
+            self._shared = None
 
     def __enter__(self) -> "DaskPool":
         return self
@@ -165,3 +182,8 @@ class DaskPool:
 def run_task(task: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
     """What a Dask worker runs: one task on the scattered state."""
     return task(state, item)
+
+
+def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Any, item: Any) -> Any:
+    """One task on a shared value, built from its broadcast argument once per worker."""
+    return task(shared_value(shared, argument), item)

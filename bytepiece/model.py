@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -90,8 +90,8 @@ class Model:
         **settings: Any,
     ) -> "Model":
         """Build a model with the conventional ids: special tokens first, then the pieces
-        sorted by (byte length, bytes), so ids of single bytes are contiguous."""
-        pieces = sorted(counts, key=lambda p: (len(p), p))
+        in :meth:`piece_order`, so ids of single bytes are contiguous."""
+        pieces = cls.piece_order(counts)
         first = len(special_tokens)
         return cls(
             pieces=tuple(pieces),
@@ -100,6 +100,15 @@ class Model:
             special_tokens={t: i for i, t in enumerate(special_tokens)},
             **settings,
         )
+
+    @staticmethod
+    def piece_order(pieces: Iterable[bytes]) -> List[bytes]:
+        """The pieces in the order of their ids: by (byte length, bytes).
+
+        >>> Model.piece_order([b"ab", b"b", b"a"])
+        [b'a', b'b', b'ab']
+        """
+        return sorted(pieces, key=lambda p: (len(p), p))
 
     @property
     def vocab_size(self) -> int:

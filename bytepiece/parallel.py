@@ -27,7 +27,15 @@ Why it looks the way it does:
 **Executors.** A stage is told *where* to run by an :class:`Executor`: ``workers=N`` (an
 int) is a :class:`LocalExecutor`, and a Dask cluster is a
 :class:`bytepiece.cluster.DaskExecutor`. Both start pools with the same interface
-(:class:`Pool`: ``imap``, ``map``, ``workers``), so stage code never knows which runs it.
+(:class:`Pool`: ``imap``, ``map``, ``share``, ``workers``), so stage code never knows
+which runs it.
+
+**Shared values.** A stage that runs many rounds with a different state each time
+(pruning: one vocabulary per round) keeps one pool for the whole run instead of starting
+one per round: ``pool.share(build, argument)`` sends ``argument`` to the workers once
+(through a file for worker processes, a broadcast on Dask), and ``imap(task, items,
+shared=...)`` calls ``task(build(argument), item)``, where ``build(argument)`` runs once
+per worker, in the worker, on its first task of the round.
 """
 
 from __future__ import annotations
@@ -37,13 +45,18 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
 import sys
+import tempfile
+import uuid
 import warnings
 import weakref
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Callable, Deque, Generic, Iterable, Iterator, List, Optional, Protocol, TypeVar, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, Protocol, TypeVar, Union
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -92,6 +105,40 @@ def release_memory() -> None:
         pass
 
 
+@dataclass(frozen=True)
+class Shared:
+    """A value that a pool's tasks use for a while, built in each worker on first use as
+    ``build(argument)``: made by ``pool.share``, passed to ``pool.imap(..., shared=)``.
+    ``argument`` travels with the handle only in this process; worker processes read it
+    from ``path``, and Dask hands it to the task beside the handle."""
+
+    key: str
+    build: Callable[[Any], Any]
+    argument: Any = None
+    path: Optional[str] = None
+
+
+def shared_value(shared: Shared, argument: Any = None) -> Any:
+    """``shared``'s value in this process: built on first use, kept until another one is
+    asked for (one round's value at a time)."""
+    if _SHARED and _SHARED[0] == shared.key:
+        return _SHARED[1]
+    _SHARED.clear()  # the last round's value goes before this one is built
+    if shared.path is not None:
+        with open(shared.path, "rb") as handle:
+            argument = pickle.load(handle)
+    elif argument is None:
+        argument = shared.argument
+    value = shared.build(argument)
+    _SHARED[:] = [shared.key, value]
+    return value
+
+
+def forget_shared() -> None:
+    """Drop this process's shared value (a pool that built it here is closing)."""
+    _SHARED.clear()
+
+
 class WorkerPool(Generic[State]):
     """``workers`` processes that share ``state`` and map tasks over items, in order.
 
@@ -109,6 +156,7 @@ class WorkerPool(Generic[State]):
         self.workers = available_workers(resolve_workers(workers), purpose)
         self.owner = os.getpid()
         self._executor: Optional[ProcessPoolExecutor] = None
+        self._shared_dir: Optional[str] = None  # files of shared values, for the workers
         if self.workers > 1:
             self._executor = self._start()
             self._finalizer = weakref.finalize(self, _shut_down, self._executor, self.owner)
@@ -131,18 +179,42 @@ class WorkerPool(Generic[State]):
         """Whether tasks run in this process (one worker)."""
         return self._executor is None
 
-    def imap(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
+    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared:
+        """A handle on ``build(argument)`` for :meth:`imap`'s ``shared``: ``argument`` is
+        written once (pickled, to a file the workers read; kept as is with one worker), and
+        the previous shared value's file is deleted."""
+        key = uuid.uuid4().hex
+        if self._executor is None:
+            return Shared(key, build, argument=argument)
+        self._check_owner()
+        if self._shared_dir is None:
+            self._shared_dir = tempfile.mkdtemp(prefix="bytepiece-shared-")
+        for old in os.listdir(self._shared_dir):  # tasks of the last round are all done
+            os.unlink(os.path.join(self._shared_dir, old))
+        path = os.path.join(self._shared_dir, key)
+        with open(path, "wb") as handle:
+            pickle.dump(argument, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return Shared(key, build, path=path)
+
+    def imap(
+        self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None
+    ) -> Iterator[Result]:
         """``task(state, item)`` for each item, in item order, with at most
         ``2 * workers`` items read ahead. ``task`` must be a module-level function (it is
-        sent to the workers by name)."""
+        sent to the workers by name). With ``shared`` (from :meth:`share`), tasks get its
+        value instead of the state."""
         if self._executor is None:
             for item in items:
-                yield task(self.state, item)
+                yield task(self.state if shared is None else shared_value(shared), item)
             return
         self._check_owner()
+        _check_sendable(task)
         pending: Deque["Future[Result]"] = collections.deque()
         for item in items:
-            pending.append(self._executor.submit(_run, task, item))
+            if shared is None:
+                pending.append(self._executor.submit(_run, task, item))
+            else:
+                pending.append(self._executor.submit(_run_shared, task, shared, item))
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().result()
         while pending:
@@ -155,10 +227,17 @@ class WorkerPool(Generic[State]):
     def close(self) -> None:
         """Stop the workers (waiting for running tasks; queued ones are cancelled). Does
         nothing in a process other than the owner, or for a local pool."""
-        if self._executor is not None and os.getpid() == self.owner:
+        if os.getpid() != self.owner:
+            return
+        if self._executor is not None:
             self._finalizer.detach()
             self._executor.shutdown(wait=True, cancel_futures=True)  # also fine on a broken pool
+        else:
+            forget_shared()  # built here, by this pool's tasks
         self._executor = None
+        if self._shared_dir is not None:
+            shutil.rmtree(self._shared_dir, ignore_errors=True)
+            self._shared_dir = None
 
     def _check_owner(self) -> None:
         if os.getpid() != self.owner:
@@ -169,6 +248,18 @@ class WorkerPool(Generic[State]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_sendable(task: Callable[..., Any]) -> None:
+    """Refuse a task that cannot reach a worker (a lambda, a local function) before any is
+    sent: ``ProcessPoolExecutor`` raises the pickling error, but then hangs on shutdown
+    (CPython 3.11)."""
+    try:
+        pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TypeError(
+            f"a worker pool's task must be a module-level function (it is sent to the workers by name), got {task!r}: {exc}"
+        ) from None
 
 
 def _shut_down(executor: ProcessPoolExecutor, owner: int) -> None:
@@ -192,9 +283,13 @@ class Pool(Protocol[State]):
     state: State
     workers: int
 
-    def imap(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> Iterator[Result]: ...
+    def imap(
+        self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None
+    ) -> Iterator[Result]: ...
 
     def map(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> List[Result]: ...
+
+    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared: ...
 
     def close(self) -> None: ...
 
@@ -279,8 +374,21 @@ def executor_for(workers: Runner = 1, dask: Any = None) -> Iterator[Executor]:
             executor.close()
 
 
+@contextmanager
+def pool_for(runner: Union[Runner, Pool[Any]], *, purpose: str = "this call") -> Iterator[Pool[Any]]:
+    """A pool (state None, for :meth:`Pool.share`) for ``runner``: a pool given by the
+    caller (left open: it serves several calls), or a new one of the executor, closed
+    afterwards."""
+    if isinstance(runner, (int, Executor)):
+        with as_executor(runner).pool(None, purpose=purpose) as pool:
+            yield pool
+    else:
+        yield runner
+
+
 # ---------------------------------------------------------------- inside a worker
 _STATE: List[Any] = []  # the pool's state, in a worker process
+_SHARED: List[Any] = []  # [key, value] of the shared value built in this process
 
 
 def _set_state(state: Any) -> None:
@@ -294,3 +402,7 @@ def _set_state(state: Any) -> None:
 
 def _run(task: Callable[[Any, Any], Any], item: Any) -> Any:
     return task(_STATE[0], item)
+
+
+def _run_shared(task: Callable[[Any, Any], Any], shared: Shared, item: Any) -> Any:
+    return task(shared_value(shared), item)

@@ -98,10 +98,15 @@ def _training_tasks_done(dask_scheduler=None) -> int:
     return sum(1 for key, ts in dask_scheduler.tasks.items() if "run_task" in str(key) and ts.state == "memory")
 
 
-def test_encode_corpus_on_dask_gives_the_same_token_file(client, corpus_dir, tmp_path):
+def test_encode_corpus_on_dask_gives_the_same_token_file(client, corpus_dir, local_models, tmp_path, monkeypatch):
     model = trainer().train(corpus_dir, workers=1)[800]
     tok = Tokenizer(model)
     encode_corpus(tok, corpus_dir, tmp_path / "local", split="lines")
+    monkeypatch.setattr(corpus, "PART_BYTES", 30_000)  # many parts, each read by a worker
+    encode_corpus(tok, corpus_dir, tmp_path / "local-shuffled", split="lines", shuffle=3)
+    encode_corpus(tok, corpus_dir, tmp_path / "dask-shuffled", split="lines", shuffle=3, dask=client)
+    for name in ("tokens.bin", "offsets.npy"):
+        assert (tmp_path / "dask-shuffled" / name).read_bytes() == (tmp_path / "local-shuffled" / name).read_bytes()
     address = client.scheduler.address  # the CLI path: a scheduler address
     model_path = tmp_path / "m.model"
     from bytepiece import save_model

@@ -51,3 +51,50 @@ def test_workers_means_the_same_everywhere():
     for bad in (True, 1.5, "2", None):
         with pytest.raises(TypeError, match="workers must be an integer"):
             resolve_workers(bad)
+
+
+def built(argument: int) -> tuple:
+    return argument, os.getpid()  # which process built the value
+
+
+def with_pid(value: tuple, item: int) -> tuple:
+    return value[0] * item, value[1], os.getpid()
+
+
+def test_one_pool_serves_rounds_of_shared_values():
+    # Each round's value is built once per worker, in the worker; the processes stay.
+    for workers in (1, 2):
+        with WorkerPool(workers, None) as pool:
+            rounds = []
+            for factor in (2, 5, 7):
+                shared = pool.share(built, factor)
+                results = list(pool.imap(with_pid, range(20), shared=shared))
+                assert [r[0] for r in results] == [factor * i for i in range(20)]
+                assert all(builder == runner for _, builder, runner in results)  # built where it runs
+                rounds.append({runner for _, _, runner in results})
+            assert len(rounds[0] | rounds[1] | rounds[2]) <= workers  # no new processes per round
+            if workers == 1:
+                assert rounds[0] == {os.getpid()}
+
+
+def test_pruning_starts_one_pool_per_run(monkeypatch):
+    from bytepiece import parallel
+    from bytepiece.training import pruning
+    from bytepiece.training.pruning import prune
+
+    monkeypatch.setattr(pruning, "GROUP_BYTES", 300)  # many tasks a round: worth processes
+    started = []
+    real = parallel.WorkerPool._start
+    monkeypatch.setattr(parallel.WorkerPool, "_start", lambda self: (started.append(1), real(self))[1])
+    counts = {**{bytes([b]): 5 for b in range(256)}, **{bytes([97 + i % 26, 97 + i // 26 % 26, 98]): 100 + i for i in range(600)}}
+    local = prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=1)
+    assert started == []
+    assert prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=2) == local
+    assert started == [1]
+
+
+def test_a_task_that_cannot_reach_the_workers_is_refused_without_hanging():
+    with WorkerPool(2, 3) as pool:
+        with pytest.raises(TypeError, match="module-level function"):
+            pool.map(lambda state, item: item, [1, 2, 3])
+        assert pool.map(scaled, [1, 2]) == [3, 6]  # the pool still works

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..io.corpus import ON_ERROR, SPLITS
+from ..io.corpus import ON_ERROR, SPLITS, CorpusPaths
 from ..encoding.encode_corpus import DEFAULT_SHUFFLE_BUDGET, encode_corpus
 from ..encoding.tokenizer import Tokenizer
 from .train import add_dask_argument, parse_size
@@ -18,10 +18,10 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser(
         "encode-corpus",
         help="encode a corpus directory into a flat token file (memory-mappable) with a document index",
-        description="Encode every document of CORPUS_DIR into OUT/tokens.bin (uint16 or uint32 ids), "
+        description="Encode every document of CORPUS into OUT/tokens.bin (uint16 or uint32 ids), "
         "OUT/offsets.npy (document boundaries) and OUT/meta.json. The output is the same for any --workers.",
     )
-    parser.add_argument("corpus", metavar="CORPUS_DIR", help="corpus directory or file (.txt/.jsonl, maybe .gz/.bz2/.xz)")
+    parser.add_argument("corpus", metavar="CORPUS", nargs="+", help="corpus directories, files (.txt/.jsonl, maybe .gz/.bz2/.xz) or fsspec URLs, read in the order given")
     parser.add_argument("-m", "--model", required=True, help="model file")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory (must not exist unless --overwrite)")
     parser.add_argument("--split", choices=SPLITS, default="files", help="a .txt file is one document (files, default) or one per line (lines); a .jsonl record is always one")
@@ -33,7 +33,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--shuffle", type=int, default=None, metavar="SEED", help="write the documents in one global random order, a function of SEED alone (0 <= SEED < 2**64)")
     parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_SHUFFLE_BUDGET, metavar="SIZE", help="with --shuffle: encoded documents held in memory; the rest waits in temporary files (default 512M)")
     parser.add_argument("--alpha", type=float, default=None, help="sample segmentations with this alpha (default: Viterbi)")
-    parser.add_argument("--seed", type=int, default=0, help="with --alpha: block b of documents (about 1M characters each) uses seed (SEED, b) (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="with --alpha: block b (about 1M characters) of part p (about 2 MB of the corpus) uses seed (SEED, p, b) (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     tok = Tokenizer(args.model)
     meta = encode_corpus(
         tok,
-        args.corpus,
+        args.corpus[0] if len(args.corpus) == 1 else CorpusPaths(args.corpus),
         args.output,
         split=args.split,
         jsonl_field=args.jsonl_field,

@@ -7,10 +7,9 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
 from typing import List
 
-from ..io.corpus import ON_ERROR
+from ..io.corpus import ON_ERROR, CorpusPaths
 from ..training.refinement import LOSSES
 from ..training.trainer import DEFAULT_MEMORY_BUDGET, Trainer
 
@@ -23,7 +22,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
         help="train vocabularies on a corpus (directory of .txt/.jsonl, maybe .gz/.bz2/.xz)",
         description="Train byte-level unigram vocabularies by n-gram new-word discovery.",
     )
-    parser.add_argument("corpus", nargs="+", help="corpus directories or files")
+    parser.add_argument("corpus", nargs="+", help="corpus directories, files or fsspec URLs (s3://, gs://, hf://, file://), read in the order given")
     parser.add_argument("-o", "--output", required=True, help="model file; with several sizes, MODEL.<size>")
     parser.add_argument("--vocab-size", type=parse_sizes, default=[32000], metavar="N[,N...]", help="vocabulary size(s), special tokens included; several (e.g. 32000,8000) give nested models MODEL.<size> (default 32000)")
     parser.add_argument("--order", type=int, default=6, help="n-gram order (default 6)")
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         refine=args.refine,
     )
-    source = args.corpus[0] if len(args.corpus) == 1 else [Path(p) for p in args.corpus]
+    source = args.corpus[0] if len(args.corpus) == 1 else CorpusPaths(args.corpus)
     if args.dask is not None and args.workers != 1:
         raise ValueError("--workers and --dask do not go together: the cluster's workers do the work")
     started = time.perf_counter()

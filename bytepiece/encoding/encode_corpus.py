@@ -1,12 +1,16 @@
 """Encoding a corpus into a token file: documents in blocks, through the batch path.
 
-Documents come from :func:`bytepiece.io.corpus.iter_documents`, are grouped in blocks of
-about ``BLOCK_CHARS`` characters, encoded by ``encode_batch``'s vectorised path (here or
-in worker processes or on a Dask cluster, ``parallel.py``) and written by
-:func:`bytepiece.io.token_file.write_token_file`. Blocks are seeded by their index, so the
-output does not depend on the number of workers or the executor. With ``shuffle``, the
-encoded documents pass through :func:`bytepiece.io.shuffle.shuffled` on their way to the
-file: one global random order, under a memory budget.
+The corpus is planned as parts (``io/corpus.py``: files, or byte ranges of them cut at
+line starts), and each part is a task that reads its documents itself
+(:func:`bytepiece.io.corpus.part_documents`), here, in worker processes or on a Dask
+cluster (``parallel.py``), so no text passes through the driver. A task encodes its
+documents in blocks of about ``BLOCK_CHARS`` characters by ``encode_batch``'s vectorised
+path and sends back the ids; the driver writes them in part order with
+:func:`bytepiece.io.token_file.write_token_file`. The parts depend on the corpus alone and
+blocks are seeded by (part, block), so the output does not depend on the number of
+workers or the executor. With ``shuffle``, the encoded documents pass through
+:func:`bytepiece.io.shuffle.shuffled` on their way to the file: one global random order,
+under a memory budget.
 
 Deliberately left out: the token file format (``io/token_file.py``).
 """
@@ -14,12 +18,13 @@ Deliberately left out: the token file format (``io/token_file.py``).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..io.corpus import CorpusStats, batched, iter_documents
+from ..io.corpus import CorpusFormat, CorpusStats, Part, Source, batched, document_reader, part_documents
 from ..io.shuffle import check_seed, shuffled
 from ..io.token_file import model_checksum, token_dtype, write_token_file
 from ..model import PathLike
@@ -36,41 +41,54 @@ BLOCK_CHARS = 1 << 20  # documents are encoded in blocks of about this many char
 DEFAULT_SHUFFLE_BUDGET = 512 << 20  # bytes of encoded documents a shuffle holds in memory
 
 
-Block = Tuple[int, List[str], Optional[float], int, bool]
+@dataclass(frozen=True)
+class PartTask:
+    """What a worker needs to encode one part: where it is, how to read it, how to encode."""
+
+    part: Part
+    format: CorpusFormat
+    split: str
+    alpha: Optional[float]
+    seed: int
+    eos: bool
 
 
-def encode_block(engine: Engine, task: Block) -> Tuple[np.ndarray, np.ndarray]:
-    """A block of documents, vectorised (``encode_batch``'s path): all ids back to back
-    as the file's dtype (which pickles as one buffer, far cheaper to send back from a
-    worker than lists) and each document's bounds in them."""
-    index, texts, alpha, seed, eos = task
-    # Seeded per block, and blocks depend only on the documents: the output does not
-    # depend on the number of workers.
-    rng = None if alpha is None else np.random.default_rng([seed, index])
-    ids, bounds = encode_arrays(engine, texts, Options(False, eos, alpha, ()), rng)
-    return ids.astype(token_dtype(engine.vocab_size)), bounds
+def encode_part(engine: Engine, task: PartTask) -> Tuple[np.ndarray, np.ndarray, CorpusStats]:
+    """The task: a part's documents read and encoded, as all ids back to back in the
+    file's dtype (which pickles as one buffer, far cheaper to send back than lists), each
+    document's bounds in them, and what reading counted."""
+    stats = CorpusStats()
+    documents = list(part_documents(task.part, task.format, stats, split=task.split))
+    dtype = token_dtype(engine.vocab_size)
+    ids: List[np.ndarray] = []
+    bounds: List[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+    done = 0
+    for block, texts in enumerate(batched(documents, BLOCK_CHARS)):
+        # Seeded by (part, block): both depend on the corpus alone, not on the workers.
+        rng = None if task.alpha is None else np.random.default_rng([task.seed, task.part.index, block])
+        block_ids, block_bounds = encode_arrays(engine, texts, Options(False, task.eos, task.alpha, ()), rng)
+        ids.append(block_ids.astype(dtype))
+        bounds.append(block_bounds[1:].astype(np.int64) + done)
+        done += len(block_ids)
+    return (np.concatenate(ids) if ids else np.zeros(0, dtype)), np.concatenate(bounds), stats
 
 
-def _blocks(documents: Iterable[str], alpha: Optional[float], seed: int, eos: bool) -> Iterator[Block]:
-    for index, texts in enumerate(batched(documents, BLOCK_CHARS)):
-        yield index, texts, alpha, seed, eos
+def _documents(results: Iterable[Tuple[np.ndarray, np.ndarray, CorpusStats]], record: Callable[[CorpusStats], None]) -> Iterator[np.ndarray]:
+    for ids, bounds, stats in results:
+        record(stats)
+        yield from np.split(ids, bounds[1:-1]) if len(bounds) > 1 else ()
 
 
-def _counted(documents: Iterable[str], stats: CorpusStats, meta: Dict[str, Any]) -> Iterator[str]:
+def _counted(documents: Iterable[np.ndarray], stats: CorpusStats, meta: Dict[str, Any]) -> Iterator[np.ndarray]:
     """The documents; once they are all read, what was read and skipped goes in ``meta``
     (which ``write_token_file`` reads after the last document)."""
     yield from documents
     meta["corpus"] = {key: value for key, value in stats.as_dict().items() if key != "warnings"}
 
 
-def _documents(blocks: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
-    for ids, bounds in blocks:
-        yield from np.split(ids, bounds[1:-1])
-
-
 def encode_corpus(
     tok: "Tokenizer",
-    source: PathLike,
+    source: Source,
     out: PathLike,
     *,
     split: str = "files",
@@ -90,11 +108,14 @@ def encode_corpus(
 ) -> Dict[str, Any]:
     """Encode every document of ``source`` into a token file at ``out``; returns its meta.
 
-    Documents are encoded in blocks of about ``BLOCK_CHARS`` characters by the batch path
-    (Viterbi ids are exactly those of ``tok.encode``). Deterministic: the same corpus,
+    ``source``: a directory, a file, an fsspec URL, or several of them
+    (:class:`~bytepiece.io.corpus.CorpusPaths`). Workers read their parts of the corpus
+    themselves and encode them in blocks of about ``BLOCK_CHARS`` characters by the batch
+    path (Viterbi ids are exactly those of ``tok.encode``). Deterministic: the same corpus,
     model and options give the same bytes for any ``workers`` and on a Dask cluster
     (``dask``: a ``distributed.Client``, a scheduler address or ``"local:N"``); with
-    ``alpha`` block ``b`` is sampled with seed ``(seed, b)``.
+    ``alpha``, block ``b`` of part ``p`` (parts are about 2 MB of the corpus) is sampled
+    with seed ``(seed, p, b)``.
 
     ``shuffle``: a seed; the documents are written in one global random order that
     depends on this seed (and the corpus) alone, holding at most about ``memory_budget``
@@ -119,12 +140,13 @@ def encode_corpus(
         "shuffle_seed": shuffle,
         "model_sha256": model_checksum(tok.model),
     }
-    stats = CorpusStats()
-    documents = iter_documents(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn, stats=stats)
-    blocks = _blocks(_counted(documents, stats, meta), alpha, seed, eos)
+    reader = document_reader(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    # the plan: part descriptions only (a file name and two offsets each), made as they go
+    tasks = (PartTask(part, reader.format, split, alpha, seed, eos) for part in reader.parts(whole_txt=split == "files"))
     write = functools.partial(write_token_file, out, vocab_size=tok.vocab_size, meta=meta, overwrite=overwrite)
     with executor_for(workers, dask) as executor, executor.pool(tok.engine, purpose="encode_corpus(workers=N)") as pool:
-        encoded = _progress(_documents(pool.imap(encode_block, blocks)), progress)
+        documents = _documents(pool.imap(encode_part, tasks), reader.record)
+        encoded = _progress(_counted(documents, reader.stats, meta), progress)
         if shuffle is None:
             return write(encoded)
         dtype = token_dtype(tok.vocab_size)

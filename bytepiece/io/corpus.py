@@ -39,7 +39,25 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, 
 from ..errors import CorpusError
 
 PathLike = Union[str, "os.PathLike[str]"]
-Source = Union[PathLike, Sequence["os.PathLike[str]"], Iterable[str]]
+
+
+class CorpusPaths(Tuple[str, ...]):
+    """Several corpus paths or fsspec URLs, read in the order given (each directory in
+    sorted order): what ``bytepiece train A B C`` passes. A plain list of ``str`` is taken
+    for texts, so paths given as strings need this wrapper (or ``Path`` objects).
+
+    >>> CorpusPaths(["corpus/a", "s3://bucket/b"])
+    CorpusPaths(['corpus/a', 's3://bucket/b'])
+    """
+
+    def __new__(cls, paths: Iterable[PathLike]) -> "CorpusPaths":
+        return super().__new__(cls, [os.fspath(p) for p in paths])
+
+    def __repr__(self) -> str:
+        return f"CorpusPaths({list(self)!r})"
+
+
+Source = Union[PathLike, CorpusPaths, Sequence["os.PathLike[str]"], Iterable[str]]
 
 ON_ERROR = ("skip", "fail")
 _OPENERS: Dict[str, Callable[..., Any]] = {
@@ -304,6 +322,8 @@ class CorpusReader:
         self._roots: List[str] = []
         if isinstance(source, (str, os.PathLike)):
             self._roots = [os.fspath(source)]
+        elif isinstance(source, CorpusPaths):
+            self._roots = list(source)
         elif isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source):
             self._roots = [os.fspath(s) for s in source]
         else:
@@ -317,9 +337,11 @@ class CorpusReader:
             if not is_url(root) and not Path(root).exists():
                 raise FileNotFoundError(f"corpus path {root} does not exist")
 
-    def parts(self, part_bytes: Optional[int] = None) -> Iterator[Part]:
+    def parts(self, part_bytes: Optional[int] = None, *, whole_txt: bool = False) -> Iterator[Part]:
         """The corpus as parts of about ``part_bytes`` bytes (characters for texts; default
-        ``PART_BYTES``), in order. The first plan counts the ignored files in :attr:`stats`."""
+        ``PART_BYTES``), in order. The first plan counts the ignored files in :attr:`stats`.
+        ``whole_txt``: a ``.txt`` file is never cut (it is one document to
+        ``encode-corpus --split files``)."""
         part_bytes = part_bytes or PART_BYTES
         count_ignored = not self._planned
         self._planned = True
@@ -342,7 +364,7 @@ class CorpusReader:
                     continue
                 if count_ignored and not is_url(path):
                     self._signatures[path] = _signature(path)
-                if size <= part_bytes or Path(path).suffix in _OPENERS:
+                if size <= part_bytes or Path(path).suffix in _OPENERS or (whole_txt and kind == ".txt"):
                     group.append(Part(0, path, kind, total=size))
                     grouped += max(size, 0)
                     if grouped >= part_bytes:
@@ -388,17 +410,25 @@ class CorpusReader:
             if len(fine) == len(members):
                 kept.append(part)
             elif fine:
+                # what the first pass read was counted for the whole group: not comparable
+                self._part_counts.pop(part.index, None)
                 kept.append(Part(part.index, members=fine))
         return kept
 
-    def verify(self, part: Part, stats: "CorpusStats") -> None:
-        """Check what a later pass read of ``part`` against the first pass."""
+    def verify(self, part: Part, stats: "CorpusStats") -> bool:
+        """Whether a later pass read ``part`` as the first pass did (files, documents,
+        bytes and skipped lines). If not: :class:`CorpusError` under ``fail``; under
+        ``skip`` the part is reported and counted as changed, and the caller leaves out
+        what it read."""
         expected = self._part_counts.get(part.index)
         found = _read_counts(stats)
-        if expected is not None and found != expected:
-            path = part.path or next((m.path for m in part.members), "the corpus")
-            self._changed(path, f"read differently than in the first pass ({found[1]} documents, {found[2]} bytes "
-                                f"instead of {expected[1]}, {expected[2]})")
+        if expected is None or found == expected:
+            return True
+        path = part.path or next((m.path for m in part.members), "the corpus")
+        self._changed(path, f"read differently than in the first pass ({found[1]} documents, {found[2]} bytes, "
+                            f"{found[3]} lines skipped instead of {expected[1]}, {expected[2]}, {expected[3]}); "
+                            "what this pass read of it is left out")
+        return False
 
     def _same_file(self, path: str) -> bool:
         if path not in self._signatures or path in self._changed_paths:
@@ -701,8 +731,29 @@ SPLITS = ("files", "lines")  # how encode-corpus cuts .txt files into documents
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
 
+def part_documents(part: Part, fmt: CorpusFormat, stats: "CorpusStats", *, split: str = "files") -> Iterator[str]:
+    """The documents of one part (see :func:`iter_documents`), counting what was read in
+    ``stats``. With ``split="files"`` a ``.txt`` part must hold whole files
+    (``CorpusReader.parts(whole_txt=True)``)."""
+    for member in part.members:
+        yield from part_documents(member, fmt, stats, split=split)
+    if part.members:
+        return
+    if part.texts is not None or part.kind == ".jsonl":
+        yield from read_part(part, fmt, stats)
+        return
+    # A .txt part arrives in blocks cut at line starts: joined, they are the part, and its
+    # lines are those of the whole file (parts start at line starts).
+    text = "".join(read_part(part, fmt, stats))
+    if split == "files":
+        if text:
+            yield text
+    else:
+        yield from _LINE.findall(text)
+
+
 def iter_documents(
-    source: PathLike,
+    source: Source,
     *,
     split: str = "files",
     jsonl_field: str = "text",
@@ -710,36 +761,33 @@ def iter_documents(
     warn: Optional[Callable[[str], None]] = None,
     stats: Optional[CorpusStats] = None,
 ) -> Iterator[str]:
-    """Documents of a corpus directory (or file), in sorted path order.
+    """Documents of a corpus directory (or file, or :class:`CorpusPaths`), in sorted path
+    order.
 
     A ``.txt`` file is one document with ``split="files"`` and one per line (with its
     newline) with ``split="lines"``; a ``.jsonl`` record is always one document.
     Compression and bad input are handled by :class:`CorpusReader` (whose statistics are
     added to ``stats`` if given): with ``on_error="skip"`` bad files and lines are skipped
-    with a warning, with ``"fail"`` they raise :class:`CorpusError`.
+    with a warning, with ``"fail"`` they raise :class:`CorpusError`. ``encode-corpus``
+    reads the same documents part by part, in its workers (:func:`part_documents`).
     """
+    reader = document_reader(source, split=split, jsonl_field=jsonl_field, on_error=on_error, warn=warn)
+    for part in reader.parts(whole_txt=split == "files"):
+        read = CorpusStats()
+        yield from part_documents(part, reader.format, read, split=split)
+        reader.record(read)
+    if stats is not None:
+        stats.merge(reader.stats)
+
+
+def document_reader(
+    source: Source, *, split: str = "files", jsonl_field: str = "text", on_error: str = "skip",
+    warn: Optional[Callable[[str], None]] = None,
+) -> CorpusReader:
+    """The reader of a corpus read as documents (checking ``split``); plan it with
+    ``parts(whole_txt=split == "files")``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    root = Path(source)
-    if not root.exists():
-        raise FileNotFoundError(f"corpus path {root} does not exist")
-    totals = CorpusStats() if stats is None else stats
-    listing = CorpusReader([root], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
-    for path in list_files(root, on_error=listing.report_unlistable):
-        kind = file_kind(path) or (".txt" if root.is_file() else None)
-        if kind is None:
-            totals.ignored_files += 1
-            continue
-        texts = CorpusReader([path], jsonl_field=jsonl_field, on_error=on_error, warn=warn)
-        if kind == ".jsonl":
-            yield from texts
-        else:
-            # A .txt file arrives in blocks cut at line starts: joined, they are the file.
-            text = "".join(texts)
-            if split == "files":
-                if text:
-                    yield text
-            else:
-                yield from _LINE.findall(text)
-        totals.merge(texts.stats)
-    totals.merge(listing.stats)  # directories that could not be read
+    if isinstance(source, (str, os.PathLike)) and not is_url(source) and not Path(source).exists():
+        raise FileNotFoundError(f"corpus path {os.fspath(source)} does not exist")
+    return CorpusReader(source, jsonl_field=jsonl_field, on_error=on_error, warn=warn)

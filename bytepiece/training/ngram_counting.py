@@ -148,16 +148,21 @@ class NgramModel:
         return self._tables[n].get(grams)
 
 
-def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
-    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1)."""
+def build_model(counts: NgramCounts, min_count: int, *, consume: bool = False) -> NgramModel:
+    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1).
+
+    ``consume``: take each length's counts out of ``counts`` as its table is built, so
+    the counts and the tables (both of the size of the model, the largest thing the
+    trainer holds) are never all in memory at once."""
     model = NgramModel(counts.order)
-    for n, keys, logp in conditionals(counts, min_count):
+    for n, keys, logp in conditionals(counts, min_count, consume=consume):
         model.add(n, keys, logp)
+        del keys, logp
     return model
 
 
-def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """``(n, keys, log-probabilities)`` for n = 1..order.
+def conditionals(counts: NgramCounts, min_count: int, *, consume: bool = False) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """``(n, keys, log-probabilities)`` for n = 1..order (``consume``: see :func:`build_model`).
 
     Unseen bytes get count 1; n-grams of length >= 2 need ``count >= min_count``;
     ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
@@ -172,10 +177,16 @@ def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.
     raw_log = np.log(byte_counts.astype(np.float64))
     yield 1, keys, raw_log - np.log(float(total))
     for n in range(2, counts.order + 1):
-        keep = counts.counts[n] >= min_count
+        all_keys, all_counts = (counts.keys.pop(n), counts.counts.pop(n)) if consume else (counts.keys[n], counts.counts[n])
+        keep = all_counts >= min_count
         prefix_keys, prefix_log = keys, raw_log
-        keys = counts.keys[n][keep]
-        raw_log = np.log(counts.counts[n][keep].astype(np.float64))
+        whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then
+        keys = all_keys if whole else all_keys[keep]
+        raw_log = np.log((all_counts if whole else all_counts[keep]).astype(np.float64))
+        del all_keys, all_counts, keep
         # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
         where = np.searchsorted(prefix_keys, keys >> np.uint64(8))
-        yield n, keys, raw_log - prefix_log[where]
+        logp = prefix_log[where]
+        del where, prefix_keys, prefix_log
+        np.subtract(raw_log, logp, out=logp)
+        yield n, keys, logp

@@ -13,13 +13,15 @@
 
 Re-segmenting *is* inference: a vocabulary becomes an :class:`~bytepiece.encoding.engine.Engine`
 and the strings go through its batch path (``encoding/batch/``), the same vectorised Viterbi
-that ``encode_batch`` uses (score ``log count - log total``, ties to the longer piece), in
-``workers`` processes (``parallel.py``).
+that ``encode_batch`` uses (score ``log count - log total``, ties to the longer piece), on
+the executor (``parallel.py``). One pool serves the whole run: each round's vocabulary is
+sent to the workers as a shared value (``Pool.share``), and each worker builds the round's
+engine from it on its first task, so no round starts processes, and the engines are built
+in parallel, not by the driver.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
@@ -27,12 +29,13 @@ import numpy as np
 
 from ..encoding.engine import Engine
 from ..model import Model
-from ..parallel import LocalExecutor, Runner, as_executor
+from ..parallel import Pool, Runner, pool_for
 from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
 from .piece_counting import PieceCounts
 
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
+Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
 GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
@@ -51,7 +54,7 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     return (len(piece) > 1, -count, -len(piece), piece)
 
 
-def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
+def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Workers = 1, progress: Progress = _no_progress) -> Counts:
     """``keep`` plus the count of each dropped piece added to its segmentation by ``keep``.
 
     ``drop`` is consumed (emptied once packed), so a big one is not held twice.
@@ -70,7 +73,7 @@ def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Runner = 1,
     return dict(result)
 
 
-def remove_wasted(counts: Counts, workers: Runner = 1, progress: Progress = _no_progress) -> Counts:
+def remove_wasted(counts: Counts, workers: Workers = 1, progress: Progress = _no_progress) -> Counts:
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
     while True:
         size = len(counts)
@@ -81,7 +84,7 @@ def remove_wasted(counts: Counts, workers: Runner = 1, progress: Progress = _no_
 
 
 def count_segments(
-    vocabulary: Counts, strings: Union["Strings", Iterable["Strings"]], workers: Runner = 1, progress: Progress = _no_progress
+    vocabulary: Counts, strings: Union["Strings", Iterable["Strings"]], workers: Workers = 1, progress: Progress = _no_progress
 ) -> Counts:
     """``{piece: sum of the weights of the strings whose segmentation by vocabulary uses
     it, once per use}``. ``vocabulary`` must hold every single byte. ``strings``: one
@@ -92,18 +95,23 @@ def count_segments(
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
-    engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
+    # The engine (its model, checked, and its tables) is built in the workers; here only
+    # the ids are needed, which are the pieces in the model's order.
+    pieces = Model.piece_order(vocabulary)
     groups = strings.split(GROUP_BYTES) if isinstance(strings, Strings) else iter(strings)
-    first = list(itertools.islice(groups, 2))
-    # one group is not worth starting processes for
-    executor = as_executor(workers) if len(first) > 1 else LocalExecutor(1)
-    totals = np.zeros(engine.vocab_size, dtype=np.int64)
-    with executor.pool(engine, purpose="pruning") as pool:
-        for ids, counts, size in pool.imap(segment_strings, itertools.chain(first, groups)):
+    totals = np.zeros(len(pieces), dtype=np.int64)
+    with pool_for(workers, purpose="pruning") as pool:
+        engine = pool.share(vocabulary_engine, vocabulary)
+        for ids, counts, size in pool.imap(segment_strings, groups, shared=engine):
             totals[ids] += counts
             progress(size)
-    pieces = engine.pieces_by_id
     return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
+
+
+def vocabulary_engine(vocabulary: Counts) -> Engine:
+    """The engine that segments by ``vocabulary`` (no special tokens: ids are the pieces'
+    positions in :meth:`Model.piece_order`)."""
+    return Engine(Model.from_counts(vocabulary, special_tokens=()))
 
 
 def segment_strings(engine: Engine, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
@@ -176,19 +184,20 @@ def prune_packed(
     dropped pieces: only the kept ones become a dict. ``pieces`` is consumed.
     """
     keep, drop = _sort_out(pieces, min_count, max_piece_length)
-    split = Counter(keep)
-    split.update(count_segments(keep, drop, workers, progress))  # step 2
-    del drop
-    counts = remove_wasted(dict(split), workers, progress)  # step 3
     result: Dict[int, Counts] = {}
-    for size in sorted(set(vocab_sizes), reverse=True):  # step 4
-        target = size - reserved
-        if len(counts) > target:
-            ranked = sorted(counts.items(), key=rank_key)
-            keep = dict(ranked[:target])
-            del ranked[:target]
-            counts = remove_wasted(split_into(keep, ranked, workers, progress), workers, progress)
-        result[size] = dict(counts)
+    with pool_for(workers, purpose="pruning") as pool:  # one pool for every round
+        split = Counter(keep)
+        split.update(count_segments(keep, drop, pool, progress))  # step 2
+        del drop
+        counts = remove_wasted(dict(split), pool, progress)  # step 3
+        for size in sorted(set(vocab_sizes), reverse=True):  # step 4
+            target = size - reserved
+            if len(counts) > target:
+                ranked = sorted(counts.items(), key=rank_key)
+                keep = dict(ranked[:target])
+                del ranked[:target]
+                counts = remove_wasted(split_into(keep, ranked, pool, progress), pool, progress)
+            result[size] = dict(counts)
     return result
 
 

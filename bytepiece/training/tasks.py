@@ -65,14 +65,15 @@ def count_task(config: Config, part: Part) -> Tuple[Dict[int, Shard], int, Corpu
     return shards, sum(p.total for p in parts), stats, len(chunks)
 
 
-def segment_task(config: Config, part: Part) -> Tuple[PieceShard, int, List[bytes]]:
-    """Pass 2 map: (piece counts of the short chunks, their bytes, the long chunks)."""
-    texts, _ = part_texts(config, part)
+def segment_task(config: Config, part: Part) -> Tuple[PieceShard, int, List[bytes], CorpusStats]:
+    """Pass 2 map: (piece counts of the short chunks, their bytes, the long chunks, what
+    reading counted: the driver checks it against pass 1)."""
+    texts, stats = part_texts(config, part)
     chunks = chunk_texts(texts, config)
     del texts
     short = [c for c in chunks if len(c) <= LONG_CHUNK]
     long = [c for c in chunks if len(c) > LONG_CHUNK]
-    return segment_chunks(config, short), sum(map(len, short)), long
+    return segment_chunks(config, short), sum(map(len, short)), long, stats
 
 
 def segment_long_task(config: Config, chunks: List[bytes]) -> Tuple[PieceShard, int]:

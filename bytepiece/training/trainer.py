@@ -27,7 +27,7 @@ from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
 from . import refinement  # its settings are read at call time (benchmarks/refine_settings.py sets them)
 from ..parallel import Executor, Runner, executor_for, release_memory
-from .tasks import PieceShard, count_task, segment_long_task, segment_task
+from .tasks import GROUP_BYTES, PieceShard, count_task, segment_long_task, segment_task
 
 _SAMPLE_BATCH_CHARS = 2_000_000  # characters of text per task of the refinement's sampling
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
@@ -137,7 +137,7 @@ class Trainer:
                 )
             total = ngrams.total
             # held in a list that _count_pieces empties: then only the pass-2 pool holds the model
-            model = [build_model(ngrams, self.min_count)]
+            model = [build_model(ngrams, self.min_count, consume=True)]
             del ngrams
             release_memory()
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
@@ -184,8 +184,8 @@ class Trainer:
         total = chunks = 0
         config = {**self._task_config(), "partitions": store.partitions}
         with self._bar("counting n-grams") as bar, workers.pool(config, purpose="training") as pool:
-            for shards, size, stats, n_chunks in pool.imap(count_task, parts):
-                reader.record(stats)
+            for part, (shards, size, stats, n_chunks) in zip(parts, pool.imap(count_task, parts)):
+                reader.record(stats, part)  # kept per part, to check pass 2 against
                 for n in range(1, self.order + 1):
                     store.add(str(n), *shards[n])
                 total += size
@@ -214,11 +214,16 @@ class Trainer:
 
             waiting: List[bytes] = []
             waiting_bytes = 0
-            for shard, size, long_chunks in pool.imap(segment_task, parts):
+            # the long chunks wait in this process: a share of the budget, at least a group
+            batch_bytes = _LONG_BATCH_BYTES if self.memory_budget is None else max(GROUP_BYTES, min(_LONG_BATCH_BYTES, self.memory_budget // 16))
+            for part, (shard, size, long_chunks, stats) in zip(parts, pool.imap(segment_task, parts)):
+                if not reader.verify(part, stats):  # read differently than in pass 1: skipped
+                    bar.update(size)
+                    continue
                 add(shard, size)
                 waiting.extend(long_chunks)
                 waiting_bytes += sum(map(len, long_chunks))
-                if waiting_bytes >= _LONG_BATCH_BYTES:
+                if waiting_bytes >= batch_bytes:
                     segment_long(waiting)
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)

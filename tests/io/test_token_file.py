@@ -105,6 +105,50 @@ def test_viterbi_ids_are_those_of_encode(tok, corpus, tmp_path, monkeypatch):
     assert [d.tolist() for d in TokenFile(tmp_path / "out")] == expected
 
 
+def test_workers_read_their_own_parts_and_write_the_same_file(tok, tmp_path, monkeypatch):
+    # Tasks carry a file name and a byte range, never text; files are cut into many
+    # parts, and the token file is the documents of the corpus read whole, for 1 and 2
+    # workers, in order and shuffled. With --split files a .txt file stays one document.
+    from bytepiece.io import corpus as corpus_io
+
+    monkeypatch.setattr(corpus_io, "PART_BYTES", 8_000)
+    root = tmp_path / "c"
+    root.mkdir()
+    moby = (DEMO_CORPUS / "en" / "moby-dick.txt").read_bytes()[:60_000]
+    (root / "a.txt").write_bytes(moby)
+    records = [json.dumps({"text": line}) for line in moby.decode("utf-8", "ignore").split("\n\n")[:200]]
+    (root / "b.jsonl").write_text("\n".join(records) + "\n", encoding="utf-8")
+    expected = [*moby.decode("utf-8").splitlines(keepends=True), *(json.loads(r)["text"] for r in records)]
+    sent = []
+    real = corpus_encoding.encode_part
+    monkeypatch.setattr(corpus_encoding, "encode_part", lambda engine, task: (sent.append(task), real(engine, task))[1])
+    encode_corpus(tok, root, tmp_path / "w1", split="lines")
+    assert len(sent) > 10 and all(t.part.texts is None and t.part.size <= 8_000 for t in sent)
+    assert [d.tolist() for d in TokenFile(tmp_path / "w1")] == [tok.encode(d) + [tok.eos_id] for d in expected]
+    monkeypatch.setattr(corpus_encoding, "encode_part", real)  # workers get tasks by name
+    encode_corpus(tok, root, tmp_path / "w2", split="lines", workers=2)
+    encode_corpus(tok, root, tmp_path / "s1", split="lines", shuffle=5)
+    encode_corpus(tok, root, tmp_path / "s2", split="lines", shuffle=5, workers=2, memory_budget=10_000)
+    for name in ("tokens.bin", "offsets.npy"):
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+        assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
+    assert sorted(d.tobytes() for d in TokenFile(tmp_path / "s1")) == sorted(d.tobytes() for d in TokenFile(tmp_path / "w1"))
+    encode_corpus(tok, root, tmp_path / "files", eos=False)
+    assert TokenFile(tmp_path / "files")[0].tolist() == tok.encode(moby.decode("utf-8"))
+
+
+def test_several_corpus_paths_and_urls(tok, corpus, tmp_path):
+    # `encode-corpus A B`: the documents of A, then those of B; a path may be a file:// URL
+    pytest.importorskip("fsspec")
+    model = tmp_path / "m.model"
+    tok.save(model)
+    single = tmp_path / "one.txt"
+    single.write_text("one more document\n", encoding="utf-8")
+    assert main(["encode-corpus", str(corpus), single.as_uri(), "-m", str(model), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    expected = [*iter_documents(corpus), "one more document\n"]
+    assert [tok.decode(d.tolist()) for d in TokenFile(tmp_path / "out")] == [d + "<eos>" for d in expected]
+
+
 def test_existing_output_refused_or_replaced_atomically(tok, corpus, tmp_path):
     out = tmp_path / "out"
     encode_corpus(tok, corpus, out, eos=False)

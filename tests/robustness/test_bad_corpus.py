@@ -164,6 +164,41 @@ def test_a_file_read_differently_with_the_same_size_and_time_is_reported(tmp_pat
     assert reader.stats.changed_files == 1 and "read differently" in warnings[-1]
 
 
+def test_training_leaves_out_a_part_read_differently_in_pass_two(tmp_path, monkeypatch):
+    # Same size and modification time, different content: only the per-part counts of
+    # pass 1 can tell. Under skip the part is reported and what pass 2 read of it is not
+    # counted (no "Q" beyond the count 1 of a missing byte); under fail it stops the run.
+    monkeypatch.setattr(corpus_module, "PART_BYTES", 600)  # b.txt is cut into parts
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "a.txt").write_bytes(GOOD)
+    b = root / "b.txt"
+    b.write_bytes(GOOD)
+    stat = b.stat()
+
+    def change():
+        b.write_bytes(GOOD[:-40] + b"Q" * 20 + b"\xff" + b"Q" * 18 + b"\n")  # the same size
+        os.utime(b, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    (model,) = train_with_change(root, change, "skip").values()
+    counts = model.training["corpus"]
+    assert counts["changed_files"] == 1 and counts["skipped_lines"] == 0
+    assert any("b.txt: read differently than in the first pass" in w for w in counts["warnings"])
+    assert [(p, c) for p, c in zip(model.pieces, model.counts) if b"Q" in p] == [(b"Q", 1)]
+    b.write_bytes(GOOD)
+    os.utime(b, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(bytepiece.CorpusError, match=r"b\.txt, line 40: not valid UTF-8"):  # fails at once
+        train_with_change(root, change, "fail")
+    # read differently with no bad line: a part's counts alone tell (the verify step)
+    reader = CorpusReader(root, on_error="fail")
+    plan = list(reader.parts())
+    first = corpus_module.CorpusStats(files=1, documents=1, bytes=10)
+    reader.record(first, plan[0])
+    assert reader.verify(plan[0], first)
+    with pytest.raises(bytepiece.CorpusError, match="read differently than in the first pass"):
+        reader.verify(plan[0], corpus_module.CorpusStats(files=1, documents=1, bytes=9))
+
+
 def test_no_text_left_says_how_much_was_skipped(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(b'{"body": "x"}\n' * 3)
     with pytest.raises(bytepiece.CorpusError, match=r"1 files read \(0 documents\), 0 files and 3 lines skipped"):

@@ -183,6 +183,19 @@ def test_cli_trains_and_reports(small_corpus, tmp_path, capsys):
     assert "broken.txt: empty file" in capsys.readouterr().err
 
 
+def test_cli_trains_on_several_paths_and_urls(small_corpus, baseline, tmp_path):
+    # `train A B C`: read in the order given, so the three parts of the corpus in its own
+    # order (code, en, zh) give the model of the whole directory; one of them a URL.
+    pytest.importorskip("fsspec")
+    models, _ = baseline
+    paths = [str(small_corpus / "code"), (small_corpus / "en" / "moby-dick.txt").as_uri(), str(small_corpus / "zh")]
+    out = tmp_path / "several"
+    assert main(["train", *paths, "-o", str(out), "--vocab-size", "2000,1000", "--min-count", "3", "--quiet"]) == 0
+    for size, model in models.items():
+        loaded = load_model(f"{out}.{size}")
+        assert (loaded.pieces, loaded.counts) == (model.pieces, model.counts)
+
+
 def test_cli_quiet_multi_size(small_corpus, tmp_path, capsys):
     out = tmp_path / "q.model"
     assert main(["train", str(small_corpus), "-o", str(out), "--vocab-size", "900,600", "--quiet", "--workers", "2"]) == 0
@@ -216,3 +229,38 @@ def test_jsonl_and_compressed_files_train_like_the_same_texts(tmp_path):
     from_texts = Trainer(vocab_size=600, progress=False).train(texts)[600]
     assert from_files.pieces == from_texts.pieces and from_files.counts == from_texts.counts
     assert from_files.training["corpus"]["documents"] == 150 and from_files.training["jsonl_field"] == "body"
+
+
+def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
+    # The same 36 KB of text 2 and 8 times over: the same distinct n-grams and pieces
+    # (what is of model size stays the same) but four times the bytes, parts, shards,
+    # long chunks and counts. With a small budget, the traced peak of the whole run
+    # (numpy's arrays included; tasks run in this process) must stay flat, and the model
+    # be the same. The sizes of a task's work (parts, groups) are scaled down with the
+    # corpus, so that they are reached here (a task segments its long chunks a group at
+    # a time, at about 150 bytes of Viterbi arrays a byte).
+    import tracemalloc
+
+    from bytepiece.io import corpus
+    from bytepiece.training import tasks, trainer as trainer_module
+
+    monkeypatch.setattr(corpus, "PART_BYTES", 10_000)
+    monkeypatch.setattr(tasks, "GROUP_BYTES", 8_000)
+    monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
+    text = (DEMO / "en/moby-dick.txt").read_bytes()[:24_000] + (DEMO / "zh/classical-poetry.txt").read_bytes()[:12_000]
+    text = text[: text.rfind(b"\n") + 1]
+    peaks, models = {}, {}
+    for copies in (2, 8):
+        root = tmp_path / f"x{copies}"
+        root.mkdir()
+        for i in range(copies):
+            (root / f"{i:02}.txt").write_bytes(text)
+        tracemalloc.start()
+        try:
+            trainer = Trainer(vocab_size=600, min_count=2, memory_budget=60_000, progress=False)
+            (models[copies],) = trainer.train(root).values()
+            peaks[copies] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert models[8].pieces == models[2].pieces
+    assert peaks[8] <= 1.15 * peaks[2], peaks
