@@ -26,9 +26,10 @@ import collections
 import logging
 import re
 import uuid
+import warnings
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
 
-from .parallel import Executor, Pool, Shared, shared_value
+from .parallel import Executor, Pool, Shared, forget_shared, shared_value
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -164,13 +165,18 @@ class DaskPool:
         return list(self.imap(task, items))
 
     def close(self) -> None:
-        """Release the state (and the shared value's argument) on the workers."""
+        """Release the state and the shared value (its argument, and the value each worker
+        built from it: a long-lived cluster would otherwise keep the last one)."""
         if self._state is not None:
             self._state.release()
             self._state = None
         if self._shared is not None:
             self._shared.release()
             self._shared = None
+            try:
+                self.client.run(forget_shared)
+            except Exception as exc:  # a cluster going away: its workers' memory goes with it
+                warnings.warn(f"could not release the shared value on the Dask workers: {exc}", stacklevel=2)
 
     def __enter__(self) -> "DaskPool":
         return self

@@ -50,6 +50,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import uuid
 import warnings
 import weakref
@@ -120,23 +121,26 @@ class Shared:
 
 def shared_value(shared: Shared, argument: Any = None) -> Any:
     """``shared``'s value in this process: built on first use, kept until another one is
-    asked for (one round's value at a time)."""
-    if _SHARED and _SHARED[0] == shared.key:
-        return _SHARED[1]
-    _SHARED.clear()  # the last round's value goes before this one is built
-    if shared.path is not None:
-        with open(shared.path, "rb") as handle:
-            argument = pickle.load(handle)
-    elif argument is None:
-        argument = shared.argument
-    value = shared.build(argument)
-    _SHARED[:] = [shared.key, value]
-    return value
+    asked for (one round's value at a time). Thread-safe: a Dask worker may run several
+    tasks at once in threads; they build the value once, and none gets another run's."""
+    with _SHARED_LOCK:
+        if _SHARED and _SHARED[0] == shared.key:
+            return _SHARED[1]
+        _SHARED.clear()  # the last round's value goes before this one is built
+        if shared.path is not None:
+            with open(shared.path, "rb") as handle:
+                argument = pickle.load(handle)
+        elif argument is None:
+            argument = shared.argument
+        value = shared.build(argument)
+        _SHARED[:] = [shared.key, value]
+        return value
 
 
 def forget_shared() -> None:
     """Drop this process's shared value (a pool that built it here is closing)."""
-    _SHARED.clear()
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 class WorkerPool(Generic[State]):
@@ -187,8 +191,11 @@ class WorkerPool(Generic[State]):
         if self._executor is None:
             return Shared(key, build, argument=argument)
         self._check_owner()
+        _check_sendable(build, "shared value's build")
         if self._shared_dir is None:
             self._shared_dir = tempfile.mkdtemp(prefix="bytepiece-shared-")
+            # also gone when the pool is dropped without close()
+            self._shared_cleanup = weakref.finalize(self, shutil.rmtree, self._shared_dir, True)
         for old in os.listdir(self._shared_dir):  # tasks of the last round are all done
             os.unlink(os.path.join(self._shared_dir, old))
         path = os.path.join(self._shared_dir, key)
@@ -236,7 +243,7 @@ class WorkerPool(Generic[State]):
             forget_shared()  # built here, by this pool's tasks
         self._executor = None
         if self._shared_dir is not None:
-            shutil.rmtree(self._shared_dir, ignore_errors=True)
+            self._shared_cleanup()  # removes the directory, once
             self._shared_dir = None
 
     def _check_owner(self) -> None:
@@ -250,7 +257,7 @@ class WorkerPool(Generic[State]):
         self.close()
 
 
-def _check_sendable(task: Callable[..., Any]) -> None:
+def _check_sendable(task: Callable[..., Any], what: str = "task") -> None:
     """Refuse a task that cannot reach a worker (a lambda, a local function) before any is
     sent: ``ProcessPoolExecutor`` raises the pickling error, but then hangs on shutdown
     (CPython 3.11)."""
@@ -258,7 +265,7 @@ def _check_sendable(task: Callable[..., Any]) -> None:
         pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise TypeError(
-            f"a worker pool's task must be a module-level function (it is sent to the workers by name), got {task!r}: {exc}"
+            f"a worker pool's {what} must be a module-level function (it is sent to the workers by name), got {task!r}: {exc}"
         ) from None
 
 
@@ -389,6 +396,7 @@ def pool_for(runner: Union[Runner, Pool[Any]], *, purpose: str = "this call") ->
 # ---------------------------------------------------------------- inside a worker
 _STATE: List[Any] = []  # the pool's state, in a worker process
 _SHARED: List[Any] = []  # [key, value] of the shared value built in this process
+_SHARED_LOCK = threading.Lock()
 
 
 def _set_state(state: Any) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bytepiece.parallel import WorkerPool, resolve_workers
+from bytepiece.parallel import WorkerPool, resolve_workers, shared_value
 
 
 def scaled(state: int, item: int) -> int:
@@ -93,8 +98,56 @@ def test_pruning_starts_one_pool_per_run(monkeypatch):
     assert started == [1]
 
 
-def test_a_task_that_cannot_reach_the_workers_is_refused_without_hanging():
-    with WorkerPool(2, 3) as pool:
-        with pytest.raises(TypeError, match="module-level function"):
-            pool.map(lambda state, item: item, [1, 2, 3])
-        assert pool.map(scaled, [1, 2]) == [3, 6]  # the pool still works
+REFUSED = """
+import pytest
+from bytepiece.parallel import WorkerPool
+from test_parallel import scaled
+
+with WorkerPool(2, 3) as pool:
+    with pytest.raises(TypeError, match="task must be a module-level function"):
+        pool.map(lambda state, item: item, [1, 2, 3])
+    with pytest.raises(TypeError, match="build must be a module-level function"):
+        pool.share(lambda argument: argument, 5)
+    assert pool.map(scaled, [1, 2]) == [3, 6]  # the pool still works
+print("done")
+"""
+
+
+def test_what_cannot_reach_the_workers_is_refused_without_hanging():
+    # In a child process with a timeout: the failure this guards against is a hang on
+    # shutdown, which would otherwise stall the suite instead of failing it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run([sys.executable, "-c", REFUSED], capture_output=True, text=True, timeout=120,
+                            cwd=here, env={**os.environ, "PYTHONPATH": os.pathsep.join([here, *sys.path])})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+
+
+def test_a_shared_value_is_built_once_per_process_even_from_threads():
+    builds = []
+
+    def build(argument: int) -> int:
+        builds.append(argument)
+        time.sleep(0.05)  # long enough for every thread to arrive while it is built
+        return argument * 2
+
+    with WorkerPool(1, None) as pool:
+        shared = pool.share(build, 21)
+        with ThreadPoolExecutor(8) as threads:
+            values = list(threads.map(lambda _: shared_value(shared), range(8)))
+    assert values == [42] * 8
+    assert builds == [21]
+
+
+def test_shared_files_are_removed_when_the_pool_closes_or_is_dropped():
+    for close in (True, False):
+        pool: WorkerPool[None] = WorkerPool(2, None)
+        shared = pool.share(abs, -3)
+        assert shared.path is not None and os.path.exists(shared.path)
+        directory = os.path.dirname(shared.path)
+        if close:
+            pool.close()
+        else:
+            del pool  # never closed: its finalizer cleans up
+            gc.collect()
+        assert not os.path.exists(directory)
