@@ -391,7 +391,9 @@ class CorpusReader:
     def record(self, stats: "CorpusStats", part: Optional[Part] = None) -> None:
         """Add a part's statistics (of the first pass) to :attr:`stats`, reporting its
         problems (the first ``_MAX_WARNINGS`` in all); with ``part``, keep what it read
-        for :meth:`verify`."""
+        for :meth:`verify`. Reading the reader after this is a later pass (checked, not
+        counted again)."""
+        self._passes = max(self._passes, 1)
         self.stats.merge(stats, self._warn)
         if part is not None:
             self._part_counts[part.index] = _read_counts(stats)
@@ -424,7 +426,7 @@ class CorpusReader:
         found = _read_counts(stats)
         if expected is None or found == expected:
             return True
-        path = part.path or next((m.path for m in part.members), "the corpus")
+        path = part.path or _members_named(part)
         self._changed(path, f"read differently than in the first pass ({found[1]} documents, {found[2]} bytes, "
                             f"{found[3]} lines skipped instead of {expected[1]}, {expected[2]}, {expected[3]}); "
                             "what this pass read of it is left out")
@@ -459,6 +461,16 @@ class CorpusReader:
                 self.record(stats, part)
             else:
                 self.verify(part, stats)
+
+
+def _members_named(part: Part) -> str:
+    """A group of small files read as one part, by name: which of them changed is not
+    known, so all of them are named (the first few, and how many more)."""
+    names = [m.path for m in part.members if m.path]
+    if not names:
+        return "the corpus"
+    shown = ", ".join(names[:3])
+    return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more files read with them"
 
 
 def _signature(path: str) -> Optional[Tuple[int, int]]:
@@ -788,6 +800,15 @@ def document_reader(
     ``parts(whole_txt=split == "files")``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not isinstance(source, (str, os.PathLike, CorpusPaths)) and not (
+        isinstance(source, (list, tuple)) and all(isinstance(item, os.PathLike) for item in source)
+    ):
+        # The trainer reads a plain list of str as texts; here it would silently encode the
+        # path names themselves.
+        raise TypeError(
+            f"source must be a path, an fsspec URL, CorpusPaths([...]) or a list of Path objects, got "
+            f"{type(source).__name__}; for several paths given as strings use CorpusPaths(paths)"
+        )
     if isinstance(source, (str, os.PathLike)) and not is_url(source) and not Path(source).exists():
         raise FileNotFoundError(f"corpus path {os.fspath(source)} does not exist")
     return CorpusReader(source, jsonl_field=jsonl_field, on_error=on_error, warn=warn)

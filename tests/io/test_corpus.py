@@ -147,6 +147,22 @@ def test_second_pass_does_not_warn_again(tmp_path):
     assert len(warnings) == count
 
 
+def test_reading_again_after_the_parts_were_recorded_counts_nothing_twice(tmp_path):
+    # Training's first pass reads parts in its tasks and records them; --refine then reads
+    # the reader itself: a later pass, checked against the first, not counted again.
+    warnings = []
+    reader = CorpusReader(bad_corpus(tmp_path), warn=warnings.append)
+    for part in reader.parts():
+        stats = corpus.CorpusStats()
+        list(corpus.read_part(part, reader.format, stats))
+        reader.record(stats, part)
+    first = reader.stats.as_dict()
+    count = len(warnings)
+    list(reader)
+    assert reader.stats.as_dict() == first
+    assert len(warnings) == count
+
+
 @pytest.mark.parametrize(
     "name, data, message",
     [

@@ -13,7 +13,7 @@ from bytepiece import TokenFileError, Tokenizer
 from bytepiece.encoding import encode_corpus as corpus_encoding
 from bytepiece.cli import main
 from bytepiece.encoding.encode_corpus import encode_corpus
-from bytepiece.io.corpus import iter_documents
+from bytepiece.io.corpus import CorpusPaths, iter_documents
 from bytepiece.io.token_file import TokenFile, write_token_file
 from bytepiece.training.trainer import Trainer
 
@@ -52,6 +52,20 @@ def test_documents_files_and_lines(corpus):
     assert list(iter_documents(corpus, split="lines"))[:5] == ["first line\n", "second 行\n", "\n", "third\n", "json doc 1"]
     with pytest.raises(ValueError, match="split"):
         list(iter_documents(corpus, split="paragraphs"))
+
+
+def test_several_paths_as_strings_need_corpus_paths(tok, corpus, tmp_path):
+    # A list of str would be texts for the trainer; read as documents it would encode the
+    # path names themselves, so it is refused, naming the way to pass several paths.
+    paths = [str(corpus / "b" / "three.txt.gz"), str(corpus / "a")]  # read in the order given
+    with pytest.raises(TypeError, match="CorpusPaths"):
+        list(iter_documents(paths))
+    with pytest.raises(TypeError, match="CorpusPaths"):
+        encode_corpus(tok, paths, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    both = list(iter_documents(CorpusPaths(paths)))
+    assert both == list(iter_documents([corpus / "b" / "three.txt.gz", corpus / "a"]))
+    assert both == ["compressed ½ text\nmore\n", DOCS["a/one.txt"], "json doc 1", "json\ndoc 2"]
 
 
 def test_encode_and_read_back(tok, corpus, tmp_path):
