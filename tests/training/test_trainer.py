@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -249,17 +250,21 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
     text = (DEMO / "en/moby-dick.txt").read_bytes()[:24_000] + (DEMO / "zh/classical-poetry.txt").read_bytes()[:12_000]
     text = text[: text.rfind(b"\n") + 1]
-    peaks, models = {}, {}
-    for copies in (2, 8):
+    peaks, models = {2: 0, 8: 0}, {}
+    # 2 copies before and after 8: when the collector happens to run moves a peak by a
+    # few percent; growth with the corpus (22.6 -> 63.4 MB once) is far beyond that.
+    for copies in (2, 8, 2):
         root = tmp_path / f"x{copies}"
-        root.mkdir()
-        for i in range(copies):
-            (root / f"{i:02}.txt").write_bytes(text)
+        if not root.exists():
+            root.mkdir()
+            for i in range(copies):
+                (root / f"{i:02}.txt").write_bytes(text)
+        gc.collect()
         tracemalloc.start()
         try:
             trainer = Trainer(vocab_size=600, min_count=2, memory_budget=60_000, progress=False)
             (models[copies],) = trainer.train(root).values()
-            peaks[copies] = tracemalloc.get_traced_memory()[1]
+            peaks[copies] = max(peaks[copies], tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
     assert models[8].pieces == models[2].pieces
