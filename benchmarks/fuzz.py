@@ -10,6 +10,8 @@ and goes through:
 * sampling at four temperatures (alpha 0, 0.1, 1, 10; each input at one of them, in
   turn, and each batch at one of them): a valid segmentation of the text;
 * offsets: the pieces' byte offsets tile the normalized UTF-8 exactly;
+* documents of 2.5-20 KB (1% of the inputs), which ``encode()`` and sampling send to the
+  batch path: their ids equal the scalar decoder's, chunk by chunk;
 * the streaming decoder: fed the ids one at a time it gives ``decode``'s text, and fed
   arbitrary ids (broken UTF-8 included) it gives ``decode(ids, errors="replace")``.
 
@@ -38,8 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, command_line  # noqa: E402
 
 from bytepiece import Tokenizer, Trainer  # noqa: E402
+from bytepiece.normalization import split_chunks  # noqa: E402
 
 ALPHAS = (0.0, 0.1, 1.0, 10.0)
+LONG_BYTES = 2_500  # from here a document may take the batch path (engine.batch_min_bytes)
 BATCH = 64
 
 
@@ -110,8 +114,12 @@ class Texts:
             return "".join(parts)
         if kind < 96:  # newlines and whitespace runs
             return "".join(rng.choice(["\n", "\r", "\r\n", " ", "\t", "a", "字"], size=length).tolist())
-        if kind < 98:
+        if kind < 97:
             return ""
+        if kind < 98:  # a document of 2.5-20 KB: encode() and sampling take the batch path
+            size = int(np.exp(rng.uniform(np.log(2_500), np.log(20_000))))
+            start = int(rng.integers(0, max(1, len(self.corpus) - size)))
+            return self.corpus[start : start + size]
         # a lone surrogate somewhere: every entry point must refuse it with ValueError
         text = self.random_chars(max(1, length))
         at = int(rng.integers(0, len(text) + 1))
@@ -177,6 +185,9 @@ class Fuzz:
         self.check("ids are ints of the vocabulary", text, all(type(i) is int and 3 <= i < tok.vocab_size for i in ids))
         self.check("decode(encode(t)) == t", text, tok.decode(ids) == normal)
         self.check("encode_array == encode", text, tok.encode_array(text).tolist() == ids)
+        if len(data) >= LONG_BYTES:  # encode() took the batch path: against the scalar decoder
+            scalar = [i for chunk in split_chunks(data) for i in tok.engine.decode_chunk(chunk)]
+            self.check("long document: encode == scalar decoder", text, ids == scalar)
         # offsets: the pieces tile the normalized UTF-8 exactly
         pieces = tok.tokenize(text)
         position, tiled = 0, True
