@@ -37,6 +37,18 @@ def test_golden_ids(processor, legacy_tokenizers):
         assert processor.decode(row["ids"]) == unicodedata.normalize("NFC", row["text"])
 
 
+def _export_and_compare(tok, golden_name, tmp_path, label):
+    """Export ``tok`` to SentencePiece and encode the golden texts of ``golden_name`` with
+    both: (processor, texts, our ids, theirs, indices where they differ)."""
+    sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "m.model")))
+    texts = [unicodedata.normalize("NFC", r["text"]) for r in golden_rows(golden_name)]
+    ours = [tok.encode(t) for t in texts]
+    theirs = sp.encode(texts)
+    differ = [i for i in range(len(texts)) if ours[i] != theirs[i]]
+    print(f"\n{label}: SentencePiece agrees on {len(texts) - len(differ)}/{len(texts)}")
+    return sp, texts, ours, theirs, differ
+
+
 def _explained(tok, text, ours, theirs):
     """A documented divergence: an exact tie, or a character with no piece of its own."""
     if max(theirs) < tok.vocab_size and tok.score(text, theirs) == pytest.approx(tok.score(text, ours), abs=1e-6):
@@ -50,12 +62,7 @@ def test_small_vocabularies_diverge_only_as_documented(vocab, tmp_path):
     # Vocabularies trained by BytePiece 0.6.3 on the corpus sample: many rare characters
     # have no piece of their own there, which is divergence 2.
     tok = Tokenizer(shared_path(GOLDEN / "trained" / f"ref-sample-mc4.model.{vocab}"))
-    sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "m.model")))
-    texts = [unicodedata.normalize("NFC", r["text"]) for r in golden_rows(NAME)]
-    ours = [tok.encode(t) for t in texts]
-    theirs = sp.encode(texts)
-    differ = [i for i in range(len(texts)) if ours[i] != theirs[i]]
-    print(f"\nref-sample-mc4.{vocab}: SentencePiece agrees on {len(texts) - len(differ)}/{len(texts)}")
+    sp, texts, ours, theirs, differ = _export_and_compare(tok, NAME, tmp_path, f"ref-sample-mc4.{vocab}")
     assert len(differ) <= 0.02 * len(texts)  # measured: 105 (32000), 53 (8000) of 6637
     assert all(_explained(tok, texts[i], ours[i], theirs[i]) for i in differ)
     assert all(sp.decode(theirs[i]) == texts[i] for i in differ)
@@ -64,12 +71,7 @@ def test_small_vocabularies_diverge_only_as_documented(vocab, tmp_path):
 @pytest.mark.parametrize("which", ["default", "refined"])
 def test_vocabularies_trained_by_us_export_with_our_ids(which, demo_trained, tmp_path):
     tok = demo_trained[which]  # 4000 pieces, without and with --refine
-    sp = spm.SentencePieceProcessor(model_file=str(tok.to_sentencepiece(tmp_path / "m.model")))
-    texts = [unicodedata.normalize("NFC", r["text"]) for r in golden_rows(IN_REPO_MODEL)]
-    ours = [tok.encode(t) for t in texts]
-    theirs = sp.encode(texts)
-    differ = [i for i in range(len(texts)) if ours[i] != theirs[i]]
-    print(f"\n{which}: SentencePiece agrees on {len(texts) - len(differ)}/{len(texts)}")
+    sp, texts, ours, theirs, differ = _export_and_compare(tok, IN_REPO_MODEL, tmp_path, which)
     assert len(differ) <= 5  # measured: 514/514 for both; only documented divergences allowed
     assert all(_explained(tok, texts[i], ours[i], theirs[i]) for i in differ)
     assert all(sp.decode(theirs[i]) == texts[i] for i in differ)
