@@ -39,18 +39,19 @@ def main() -> int:
     meter = Meter()
     meter.install()  # after serial_fraction's wrappers: these see the same calls
     prune_packed = trainer_module.prune_packed
-    build_model = trainer_module.build_model
+    stream_model = trainer_module.stream_model
 
     def counted_prune(pieces: Any, **options: Any) -> Any:
         print(f"pass 2: {len(pieces.keys)} distinct short pieces, {len(pieces.long)} long", flush=True)
         return prune_packed(pieces, **options)
 
-    def counted_build_model(ngrams: Any, min_count: int, **options: Any) -> Any:
-        print(f"n-gram model: {sum(len(k) for k in ngrams.keys.values())} entries", flush=True)
-        return build_model(ngrams, min_count, **options)
+    def counted_stream_model(*args: Any, **options: Any) -> Any:
+        model = stream_model(*args, **options)
+        print(f"n-gram model: {sum(model.sizes.values())} entries", flush=True)
+        return model
 
     trainer_module.prune_packed = counted_prune  # type: ignore[assignment]
-    trainer_module.build_model = counted_build_model  # type: ignore[assignment]
+    trainer_module.stream_model = counted_stream_model  # type: ignore[assignment]
     stop = threading.Event()
     threading.Thread(target=meter.sample_memory, args=(stop,), daemon=True).start()
     started = time.perf_counter()

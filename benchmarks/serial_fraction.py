@@ -105,7 +105,7 @@ class Meter:
         parallel.WorkerPool.imap = timed_imap  # type: ignore[method-assign]
         parallel.WorkerPool.__init__ = measured_init  # type: ignore[method-assign]
         self.wrap(Trainer, "_count_ngrams", "pass 1: n-gram counting")
-        self.wrap(trainer_module, "build_model", "building the n-gram model")
+        self.wrap(trainer_module, "stream_model", "pass 1's reduce and building the n-gram model")
         self.wrap(Trainer, "_count_pieces", "pass 2: segmentation + piece counting")
         self.wrap(trainer_module, "prune_packed", "pruning")
 

@@ -3,7 +3,7 @@
 Counting is map/reduce shaped. :func:`count_ngrams` maps a batch of chunks to
 :class:`NgramCounts` (sorted integer keys and counts per length); counts of different
 batches merge by addition (:class:`~bytepiece.training.count_store.CountStore`), in any order,
-so any number of workers gives identical totals. :func:`build_model` then prunes by
+so any number of workers gives identical totals. :func:`stream_model` then prunes by
 ``min_count`` and computes conditional log-probabilities (``docs/algorithm.md``, Pass 1).
 
 An n-gram of ``n <= 7`` bytes is the integer of its bytes read big-endian; each length has
@@ -17,7 +17,7 @@ Deliberately left out: reading, chunking (``io/corpus.py``, ``normalization.py``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -148,36 +148,55 @@ class NgramModel:
         return self._tables[n].get(grams)
 
 
-def build_model(counts: NgramCounts, min_count: int, *, consume: bool = False) -> NgramModel:
-    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1).
+def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
+    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1)."""
+    return stream_model(counts.order, counts.total, _tables(counts), min_count)
 
-    ``consume``: take each length's counts out of ``counts`` as its table is built, so
-    the counts and the tables (both of the size of the model, the largest thing the
-    trainer holds) are never all in memory at once."""
-    model = NgramModel(counts.order)
-    for n, keys, logp in conditionals(counts, min_count, consume=consume):
+
+def stream_model(order: int, total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> NgramModel:
+    """:func:`build_model` from ``(n, sorted keys, counts)`` for n = 1..order, taken one
+    length at a time: the trainer hands each length over as its reduce finishes, so the
+    driver never holds the counts of all lengths (together the size of the model, the
+    largest thing it holds) beside the tables."""
+    model = NgramModel(order)
+    for n, keys, logp in _conditionals(total, tables, min_count):
         model.add(n, keys, logp)
         del keys, logp
     return model
 
 
-def conditionals(counts: NgramCounts, min_count: int, *, consume: bool = False) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """``(n, keys, log-probabilities)`` for n = 1..order (``consume``: see :func:`build_model`).
+def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """``(n, keys, log-probabilities)`` for n = 1..order.
 
     Unseen bytes get count 1; n-grams of length >= 2 need ``count >= min_count``;
     ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
     ``logp[1][b] = log c(b) - log N``.
     """
+    return _conditionals(counts.total, _tables(counts), min_count)
+
+
+def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    return ((n, counts.keys[n], counts.counts[n]) for n in range(1, counts.order + 1))
+
+
+def _conditionals(total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """:func:`conditionals` of a stream of tables (lengths 1, 2, ... in order)."""
+    stream = iter(tables)
+    n, byte_keys, byte_counts_seen = next(stream)
+    if n != 1:
+        raise ValueError(f"the n-gram tables must start at length 1, got {n}")
     byte_counts = np.zeros(256, dtype=np.int64)
-    byte_counts[counts.keys[1].astype(np.int64)] = counts.counts[1]
+    byte_counts[byte_keys.astype(np.int64)] = byte_counts_seen
+    del byte_keys, byte_counts_seen
     unseen = byte_counts == 0
     byte_counts[unseen] = 1
-    total = counts.total + int(unseen.sum())
+    total = total + int(unseen.sum())
     keys = np.arange(256, dtype=np.uint64)
     raw_log = np.log(byte_counts.astype(np.float64))
     yield 1, keys, raw_log - np.log(float(total))
-    for n in range(2, counts.order + 1):
-        all_keys, all_counts = (counts.keys.pop(n), counts.counts.pop(n)) if consume else (counts.keys[n], counts.counts[n])
+    for expected, (n, all_keys, all_counts) in enumerate(stream, start=2):
+        if n != expected:
+            raise ValueError(f"the n-gram tables must come in order of length: got {n} after {expected - 1}")
         keep = all_counts >= min_count
         prefix_keys, prefix_log = keys, raw_log
         whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then

@@ -16,17 +16,19 @@ import os
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from ..errors import CorpusError
 from ..io.corpus import ON_ERROR, CorpusFormat, CorpusReader, Part, Source, batched
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
-from .ngram_counting import NgramCounts, NgramModel, build_model, check_order
+from .ngram_counting import NgramModel, check_order, stream_model
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
 from . import refinement  # its settings are read at call time (benchmarks/refine_settings.py sets them)
-from ..parallel import Executor, Runner, executor_for, release_memory
+from ..parallel import Executor, Pool, Runner, executor_for, release_memory
 from .tasks import GROUP_BYTES, PieceShard, count_task, segment_long_task, segment_task
 
 _SAMPLE_BATCH_CHARS = 2_000_000  # characters of text per task of the refinement's sampling
@@ -128,17 +130,19 @@ class Trainer:
         parts = list(reader.parts())  # the plan: file names and byte ranges (texts: references)
         partitions = count_partitions(sum(p.size for p in parts), self.memory_budget, workers.workers)
         with CountStore(self.memory_budget, self.spill_dir, partitions=partitions) as store:
-            ngrams, chunk_count = self._count_ngrams(parts, reader, store, workers)
-            if not ngrams.total:
-                raise CorpusError(
-                    f"no text to train on: {reader.stats.summary()} (only .txt and .jsonl files, maybe "
-                    ".gz/.bz2/.xz, are read)",
-                    source,
-                )
-            total = ngrams.total
-            # held in a list that _count_pieces empties: then only the pass-2 pool holds the model
-            model = [build_model(ngrams, self.min_count, consume=True)]
-            del ngrams
+            config = {**self._task_config(), "partitions": store.partitions}
+            with workers.pool(config, purpose="training") as pool:
+                total, chunk_count = self._count_ngrams(parts, reader, store, pool)
+                if not total:
+                    raise CorpusError(
+                        f"no text to train on: {reader.stats.summary()} (only .txt and .jsonl files, maybe "
+                        ".gz/.bz2/.xz, are read)",
+                        source,
+                    )
+                # Each length's counts are reduced on the workers and made a table at once.
+                # The model is held in a list that _count_pieces empties: then only the
+                # pass-2 pool holds it.
+                model = [stream_model(self.order, total, self._ngram_tables(store, pool), self.min_count)]
             release_memory()
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
             release_memory()
@@ -180,10 +184,10 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ passes
-    def _count_ngrams(self, parts: List[Part], reader: CorpusReader, store: CountStore, workers: Executor) -> Tuple[NgramCounts, int]:
+    def _count_ngrams(self, parts: List[Part], reader: CorpusReader, store: CountStore, pool: Pool[Any]) -> Tuple[int, int]:
+        """Pass 1's map: every part's n-gram counts into ``store``; the bytes and chunks read."""
         total = chunks = 0
-        config = {**self._task_config(), "partitions": store.partitions}
-        with self._bar("counting n-grams") as bar, workers.pool(config, purpose="training") as pool:
+        with self._bar("counting n-grams") as bar:
             for part, (shards, size, stats, n_chunks) in zip(parts, pool.imap(count_task, parts)):
                 reader.record(stats, part)  # kept per part, to check pass 2 against
                 for n in range(1, self.order + 1):
@@ -191,10 +195,12 @@ class Trainer:
                 total += size
                 chunks += n_chunks
                 bar.update(size)
-            keys, counts = {}, {}
-            for n in range(1, self.order + 1):  # the reduce, on the same workers
-                keys[n], counts[n] = store.result(str(n), self.min_count if n > 1 else 1, pool)
-        return NgramCounts(self.order, total, keys, counts), chunks
+        return total, chunks
+
+    def _ngram_tables(self, store: CountStore, pool: Pool[Any]) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """Pass 1's reduce, one length at a time, on the same workers."""
+        for n in range(1, self.order + 1):
+            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool))
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped

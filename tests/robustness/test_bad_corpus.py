@@ -118,17 +118,17 @@ def test_an_unreadable_subdirectory_is_reported_or_fails(tmp_path, monkeypatch):
 
 def train_with_change(root: Path, change: Callable[[], None], on_error: str):
     """Train, running ``change`` between the two passes over the corpus."""
-    real = trainer_module.build_model
+    real = trainer_module.stream_model
 
-    def build_model(*args, **kwargs):
+    def stream_model(*args, **kwargs):
         change()
         return real(*args, **kwargs)
 
-    trainer_module.build_model = build_model
+    trainer_module.stream_model = stream_model
     try:
         return Trainer(vocab_size=300, min_count=1, progress=False, on_error=on_error).train(root)
     finally:
-        trainer_module.build_model = real
+        trainer_module.stream_model = real
 
 
 @pytest.mark.parametrize("how", ["deleted", "rewritten", "appended"])

@@ -1,0 +1,38 @@
+"""HashTable: a read-only map from uint64 keys, looked up many keys at a time."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bytepiece.training.hash_table import HashTable
+
+KEY = st.integers(min_value=0, max_value=(1 << 63) + (1 << 62) - 1)
+
+
+def lookups(table: HashTable, mapping: dict, queries: list) -> None:
+    got = table.get(np.array(queries, dtype=np.uint64)).tolist()
+    assert got == [mapping.get(q, -np.inf) for q in queries]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(KEY, st.floats(allow_nan=False), max_size=300), st.lists(KEY, max_size=100))
+def test_every_key_finds_its_value_and_others_are_missing(mapping, others):
+    table = HashTable(np.array(list(mapping), dtype=np.uint64), np.array(list(mapping.values()), dtype=np.float64))
+    lookups(table, mapping, list(mapping) + others)
+
+
+def test_a_million_keys_crowded_into_few_home_slots():
+    # keys that differ only in their low bits hash to runs of neighbouring home slots:
+    # long probe runs, past the last home slot (the table has no wrap-around)
+    rng = np.random.default_rng(0)
+    keys = np.unique(np.concatenate([rng.integers(0, 1 << 62, 900_000, dtype=np.uint64), np.arange(100_000, dtype=np.uint64)]))
+    values = rng.random(keys.size)
+    table = HashTable(keys, values, load=0.95)
+    assert np.array_equal(table.get(keys), values)
+    absent = np.setdiff1d(rng.integers(0, 1 << 62, 100_000, dtype=np.uint64), keys)
+    assert np.all(table.get(absent) == -np.inf)
+
+
+def test_empty_table_and_custom_missing_value():
+    table = HashTable(np.zeros(0, dtype=np.uint64), np.zeros(0), missing=-1.0)
+    assert table.get(np.array([0, 5], dtype=np.uint64)).tolist() == [-1.0, -1.0]
