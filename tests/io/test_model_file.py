@@ -152,6 +152,41 @@ def test_hand_edited_file_without_checksum_loads(saved):
     assert load_model(saved).vocab_size == 3 + 256 + 2
 
 
+def unchecked(path, edit):
+    """The saved file with its piece lines edited by ``edit`` (lines, a list) and no checksum."""
+    lines = path.read_bytes().split(b"\n")
+    header = json.loads(lines[1])
+    del header["sha256"]
+    lines[1] = json.dumps(header).encode()
+    body = lines[2:-1]
+    edit(body)
+    return b"\n".join(lines[:2] + body) + b"\n"
+
+
+def test_escaped_pieces_load_exactly(tmp_path):
+    pieces = {b"a\\b": 3, b"\x00\xff": 4, b"\\": 5, b"tab\there": 6, "新".encode()[:2]: 7}
+    path = tmp_path / "m.bpm"
+    save_model(tiny_model(pieces), path)
+    model = load_model(path)
+    assert {p: c for p, c in zip(model.pieces, model.counts) if p in pieces} == pieces
+
+
+@pytest.mark.parametrize("edit, line, message", [
+    (lambda body: body.__setitem__(5, body[5] + b"\tx"), 8, "got"),  # 4 fields
+    (lambda body: body.__setitem__(5, body[5].replace(b"\t", b"", 1)), 8, "got"),  # 2 fields
+    # two wrong lines whose tabs add up: three on one line, one on the next
+    (lambda body: body.__setitem__(slice(5, 7), [body[5] + b"\t" + body[6].split(b"\t", 1)[0], body[6].split(b"\t", 1)[1]]), 8, "got"),
+    (lambda body: body.__setitem__(9, b"x" + body[9]), 12, "invalid literal"),  # id not a number
+    (lambda body: body.__setitem__(9, body[9] + b"\\q"), 12, "malformed escape"),
+    (lambda body: body.__setitem__(9, b"1" * 21 + body[9]), 12, "more than 20 digits"),
+])
+def test_a_malformed_piece_line_is_named_by_its_number(saved, edit, line, message):
+    saved.write_bytes(unchecked(saved, edit))
+    with pytest.raises(ModelFormatError, match=message) as info:
+        load_model(saved)
+    assert info.value.line == line
+
+
 def test_duplicate_piece_is_rejected():
     with pytest.raises(ModelFormatError, match="duplicate piece"):
         Model(pieces=[bytes([b]) for b in range(256)] + [b"a"], counts=[1] * 257, ids=range(3, 260))
