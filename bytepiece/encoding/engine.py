@@ -6,7 +6,9 @@ exporters and the trainer's pruning all use. The engine owns:
 
 * the tables by id: piece bytes, lengths, log-probabilities, special tokens;
 * the Aho-Corasick automaton (scalar decoding) and the batch encoder (vectorised
-  decoding), each built on first use, so that loading and pickling stay cheap;
+  decoding), each built on first use, so that loading and pickling stay cheap; the batch
+  path's few scalar stragglers (ties, lone chunks) use the batch encoder's trie, so
+  ``encode_batch`` and the trainer's pruning never build the automaton;
 * special-token splitting (which strings in a text are special tokens), and the added
   pieces of an extended model, cut out before the lattice (``added_vocabulary.py``);
 * the random stream of sampled encodes (``random_streams.py``);
@@ -40,6 +42,7 @@ from .viterbi import best_path
 if TYPE_CHECKING:  # pragma: no cover
     from .added_vocabulary import AddedPieces
     from .batch.encode import BatchEncoder
+    from .batch.flat_trie import FlatTrie
     from .healing import PrefixIndex
 
 # encode() hands texts at least this long to the batch path (Viterbi, sampling): below, its
@@ -267,10 +270,19 @@ class Engine:
         >>> ids.tolist(), offsets.tolist()
         ([259, 102, 259], [0, 2, 3])
         """
+        encoder = self.batch_encoder()
+
         def scalar(chunk: memoryview, start_score: float) -> Sequence[int]:
+            if alpha is None and not self.automaton_built:
+                # A straggler of the batch path (a tie, a chunk too long or too lone for a
+                # slice): the best path over the batch trie's matches, which come in the
+                # automaton's order, so the ids are the same. Building an automaton for a
+                # few chunks would cost more than the batch itself (seconds and hundreds of
+                # MB for a vocabulary of pruning's size, in every worker).
+                return best_path(_TrieMatches(encoder.prepare(), self.log_probs()), str(chunk, "latin-1"), self.piece_lengths, start_score)
             return self.decode_chunk(chunk, alpha, rng, start_score=start_score)
 
-        return self.batch_encoder().encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
+        return encoder.encode_chunks(buffer, starts, lengths, scalar, alpha, rng)
 
     # ------------------------------------------------------------------ decoding
     def decode_bytes(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> bytes:
@@ -359,3 +371,16 @@ class Engine:
         self.__init__(loads_model(state["model"]))  # type: ignore[misc]
         self.random = state["random"]
 
+
+class _TrieMatches:
+    """The batch path's flat trie as a stand-in for the automaton in :func:`best_path`:
+    ``iter(chunk)`` yields the same ``(end, (length, log p, id))`` matches in the same
+    order (:meth:`FlatTrie.matches_by_end`), with the same float log-probabilities."""
+
+    def __init__(self, trie: "FlatTrie", log_probs: np.ndarray) -> None:
+        self.trie = trie
+        self.log_probs = log_probs
+
+    def iter(self, chunk: str) -> Iterator[Tuple[int, Tuple[int, float, int]]]:
+        ends, lengths, ids = self.trie.matches_by_end(chunk.encode("latin-1"))
+        return zip(ends.tolist(), zip(lengths.tolist(), self.log_probs.take(ids).tolist(), ids.tolist()))

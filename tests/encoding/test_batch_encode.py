@@ -71,6 +71,29 @@ def test_flat_trie_finds_exactly_the_automaton_matches(tok80k):
     assert mine == expected
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["新词", "发现", " new", " words", "\n", "\t", "code(x)", " == ", "42", "é", "ab", "--", "\x01"]), max_size=40))
+def test_flat_trie_reports_matches_in_the_automatons_order(tok80k, parts):
+    # the scalar Viterbi of the batch path's stragglers runs on these instead of the automaton
+    text = "".join(parts).encode("utf-8")
+    trie = tok80k.engine.batch_encoder().prepare()
+    ends, lengths, ids = trie.matches_by_end(text)
+    logp = tok80k.engine.log_probs()
+    mine = list(zip(ends.tolist(), zip(lengths.tolist(), logp.take(ids).tolist(), ids.tolist())))
+    assert mine == list(tok80k.engine.automaton().iter(text.decode("latin-1")))
+
+
+def test_stragglers_of_the_batch_path_need_no_automaton(narrow_lanes):
+    # ties decoded again, from the score so far, on the batch trie: the same ids as the
+    # scalar path, and the automaton (seconds and hundreds of MB for a big vocabulary) is
+    # never built by encode_batch
+    texts = ["Dear Sir, " * 60 + "\x01" + tie + " end " + tie[::-1] for tie in TIES]
+    fresh = Tokenizer(legacy_zip("bytepiece_80k"))
+    got = fresh.encode_batch(texts)
+    assert narrow_lanes and not fresh.engine.automaton_built
+    assert got == [fresh.encode(t) for t in texts]
+
+
 @pytest.mark.parametrize("name", LEGACY_MODELS)
 def test_encode_batch_equals_the_golden_ids(name, legacy_tokenizers):
     rows = golden_rows(name)

@@ -111,6 +111,25 @@ class FlatTrie:
                 found = np.flatnonzero((ids >= 0) & (depths == depth))
                 yield depth, ends[found] - depth * stride, ids[found]
 
+    def matches_by_end(self, data: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every piece occurring in ``data`` as ``(inclusive end, length, id)`` arrays, by
+        end and, at one end, longest first: the order an Aho-Corasick automaton reports
+        them in, so the scalar decoders can run on this trie instead (``Engine.encode_chunks``).
+
+        >>> pieces = [bytes([b]) for b in range(256)] + [b"ab"]
+        >>> [a.tolist() for a in FlatTrie.build(pieces, range(257)).matches_by_end(b"abc")]
+        [[0, 1, 1, 2], [1, 2, 1, 1], [97, 256, 98, 99]]
+        """
+        text = np.empty(len(data) + 1, dtype=np.int64)
+        text[:-1] = np.frombuffer(data, dtype=np.uint8)
+        text[-1] = SEPARATOR
+        found = list(self.matches(text))
+        lengths = np.concatenate([np.full(starts.size, depth, dtype=np.int64) for depth, starts, _ in found])
+        ends = np.concatenate([starts for _, starts, _ in found]) + lengths - 1
+        ids = np.concatenate([ids for _, _, ids in found])
+        order = np.lexsort((-lengths, ends))
+        return ends.take(order), lengths.take(order), ids.take(order)
+
     def walk(
         self, text: np.ndarray, stride: int = 1, pairs: Optional[np.ndarray] = None
     ) -> Iterator[Tuple[Depth, np.ndarray, np.ndarray]]:
