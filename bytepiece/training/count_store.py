@@ -162,10 +162,12 @@ class CountStore:
         self.spills += 1
 
     # ------------------------------------------------------------------ results
-    def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:
+    def result(self, name: str, min_count: int = 1, pool: Any = None, *, ordered: bool = True) -> Run:
         """All counts of ``name`` added up, keeping keys with ``count >= min_count``
-        (sorted). Each partition is added up by :func:`add_up_task` on ``pool`` (a pool of
-        ``parallel.py`` or ``cluster.py``; None: here), read from disk as it is sent."""
+        (sorted; with ``ordered=False``, partition after partition, for a caller that only
+        hashes them: no sort, and no sorted copies beside the table). Each partition is
+        added up by :func:`add_up_task` on ``pool`` (a pool of ``parallel.py`` or
+        ``cluster.py``; None: here), read from disk as it is sent."""
         pending = self._pending.pop(name, [[] for _ in range(self.partitions)])
         self._held -= sum(len(k) for runs in pending for k, _ in runs) * _ENTRY_BYTES
 
@@ -181,7 +183,7 @@ class CountStore:
                     yield runs, min_count
 
         parts = pool.imap(add_up_task, items()) if pool is not None else (add_up_task(None, item) for item in items())
-        return _assemble(parts)
+        return _assemble(parts, ordered)
 
     def long_result(self) -> "LongCounts":
         """All long-piece counts, merged by piece (read from disk while the store is open)."""
@@ -204,9 +206,10 @@ class CountStore:
         self.close()
 
 
-def _assemble(parts: Iterable[Run]) -> Run:
-    """Sorted partitions with disjoint keys as one sorted run, with as few copies alive at
-    once as numpy allows (this is the one table of model size the driver holds)."""
+def _assemble(parts: Iterable[Run], ordered: bool = True) -> Run:
+    """Sorted partitions with disjoint keys as one run (``ordered``: sorted), with as few
+    copies alive at once as numpy allows (this is the one table of model size the driver
+    holds)."""
     key_parts: List[np.ndarray] = []
     count_parts: List[np.ndarray] = []
     for keys, counts in parts:
@@ -214,6 +217,9 @@ def _assemble(parts: Iterable[Run]) -> Run:
         count_parts.append(counts)
     keys = np.concatenate(key_parts) if key_parts else np.zeros(0, np.uint64)
     key_parts.clear()
+    if not ordered:
+        counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)
+        return keys.astype(np.uint64, copy=False), counts.astype(np.int64, copy=False)
     order = np.argsort(keys, kind="stable")  # runs end to end: near linear
     keys = keys[order]
     counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)

@@ -154,7 +154,8 @@ def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
 
 
 def stream_model(order: int, total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> NgramModel:
-    """:func:`build_model` from ``(n, sorted keys, counts)`` for n = 1..order, taken one
+    """:func:`build_model` from ``(n, keys, counts)`` for n = 1..order (keys sorted,
+    except those of the last length, which are no prefixes), taken one
     length at a time: the trainer hands each length over as its reduce finishes, so the
     driver never holds the counts of all lengths (together the size of the model, the
     largest thing it holds) beside the tables."""

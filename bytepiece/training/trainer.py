@@ -198,9 +198,10 @@ class Trainer:
         return total, chunks
 
     def _ngram_tables(self, store: CountStore, pool: Pool[Any]) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-        """Pass 1's reduce, one length at a time, on the same workers."""
+        """Pass 1's reduce, one length at a time, on the same workers. The longest
+        n-grams (the largest table) are nobody's prefixes: they need no sorting."""
         for n in range(1, self.order + 1):
-            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool))
+            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool, ordered=n < self.order))
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped

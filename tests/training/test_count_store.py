@@ -44,6 +44,15 @@ def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_p
     assert list(tmp_path.iterdir()) == []  # spilled files are deleted
 
 
+def test_an_unordered_result_has_the_same_totals(tmp_path):
+    # the n-gram model's longest length: only hashed, so not sorted
+    with CountStore(20_000, str(tmp_path), partitions=8) as store:
+        for keys, counts in shards(8):
+            store.add("t", *split_partitions(keys, counts, 8))
+        keys, counts = store.result("t", min_count=3, ordered=False)
+    assert sorted(zip(keys.tolist(), counts.tolist())) == expected(8, 3)
+
+
 def test_a_shard_split_for_another_store_is_refused():
     store = CountStore(partitions=4)
     with pytest.raises(ValueError, match="partitions"):
