@@ -11,6 +11,7 @@ import numpy as np
 
 
 _SCALAR_TAIL = 64  # probe the last few keys one at a time
+_BLOCK = 1 << 20  # keys per block of the build's temporaries
 
 
 class HashTable:
@@ -48,16 +49,19 @@ class HashTable:
         slot = self._home(keys)
         order = np.argsort(slot, kind="stable")
         slot = slot.take(order)
-        rank = np.arange(len(keys), dtype=np.int64)
-        slot -= rank
+        blocks = range(0, len(keys), _BLOCK)  # temporaries a block at a time: the n-gram
+        for first in blocks:                 # model's tables are the trainer's largest
+            slot[first : first + _BLOCK] -= np.arange(first, min(first + _BLOCK, len(keys)))
         np.maximum.accumulate(slot, out=slot)
-        slot += rank
-        del rank
+        for first in blocks:
+            slot[first : first + _BLOCK] += np.arange(first, min(first + _BLOCK, len(keys)))
         length = max(self._size, int(slot[-1]) + 1 if len(slot) else 0) + 1
         self._keys = np.full(length, self._EMPTY, dtype=np.uint64)
-        self._keys[slot] = keys.take(order)
         self._values = np.full(length, missing, dtype=values.dtype)
-        self._values[slot] = values.take(order)
+        for first in blocks:
+            where, chosen = slot[first : first + _BLOCK], order[first : first + _BLOCK]
+            self._keys[where] = keys.take(chosen)
+            self._values[where] = values.take(chosen)
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         top = (keys * self._MULTIPLIER) >> np.uint64(32)

@@ -160,7 +160,7 @@ def stream_model(order: int, total: int, tables: Iterable[Tuple[int, np.ndarray,
     driver never holds the counts of all lengths (together the size of the model, the
     largest thing it holds) beside the tables."""
     model = NgramModel(order)
-    for n, keys, logp in _conditionals(total, tables, min_count):
+    for n, keys, logp in _conditionals(total, tables, min_count, last=order):
         model.add(n, keys, logp)
         del keys, logp
     return model
@@ -180,8 +180,11 @@ def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]
     return ((n, counts.keys[n], counts.counts[n]) for n in range(1, counts.order + 1))
 
 
-def _conditionals(total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """:func:`conditionals` of a stream of tables (lengths 1, 2, ... in order)."""
+def _conditionals(
+    total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int, last: int = 0
+) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """:func:`conditionals` of a stream of tables (lengths 1, 2, ... in order); at length
+    ``last``, nothing is kept for a next length while the caller builds its table."""
     stream = iter(tables)
     n, byte_keys, byte_counts_seen = next(stream)
     if n != 1:
@@ -209,4 +212,6 @@ def _conditionals(total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray
         logp = prefix_log[where]
         del where, prefix_keys, prefix_log
         np.subtract(raw_log, logp, out=logp)
+        if n == last:
+            del raw_log
         yield n, keys, logp

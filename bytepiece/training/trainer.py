@@ -139,6 +139,7 @@ class Trainer:
                         ".gz/.bz2/.xz, are read)",
                         source,
                     )
+                release_memory()  # the merges of pass 1's shards leave the heap full of holes
                 # Each length's counts are reduced on the workers and made a table at once.
                 # The model is held in a list that _count_pieces empties: then only the
                 # pass-2 pool holds it.

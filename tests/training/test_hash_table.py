@@ -1,9 +1,11 @@
 """HashTable: a read-only map from uint64 keys, looked up many keys at a time."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bytepiece.training import hash_table
 from bytepiece.training.hash_table import HashTable
 
 KEY = st.integers(min_value=0, max_value=(1 << 63) + (1 << 62) - 1)
@@ -21,7 +23,9 @@ def test_every_key_finds_its_value_and_others_are_missing(mapping, others):
     lookups(table, mapping, list(mapping) + others)
 
 
-def test_a_million_keys_crowded_into_few_home_slots():
+@pytest.mark.parametrize("block", [1000, 1 << 20])
+def test_a_million_keys_crowded_into_few_home_slots(block, monkeypatch):
+    monkeypatch.setattr(hash_table, "_BLOCK", block)  # the build's temporaries, a block at a time
     # keys that differ only in their low bits hash to runs of neighbouring home slots:
     # long probe runs, past the last home slot (the table has no wrap-around)
     rng = np.random.default_rng(0)
