@@ -1,43 +1,87 @@
-"""Peak PSS per training stage, and the sizes of the tables that grow with the corpus.
+"""Peak PSS per training stage, per process, and the sizes of the tables that grow with the corpus.
 
-Trains a slice with ``workers=1`` (every task in this process, so the figures are the
-driver's and one worker's together), samples PSS per stage (``serial_fraction.Meter``),
-and prints the entries of the n-gram model (``count >= min_count``), the distinct short
-and long pieces of pass 2: run it on two slice sizes to see which stage and which table grow with the corpus.
+Trains a slice of the full corpus (or, with ``--whole``, the corpus itself) in this
+process with ``--workers`` worker processes, samples the PSS of this process and its
+children every 0.1 s, and reports for each stage the peak of their sum and how it split
+between the driver and the workers at that moment. It also prints the entries of the
+n-gram model (``count >= min_count``) and the distinct short and long pieces of pass 2:
+run it on two corpus sizes to see which stage and which table grow with the corpus.
 
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 20
+    python benchmarks/memory_by_stage.py --corpus ../corpus-full --whole --workers 2 --memory-budget 512M
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from _common import temp_dir  # noqa: E402
-from serial_fraction import Meter  # noqa: E402
-from train_benchmark import make_slice  # noqa: E402
+from train_benchmark import _memory, _tree, make_slice  # noqa: E402
 
+from bytepiece.cli import parse_size  # noqa: E402
 from bytepiece.training import trainer as trainer_module  # noqa: E402
+
+STAGES = (
+    (trainer_module.Trainer, "_count_ngrams", "pass 1: n-gram counting"),
+    (trainer_module, "stream_model", "pass 1's reduce and building the n-gram model"),
+    (trainer_module.Trainer, "_count_pieces", "pass 2: segmentation + piece counting"),
+    (trainer_module, "prune_packed", "pruning"),
+)
+
+
+class StageMemory:
+    """The stage running now, and per stage the peak PSS sum with its split by process."""
+
+    def __init__(self) -> None:
+        self.stage = "start"
+        self.peak: Dict[str, Tuple[int, Dict[int, int]]] = {}
+        self.wall: Dict[str, float] = {}
+
+    def wrap(self, owner: Any, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        def staged(*args: Any, **kwargs: Any) -> Any:
+            started, outer, self.stage = time.perf_counter(), self.stage, stage
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - started
+                self.stage = outer
+
+        setattr(owner, name, staged)
+
+    def sample(self, stop: threading.Event) -> None:
+        while not stop.wait(0.1):
+            per_process = {pid: _memory([pid])[1] for pid in _tree(os.getpid())}
+            total = sum(per_process.values())
+            if total > self.peak.get(self.stage, (0, {}))[0]:
+                self.peak[self.stage] = (total, per_process)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced)")
+    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced), or with --whole a corpus used as it is")
+    parser.add_argument("--whole", action="store_true", help="train on --corpus itself, not a slice of it")
     parser.add_argument("--size-mb", type=float, default=20)
     parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument("--min-count", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--memory-budget", type=parse_size, default=None, help="as bytepiece train's (default: the trainer's)")
     parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
     args = parser.parse_args()
-    train_dir = make_slice(args.corpus, args.size_mb, args.slices)[0]
-    meter = Meter()
-    meter.install()  # after serial_fraction's wrappers: these see the same calls
+    train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
+    meter = StageMemory()
+    for owner, name, stage in STAGES:
+        meter.wrap(owner, name, stage)
     prune_packed = trainer_module.prune_packed
     stream_model = trainer_module.stream_model
 
@@ -53,13 +97,22 @@ def main() -> int:
     trainer_module.prune_packed = counted_prune  # type: ignore[assignment]
     trainer_module.stream_model = counted_stream_model  # type: ignore[assignment]
     stop = threading.Event()
-    threading.Thread(target=meter.sample_memory, args=(stop,), daemon=True).start()
+    threading.Thread(target=meter.sample, args=(stop,), daemon=True).start()
     started = time.perf_counter()
-    trainer_module.Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False).train(train_dir, workers=1)
+    budget = {} if args.memory_budget is None else {"memory_budget": args.memory_budget}
+    trainer_module.Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False, **budget).train(train_dir, workers=args.workers)
     stop.set()
-    print(f"wall {time.perf_counter() - started:.1f} s")
-    for stage, wall in meter.wall.items():
-        print(f"{stage}: wall {wall:.1f} s, peak PSS {meter.peak_pss.get(stage, 0) / 1e9:.2f} GB")
+    print(f"wall {time.perf_counter() - started:.1f} s, workers {args.workers}")
+    driver = os.getpid()
+    rows: List[str] = []
+    for stage, (total, per_process) in meter.peak.items():
+        workers = sorted((pss for pid, pss in per_process.items() if pid != driver), reverse=True)
+        shown = " + ".join(f"{pss / 1e9:.2f}" for pss in workers) or "-"
+        wall = meter.wall.get(stage)
+        rows.append(f"| {stage} | {'' if wall is None else f'{wall:.0f}'} | {total / 1e9:.2f} | {per_process.get(driver, 0) / 1e9:.2f} | {shown} |")
+    print("| stage | wall s | peak PSS sum GB | of which the driver | the workers |")
+    print("|---|---:|---:|---:|---|")
+    print("\n".join(rows))
     return 0
 
 
