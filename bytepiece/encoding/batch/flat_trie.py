@@ -248,9 +248,9 @@ class FlatTrie:
 
 
 PLACE_BATCH = 1024  # wide nodes placed together
-PLACE_SPREAD = 1.5  # their first children proposed this many times their fan apart
-PLACE_WINDOW = 16384  # proposals start this far behind the frontier
-PLACE_CHOICES = 8  # free slots each node tries in one batch
+PLACE_SPREAD = 3  # their first children proposed this many times their fan apart
+PLACE_WINDOW = 32768  # proposals start this far behind the frontier
+PLACE_CHOICES = 3  # free slots each node tries in one batch
 PLACE_TRIES = 6  # a node rejected this often gets slots of its own past the frontier
 INDEX_LIMIT = 2**31  # slots, bases and ids are int32
 
@@ -283,7 +283,7 @@ def _place_wide(first: np.ndarray, deltas: np.ndarray, starts: np.ndarray, used:
     >>> used = np.zeros(600, dtype=bool); used[:257] = True
     >>> bases, used = _place_wide(np.array([97, 0]), np.array([0, 1, 0, 255]), np.array([0, 2, 4]), used)
     >>> bases.tolist(), np.flatnonzero(used[257:]).tolist()
-    ([160, 260], [0, 1, 3, 258])
+    ([160, 263], [0, 1, 6, 261])
     """
     count = first.size
     fans = np.diff(starts)
@@ -373,7 +373,8 @@ def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarra
     lcp = np.zeros(count, dtype=np.int32)
     if count > 1:
         differs = rows[1:] != rows[:-1]
-        first_difference = np.where(differs.any(axis=1), differs.argmax(axis=1), depth)
+        first_difference = differs.argmax(axis=1)  # 0 also where the rows are equal:
+        first_difference[~differs[np.arange(count - 1), first_difference]] = depth
         del differs
         lcp[1:] = np.minimum(first_difference, np.minimum(lengths[1:], lengths[:-1]))
         del first_difference
@@ -392,11 +393,16 @@ def _prefix_tree(pieces: Sequence[bytes], ids: Sequence[int]) -> Tuple[np.ndarra
             node[which] = first_node.take(owner) + (v - 1 - lcp.take(owner))
         return node
 
-    # The new nodes' bytes, piece by piece: row i from byte lcp[i] to its end.
+    # The new nodes' bytes, piece by piece: row i from byte lcp[i] to its end (int32
+    # positions: refused if the rows hold more bytes).
+    _check_index(count * depth)
     label = np.zeros(total, dtype=np.uint8)
-    columns = np.arange(depth, dtype=np.int32)
-    label[1:] = rows[(columns >= lcp[:, None]) & (columns < lengths[:, None])]
-    del rows
+    row_start = np.arange(count, dtype=np.int32) * np.int32(depth) + lcp
+    at = np.repeat(row_start - (first_node - 1).astype(np.int32), opened)
+    at += np.arange(total - 1, dtype=np.int32)
+    del row_start
+    label[1:] = rows.reshape(-1).take(at)
+    del rows, at
     parent = np.arange(-1, total - 1, dtype=np.int32)  # the node before it, in the same piece...
     parent[0] = 0
     heads = np.flatnonzero((opened > 0) & (lcp > 0))  # ...except a piece's first
