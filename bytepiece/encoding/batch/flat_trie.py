@@ -82,7 +82,9 @@ class FlatTrie:
         by_parent = np.argsort(later_parent, kind="stable")
         later, later_parent = later.take(by_parent), later_parent.take(by_parent)
         del by_parent
-        wide, more = np.unique(later_parent, return_counts=True)
+        # the runs of equal parents (np.unique would sort again, and imports numpy.ma)
+        run = np.flatnonzero(np.diff(later_parent, prepend=-1, append=-1))
+        wide, more = later_parent.take(run[:-1]), np.diff(run)
         fans = more + 1
         rank = np.argsort(-fans, kind="stable")
         wide, fans = wide.take(rank), fans.take(rank)
