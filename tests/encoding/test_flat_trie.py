@@ -99,12 +99,14 @@ def test_a_large_vocabulary_of_utf8_like_pieces(seed, cramped, monkeypatch):
     """Thousands of nodes with several children, in the patterns of UTF-8 text (lead bytes
     0xe4-0xe9, continuation bytes 0x80-0xbf) and of ASCII words: many placement batches.
     Cramped: small batches, one free slot tried per node, a node rejected once gets its own
-    slots: the placement's rarer branches, taken often."""
+    slots (the placement's rarer branches, taken often), and blocks of 1000 nodes or slots
+    where a big vocabulary's millions are handled by blocks."""
     if cramped:
         monkeypatch.setattr(flat_trie, "PLACE_BATCH", 64)
         monkeypatch.setattr(flat_trie, "PLACE_CHOICES", 1)
         monkeypatch.setattr(flat_trie, "PLACE_TRIES", 1)
         monkeypatch.setattr(flat_trie, "PLACE_WINDOW", 8)
+        monkeypatch.setattr(flat_trie, "BLOCK", 1000)  # the steps by blocks of nodes and slots
     rng = np.random.default_rng(seed)
     pieces = set(SINGLE_BYTES)
     chars = [bytes([0xE4 + int(rng.integers(6)), 0x80 + int(rng.integers(64)), 0x80 + int(rng.integers(64))]) for _ in range(3000)]

@@ -29,6 +29,7 @@ import numpy as np
 
 SEPARATOR = 256  # a "byte" value that never continues a piece
 TAIL_RUNS = 48  # fewer runs than this left in a walk: followed to their ends in Python
+BLOCK = 1 << 20  # nodes or slots per step where a build handles millions (small temporaries)
 
 Depth = Union[int, np.ndarray]  # one length, or (the last item of a walk) one per run
 
@@ -51,10 +52,12 @@ class FlatTrie:
         self.pairs = np.concatenate([pairs, np.full(257, -1)])  # a = 256: a separator
         # inner[a * 257 + b]: some piece has byte b right after byte a (never with a
         # separator). Where none does, no piece crosses the boundary between them.
-        deep = np.flatnonzero(check >= 1)  # nodes of depth 2 and more; check[slot]: parent slot
-        parent = check[deep]
+        # By blocks of slots: a pruning worker's trie has millions (temporaries stay small).
         self.inner = np.zeros(257 * 257, dtype=bool)
-        self.inner[(parent - base[check[parent]]) * 257 + deep - base[parent]] = True
+        for low in range(0, check.size, BLOCK):
+            deep = np.flatnonzero(check[low : low + BLOCK] >= 1) + low  # depth 2 and more
+            parent = self.check.take(deep)  # check[slot]: the parent's slot
+            self.inner[(parent - self.base.take(self.check.take(parent))) * 257 + deep - self.base.take(parent)] = True
 
     @classmethod
     def build(cls, pieces: Sequence[bytes], ids: Sequence[int]) -> "FlatTrie":
@@ -101,37 +104,45 @@ class FlatTrie:
         taken = np.repeat(group.take(rank) - (starts[:-1] + 1), more.take(rank)) + at
         deltas[at] = label.take(later.take(taken)).astype(np.int64) - np.repeat(first, fans - 1)
         del later, later_parent, taken, at, group, more, rank
-        used = np.zeros(max(2 * nodes, 1024), dtype=bool)
+        used = np.zeros(nodes + 1024, dtype=bool)  # grown by _place_wide if need be
         used[: 257] = True  # the root at 0, its children at 1 + byte
         base_of = np.zeros(nodes, dtype=np.int32)
         base_of[0] = 1
         placed, used = _place_wide(first, deltas, starts, used)
+        _check_index(int(placed.max(initial=0)) + 258)
         base_of[wide] = placed
         del first, deltas, starts, placed
-        # Every node with one child: its child takes the lowest free slot.
+        # Every node with one child: its child takes the lowest free slot (the holes, then
+        # past the last used slot), by blocks of nodes.
         follows[0] = False  # the root
         follows[wide] = False
-        single = np.flatnonzero(follows)
-        del follows, wide
-        free = np.flatnonzero(~used[257:]) + 257
-        if free.size < single.size:
-            free = np.concatenate([free, np.arange(used.size, used.size + single.size - free.size)])
+        del wide
+        end = used.size - int(used[::-1].argmax())  # past the last used slot
+        free = np.append(np.flatnonzero(~used[257:end]) + 257, end)
         del used
-        _check_index(int(free[single.size - 1]) if single.size else 0)
-        base_of[single] = free[: single.size] - label.take(single + 1)
-        del free, single
-        slot = np.zeros(nodes, dtype=np.int32)
-        slot[1:] = base_of.take(parent[1:])
-        slot[1:] += label[1:]
+        hole_count, handed = free.size - 1, 0
+        _check_index(end + max(0, int(np.count_nonzero(follows)) - hole_count) + 258)
+        for low in range(0, nodes, BLOCK):
+            single = np.flatnonzero(follows[low : low + BLOCK]) + low
+            rank = np.arange(handed, handed + single.size)
+            handed += single.size
+            base_of[single] = free.take(np.minimum(rank, hole_count)) + np.maximum(rank - hole_count, 0) - label.take(single + 1)
+        del follows, free
+        slot = np.zeros(nodes, dtype=np.int32)  # the root's is 0
+        for low in range(1, nodes, BLOCK):
+            slot[low : low + BLOCK] = base_of.take(parent[low : low + BLOCK]) + label[low : low + BLOCK]
+        del label
         size = _check_index(int(max(slot.max(), base_of.max())) + 258)  # base + 256 (the separator) stays inside
         base = np.zeros(size, dtype=np.int32)
-        base[slot] = base_of
-        del base_of
         check = np.full(size, -1, dtype=np.int32)
-        check[slot[1:]] = slot.take(parent[1:])
-        del parent
         term = np.full(size, -1, dtype=np.int32)
-        term[slot] = terminal
+        for low in range(0, nodes, BLOCK):
+            at = slot[low : low + BLOCK].astype(np.intp)  # an index numpy would convert anyway
+            base[at] = base_of[low : low + BLOCK]
+            check[at] = slot.take(parent[low : low + BLOCK])
+            term[at] = terminal[low : low + BLOCK]
+        check[0] = -1  # the root has no parent
+        del slot, base_of, parent, terminal, at
         return cls(base, check, term, longest)
 
     def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
