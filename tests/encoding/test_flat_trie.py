@@ -126,3 +126,10 @@ def test_a_large_vocabulary_of_utf8_like_pieces(seed, cramped, monkeypatch):
 def test_a_missing_single_byte_is_an_error():
     with pytest.raises(ValueError, match="single byte"):
         FlatTrie.build(SINGLE_BYTES[1:] + [b"ab"], range(256))
+
+
+@pytest.mark.parametrize("bad_id, message", [(2**31, "int32"), (-1, "negative")])
+def test_ids_outside_int32_or_negative_are_refused(bad_id, message):
+    # term holds int32 ids and -1 for "no piece": neither may be ambiguous
+    with pytest.raises(ValueError, match=message):
+        FlatTrie.build(SINGLE_BYTES, list(range(255)) + [bad_id])
