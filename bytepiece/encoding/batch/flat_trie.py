@@ -80,30 +80,8 @@ class FlatTrie:
         inner = np.flatnonzero(later_parent > 0)
         later, later_parent = later.take(inner), later_parent.take(inner)
         del inner
-        # The wide nodes (several children), widest first; each one's children as offsets
-        # from its first child's byte, the first child's (0) first.
-        by_parent = np.argsort(later_parent, kind="stable")
-        later, later_parent = later.take(by_parent), later_parent.take(by_parent)
-        del by_parent
-        # the runs of equal parents (np.unique would sort again, and imports numpy.ma)
-        run = np.flatnonzero(np.diff(later_parent, prepend=-1, append=-1))
-        wide, more = later_parent.take(run[:-1]), np.diff(run)
-        fans = more + 1
-        rank = np.argsort(-fans, kind="stable")
-        wide, fans = wide.take(rank), fans.take(rank)
-        first = label.take(wide + 1).astype(np.int64)
-        starts = np.zeros(wide.size + 1, dtype=np.int64)
-        np.cumsum(fans, out=starts[1:])
-        group = np.zeros(wide.size + 1, dtype=np.int64)  # where each wide node's later children are
-        np.cumsum(more, out=group[1:])
-        deltas = np.zeros(int(starts[-1]), dtype=np.int64)
-        mask = np.ones(deltas.size, dtype=bool)
-        mask[starts[:-1]] = False
-        at = np.flatnonzero(mask)  # the later children's places, node by node
-        del mask
-        taken = np.repeat(group.take(rank) - (starts[:-1] + 1), more.take(rank)) + at
-        deltas[at] = label.take(later.take(taken)).astype(np.int64) - np.repeat(first, fans - 1)
-        del later, later_parent, taken, at, group, more, rank
+        wide, first, deltas, starts = _wide_nodes(label, later, later_parent)
+        del later, later_parent
         used = np.zeros(nodes + 1024, dtype=bool)  # grown by _place_wide if need be
         used[: 257] = True  # the root at 0, its children at 1 + byte
         base_of = np.zeros(nodes, dtype=np.int32)
@@ -278,6 +256,39 @@ def _check_index(value: int) -> int:
     if value >= INDEX_LIMIT:
         raise ValueError(f"the flat trie needs {value} slots or ids: more than int32 indices reach")
     return value
+
+
+def _wide_nodes(label: np.ndarray, later: np.ndarray, later_parent: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The nodes with several children, widest first, as ``_place_wide`` takes them: the
+    nodes, their first child's byte, and their children's bytes less that one (node
+    ``k``'s in ``deltas[starts[k] : starts[k + 1]]``, 0 first). ``later`` are the children
+    that are not their parent's first (which is the node right after it), with their
+    parents ``later_parent`` (the root's left out).
+
+    >>> label = np.frombuffer(b"\\0abxc", dtype=np.uint8)  # a, ab, ax, c
+    >>> [a.tolist() for a in _wide_nodes(label, np.array([3]), np.array([1], dtype=np.int32))]
+    [[1], [98], [0, 22], [0, 2]]
+    """
+    by_parent = np.argsort(later_parent, kind="stable")
+    later, later_parent = later.take(by_parent), later_parent.take(by_parent)
+    # the runs of equal parents (np.unique would sort again, and imports numpy.ma)
+    run = np.flatnonzero(np.diff(later_parent, prepend=-1, append=-1))
+    wide, more = later_parent.take(run[:-1]), np.diff(run)
+    fans = more + 1
+    rank = np.argsort(-fans, kind="stable")
+    wide, fans = wide.take(rank), fans.take(rank)
+    first = label.take(wide + 1).astype(np.int64)
+    starts = np.zeros(wide.size + 1, dtype=np.int64)
+    np.cumsum(fans, out=starts[1:])
+    group = np.zeros(wide.size + 1, dtype=np.int64)  # where each wide node's later children are
+    np.cumsum(more, out=group[1:])
+    deltas = np.zeros(int(starts[-1]), dtype=np.int64)
+    mask = np.ones(deltas.size, dtype=bool)
+    mask[starts[:-1]] = False
+    at = np.flatnonzero(mask)  # the later children's places, node by node
+    taken = np.repeat(group.take(rank) - (starts[:-1] + 1), more.take(rank)) + at
+    deltas[at] = label.take(later.take(taken)).astype(np.int64) - np.repeat(first, fans - 1)
+    return wide, first, deltas, starts
 
 
 def _place_wide(first: np.ndarray, deltas: np.ndarray, starts: np.ndarray, used: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
