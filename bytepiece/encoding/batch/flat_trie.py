@@ -23,7 +23,7 @@ Deliberately left out: the dynamic programme (``lattice.py``) and anything per m
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -111,16 +111,14 @@ class FlatTrie:
             slot[low : low + BLOCK] = base_of.take(parent[low : low + BLOCK]) + label[low : low + BLOCK]
         del label
         size = _check_index(int(max(slot.max(), base_of.max())) + 258)  # base + 256 (the separator) stays inside
-        base = np.zeros(size, dtype=np.int32)
-        check = np.full(size, -1, dtype=np.int32)
-        term = np.full(size, -1, dtype=np.int32)
-        for low in range(0, nodes, BLOCK):
-            at = slot[low : low + BLOCK].astype(np.intp)  # an index numpy would convert anyway
-            base[at] = base_of[low : low + BLOCK]
-            check[at] = slot.take(parent[low : low + BLOCK])
-            term[at] = terminal[low : low + BLOCK]
+        # One array at a time, each node array freed once used: the lower peak.
+        term = _scatter(size, slot, lambda low, high: terminal[low:high], -1)
+        del terminal
+        base = _scatter(size, slot, lambda low, high: base_of[low:high], 0)
+        del base_of
+        check = _scatter(size, slot, lambda low, high: slot.take(parent[low:high]), -1)
         check[0] = -1  # the root has no parent
-        del slot, base_of, parent, terminal, at
+        del slot, parent
         return cls(base, check, term, longest)
 
     def matches(self, text: np.ndarray, stride: int = 1) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
@@ -256,6 +254,20 @@ def _check_index(value: int) -> int:
     if value >= INDEX_LIMIT:
         raise ValueError(f"the flat trie needs {value} slots or ids: more than int32 indices reach")
     return value
+
+
+def _scatter(size: int, slot: np.ndarray, value_of: Callable[[int, int], np.ndarray], fill: int) -> np.ndarray:
+    """An int32 array of ``size`` holding, at ``slot[n]``, node ``n``'s value (nodes
+    ``low`` to ``high`` have ``value_of(low, high)``), and ``fill`` elsewhere; by blocks of
+    ``BLOCK`` nodes, so that the index numpy makes of them stays small.
+
+    >>> _scatter(5, np.array([0, 3, 1]), lambda low, high: np.arange(low, high) * 10, -1).tolist()
+    [0, 20, -1, 10, -1]
+    """
+    out = np.full(size, fill, dtype=np.int32)
+    for low in range(0, slot.size, BLOCK):
+        out[slot[low : low + BLOCK]] = value_of(low, min(low + BLOCK, slot.size))
+    return out
 
 
 def _wide_nodes(label: np.ndarray, later: np.ndarray, later_parent: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
