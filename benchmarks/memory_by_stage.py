@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 from _common import temp_dir  # noqa: E402
 from train_benchmark import _memory, _tree, make_slice  # noqa: E402
 
-from bytepiece.cli import parse_size  # noqa: E402
+from bytepiece.commands.train import parse_size  # noqa: E402
 from bytepiece.training import trainer as trainer_module  # noqa: E402
 
 STAGES = (
