@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from _common import temp_dir  # noqa: E402
+from serial_fraction import Meter  # noqa: E402
 from train_benchmark import _memory, _tree, make_slice  # noqa: E402
 
 from bytepiece.commands.train import parse_size  # noqa: E402
@@ -38,33 +39,14 @@ STAGES = (
 )
 
 
-class StageMemory:
-    """The stage running now, and per stage the peak PSS sum with its split by process."""
-
-    def __init__(self) -> None:
-        self.stage = "start"
-        self.peak: Dict[str, Tuple[int, Dict[int, int]]] = {}
-        self.wall: Dict[str, float] = {}
-
-    def wrap(self, owner: Any, name: str, stage: str) -> None:
-        original = getattr(owner, name)
-
-        def staged(*args: Any, **kwargs: Any) -> Any:
-            started, outer, self.stage = time.perf_counter(), self.stage, stage
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - started
-                self.stage = outer
-
-        setattr(owner, name, staged)
-
-    def sample(self, stop: threading.Event) -> None:
-        while not stop.wait(0.1):
-            per_process = {pid: _memory([pid])[1] for pid in _tree(os.getpid())}
-            total = sum(per_process.values())
-            if total > self.peak.get(self.stage, (0, {}))[0]:
-                self.peak[self.stage] = (total, per_process)
+def sample(meter: Meter, peaks: Dict[str, Tuple[int, Dict[int, int]]], stop: threading.Event) -> None:
+    """Every 0.1 s, the PSS of this process and its children; per stage (``meter.stage``,
+    set by ``Meter.wrap``), the peak of their sum and each process's share at that moment."""
+    while not stop.wait(0.1):
+        per_process = {pid: _memory([pid])[1] for pid in _tree(os.getpid())}
+        total = sum(per_process.values())
+        if total > peaks.get(meter.stage, (0, {}))[0]:
+            peaks[meter.stage] = (total, per_process)
 
 
 def main() -> int:
@@ -79,9 +61,10 @@ def main() -> int:
     parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
     args = parser.parse_args()
     train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
-    meter = StageMemory()
+    meter = Meter()  # only its stage wrappers: its task meters need tasks run in this process
     for owner, name, stage in STAGES:
         meter.wrap(owner, name, stage)
+    peaks: Dict[str, Tuple[int, Dict[int, int]]] = {}
     prune_packed = trainer_module.prune_packed
     stream_model = trainer_module.stream_model
 
@@ -97,7 +80,7 @@ def main() -> int:
     trainer_module.prune_packed = counted_prune  # type: ignore[assignment]
     trainer_module.stream_model = counted_stream_model  # type: ignore[assignment]
     stop = threading.Event()
-    threading.Thread(target=meter.sample, args=(stop,), daemon=True).start()
+    threading.Thread(target=sample, args=(meter, peaks, stop), daemon=True).start()
     started = time.perf_counter()
     budget = {} if args.memory_budget is None else {"memory_budget": args.memory_budget}
     trainer_module.Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False, **budget).train(train_dir, workers=args.workers)
@@ -105,7 +88,7 @@ def main() -> int:
     print(f"wall {time.perf_counter() - started:.1f} s, workers {args.workers}")
     driver = os.getpid()
     rows: List[str] = []
-    for stage, (total, per_process) in meter.peak.items():
+    for stage, (total, per_process) in peaks.items():
         workers = sorted((pss for pid, pss in per_process.items() if pid != driver), reverse=True)
         shown = " + ".join(f"{pss / 1e9:.2f}" for pss in workers) or "-"
         wall = meter.wall.get(stage)
