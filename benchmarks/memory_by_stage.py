@@ -24,9 +24,8 @@ from typing import Any, Dict, List, Tuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from _common import temp_dir  # noqa: E402
 from serial_fraction import Meter  # noqa: E402
-from train_benchmark import _memory, _tree, make_slice  # noqa: E402
+from train_benchmark import _memory, _tree, add_corpus_arguments, training_dir  # noqa: E402
 
 from bytepiece.commands.train import parse_size  # noqa: E402
 from bytepiece.training import trainer as trainer_module  # noqa: E402
@@ -51,16 +50,11 @@ def sample(meter: Meter, peaks: Dict[str, Tuple[int, Dict[int, int]]], stop: thr
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced), or with --whole a corpus used as it is")
-    parser.add_argument("--whole", action="store_true", help="train on --corpus itself, not a slice of it")
-    parser.add_argument("--size-mb", type=float, default=20)
-    parser.add_argument("--vocab-size", type=int, default=32000)
-    parser.add_argument("--min-count", type=int, default=2)
+    add_corpus_arguments(parser, size_mb=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--memory-budget", type=parse_size, default=None, help="as bytepiece train's (default: the trainer's)")
-    parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
     args = parser.parse_args()
-    train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
+    train_dir = training_dir(args)
     meter = Meter()  # only its stage wrappers: its task meters need tasks run in this process
     for owner, name, stage in STAGES:
         meter.wrap(owner, name, stage)

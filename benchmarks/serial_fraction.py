@@ -33,8 +33,8 @@ from typing import Any, Dict
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from _common import shown, temp_dir  # noqa: E402
-from train_benchmark import _memory, _tree, make_slice  # noqa: E402
+from _common import shown  # noqa: E402
+from train_benchmark import _memory, _tree, add_corpus_arguments, training_dir  # noqa: E402
 
 from bytepiece import parallel  # noqa: E402
 from bytepiece.training import pruning, trainer as trainer_module  # noqa: E402
@@ -125,15 +125,10 @@ class Meter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced), or with --whole a corpus used as it is")
-    parser.add_argument("--whole", action="store_true", help="train on --corpus itself, not a slice of it")
-    parser.add_argument("--size-mb", type=float, default=100)
-    parser.add_argument("--vocab-size", type=int, default=32000)
-    parser.add_argument("--min-count", type=int, default=2)
-    parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
+    add_corpus_arguments(parser, size_mb=100)
     parser.add_argument("--out", type=Path, help="append the markdown result to this file")
     args = parser.parse_args()
-    train_dir = args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
+    train_dir = training_dir(args)
     meter = Meter()
     meter.install()
     stop = threading.Event()

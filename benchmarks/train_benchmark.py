@@ -62,6 +62,22 @@ def make_slice(corpus: Path, size_mb: float, out: Path) -> Tuple[Path, Path]:
     return train_dir, held_dir
 
 
+def add_corpus_arguments(parser: argparse.ArgumentParser, size_mb: float) -> None:
+    """The corpus and model arguments of the per-stage benchmarks (``serial_fraction.py``,
+    ``memory_by_stage.py``); :func:`training_dir` reads them."""
+    parser.add_argument("--corpus", type=Path, required=True, help="the full corpus directory (sliced), or with --whole a corpus used as it is")
+    parser.add_argument("--whole", action="store_true", help="train on --corpus itself, not a slice of it")
+    parser.add_argument("--size-mb", type=float, default=size_mb)
+    parser.add_argument("--vocab-size", type=int, default=32000)
+    parser.add_argument("--min-count", type=int, default=2)
+    parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"))
+
+
+def training_dir(args: argparse.Namespace) -> Path:
+    """The directory to train on: ``--corpus`` itself with ``--whole``, else its slice."""
+    return args.corpus if args.whole else make_slice(args.corpus, args.size_mb, args.slices)[0]
+
+
 def _line_end(data: bytes, position: int) -> int:
     if position >= len(data):
         return len(data)
