@@ -36,7 +36,8 @@ from .piece_counting import PieceCounts
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
-GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path
+GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, at most
+MIN_GROUP_BYTES = 64 << 10  # and at least (a slice of the batch path costs about 0.5 ms)
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
 
@@ -98,9 +99,13 @@ def count_segments(
     # The engine (its model, checked, and its tables) is built in the workers; here only
     # the ids are needed, which are the pieces in the model's order.
     pieces = Model.piece_order(vocabulary)
-    groups = strings.split(GROUP_BYTES) if isinstance(strings, Strings) else iter(strings)
     totals = np.zeros(len(pieces), dtype=np.int64)
     with pool_for(workers, purpose="pruning") as pool:
+        if isinstance(strings, Strings):  # a vocabulary of 90k pieces is one group of 600 KB: cut it for every worker
+            share = -(-len(strings.data) // (TASKS_PER_WORKER * pool.workers))
+            groups: Iterable[Strings] = strings.split(max(MIN_GROUP_BYTES, min(GROUP_BYTES, share)))
+        else:
+            groups = strings
         engine = pool.share(vocabulary_engine, vocabulary)
         for ids, counts, size in pool.imap(segment_strings, groups, shared=engine):
             totals[ids] += counts
