@@ -113,9 +113,19 @@ def merge_sorted_counts(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.
     keys = np.concatenate([p[0] for p in parts])
     counts = np.concatenate([p[1] for p in parts])
     order = np.argsort(keys, kind="stable")  # sorted runs: the merge sort is near linear
-    keys, counts = keys[order], counts[order]
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    return keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
+    return add_by_key(keys[order], counts[order])
+
+
+def add_by_key(sorted_keys: np.ndarray, counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The distinct keys of a sorted array, and the sum of the counts of each.
+
+    >>> [a.tolist() for a in add_by_key(np.array([3, 3, 5], np.uint64), np.array([1, 2, 4]))]
+    [[3, 5], [3, 4]]
+    """
+    if not len(sorted_keys):
+        return sorted_keys, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    return sorted_keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
 
 
 # ---------------------------------------------------------------- the n-gram model

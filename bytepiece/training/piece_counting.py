@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from .ngram_counting import run_lengths
+from .ngram_counting import add_by_key, run_lengths
 from .packed_keys import PACKED_MAX, pack_pieces, pack_slices
 
 if TYPE_CHECKING:  # pragma: no cover
     from .count_store import LongCounts
 
 
-def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]:
-    """Count the pieces of ``buf`` cut before every ``starts`` byte.
+def count_pieces(buf: np.ndarray, starts: np.ndarray, weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray, Dict[bytes, int]]:
+    """Count the pieces of ``buf`` cut before every ``starts`` byte, each piece
+    ``weights[byte]`` times (the weight of the byte it starts at; default once).
 
     Returns (packed keys, their counts) for short pieces and a dict for long ones.
 
@@ -30,13 +31,23 @@ def count_pieces(buf: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.nd
     >>> keys, counts, long = count_pieces(buf, np.array([1, 0, 0, 1, 0], bool))
     >>> unpack_pieces(keys), counts.tolist(), long
     ([b'ab', b'abc'], [1, 1], {})
+    >>> count_pieces(buf, np.array([1, 0, 0, 1, 0], bool), np.array([2, 2, 2, 5, 5]))[1].tolist()
+    [5, 2]
     """
     begin = np.flatnonzero(starts)
     length = np.diff(np.append(begin, len(buf)))
     short = length <= PACKED_MAX
-    keys, counts = run_lengths(np.sort(pack_slices(buf, begin[short], length[short])))
+    packed = pack_slices(buf, begin[short], length[short])
     raw = buf.tobytes()
-    long = Counter(raw[b : b + n] for b, n in zip(begin[~short].tolist(), length[~short].tolist()))
+    long_pieces = (raw[b : b + n] for b, n in zip(begin[~short].tolist(), length[~short].tolist()))
+    if weights is None:
+        keys, counts = run_lengths(np.sort(packed))
+        return keys, counts, dict(Counter(long_pieces))
+    order = np.argsort(packed, kind="stable")
+    keys, counts = add_by_key(packed[order], weights[begin[short]][order])
+    long: Counter = Counter()
+    for piece, weight in zip(long_pieces, weights[begin[~short]].tolist()):
+        long[piece] += weight
     return keys, counts, dict(long)
 
 
