@@ -13,6 +13,9 @@ its pools have the same ``imap`` / ``map`` interface, so training's passes, prun
   of a list, tuple or dict one by one (and searches them for futures), which cost 4 s to
   broadcast pruning's vocabulary of 91k pieces and 6 s to send a list of 100k short byte
   strings back and forth, against 0.16 and 0.3 s as one pickle (``docs/scaling.md``).
+* **Workers keep freed memory for reuse**: Dask starts them with a malloc setting that
+  made the n-gram Viterbi take 1.4-1.5 times the CPU; the first task of a worker undoes
+  it (:func:`bytepiece.parallel.keep_freed_memory`).
 * **Results come back in item order**, with at most ``2 * workers`` tasks in flight, as on
   a local pool; a worker that dies costs its tasks a rerun (Dask reschedules them), not
   the result, because every task is a pure function of its item and the state.
@@ -28,12 +31,13 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import re
 import uuid
 import warnings
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
 
-from .parallel import Executor, Pool, Shared, forget_shared, shared_value
+from .parallel import Executor, Pool, Shared, forget_shared, keep_freed_memory, shared_value
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -208,9 +212,21 @@ class Opaque:
 
 def run_task(task: Callable[[Any, Any], Any], state: Opaque, item: Opaque) -> Opaque:
     """What a Dask worker runs: one task on the scattered state."""
+    _prepare_worker()
     return Opaque(task(state.value, item.value))
 
 
 def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Opaque, item: Opaque) -> Opaque:
     """One task on a shared value, built from its broadcast argument once per worker."""
+    _prepare_worker()
     return Opaque(task(shared_value(shared, argument.value), item.value))
+
+
+_PREPARED: List[int] = []  # the worker process this module prepared
+
+
+def _prepare_worker() -> None:
+    """Once per worker process: undo Dask's malloc setting (:func:`keep_freed_memory`)."""
+    if _PREPARED != [os.getpid()]:
+        keep_freed_memory()
+        _PREPARED[:] = [os.getpid()]

@@ -106,6 +106,27 @@ def release_memory() -> None:
         pass
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed memory in this process, as its defaults do after warming up.
+
+    Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, to hand memory back
+    to the OS quickly. Setting it also freezes glibc's mmap threshold at 128 KB, so every
+    numpy temporary above that is a fresh mapping, faulted in page by page and unmapped
+    again: training's n-gram Viterbi took 1.4-1.5 times the CPU (``docs/scaling.md``).
+    These are the values glibc's own adjustment reaches; :func:`release_memory` still hands
+    memory back between stages. Not glibc: nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass(frozen=True)
 class Shared:
     """A value that a pool's tasks use for a while, built in each worker on first use as
