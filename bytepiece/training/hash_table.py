@@ -1,8 +1,8 @@
 """A vectorised hash map for integer keys: numpy has sorted search, but no hashing.
 
-Used for n-gram scores in pass 2 and for pieces when pruning; both look up millions of
-keys per call, where a binary search (``np.searchsorted``) costs about 20 cache misses
-per key on big tables and this about one.
+Used for the n-gram model's scores in pass 2, which looks up about four keys per byte of
+the corpus: there a binary search (``np.searchsorted``) costs about 20 cache misses per key
+on big tables, and this one about one.
 """
 
 from __future__ import annotations
@@ -10,20 +10,28 @@ from __future__ import annotations
 import numpy as np
 
 
+_WIDTH = 4  # keys in a bucket: 4 keys and their 4 values are one 64-byte cache line
 _SCALAR_TAIL = 64  # probe the last few keys one at a time
 _BLOCK = 1 << 20  # keys per block of the build's temporaries
+_QUERY_BLOCK = 1 << 15  # queries looked up together: their buckets (2 MB) stay in the cache
 
 
 class HashTable:
-    """A read-only map from uint64 keys (below 2**63 + 2**62) to numbers, looked up many
-    keys at a time with numpy (open addressing, linear probing).
-
-    One random memory access per query on average, where a binary search over sorted
-    keys needs about 20 on a million-entry table.
+    """A read-only map from uint64 keys (below 2**63 + 2**62) to floats, looked up many
+    keys at a time with numpy (open addressing, linear probing over buckets).
 
     >>> table = HashTable(np.array([5, 7], np.uint64), np.array([0.5, 0.7]))
     >>> table.get(np.array([7, 6], np.uint64)).tolist()
     [0.7, -inf]
+
+    Layout: buckets of ``_WIDTH`` keys followed by their values, one cache line each. A
+    key's home is a bucket; it takes the first free slot from the start of its home bucket
+    on. A look-up reads the home bucket (one random memory access for the key *and* its
+    value) and goes on to the next bucket only while the ones it read are full: at a load
+    of 3/4 about one key in ten does. With keys and values in separate arrays and slots
+    of one key, a look-up took two random accesses and 2.5 numpy rounds on average
+    (``docs/training.md``, "Speed"). Queries go 32k at a time, so that the buckets read
+    (2 MB) are still in the cache when the lanes are compared.
     """
 
     _EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # never a key (see the class docstring)
@@ -32,21 +40,21 @@ class HashTable:
     def __init__(self, keys: np.ndarray, values: np.ndarray, missing: float = -np.inf, load: float = 0.75) -> None:
         """``keys`` must be distinct; ``missing`` is what :meth:`get` gives for other keys.
 
-        ``load`` trades memory for speed: at 3/4 a miss probes about 8 slots on average,
-        at 1/2 about 2.5, and the longest probe runs (one numpy round each) are shorter.
+        ``load`` (keys per slot) trades memory for speed: the fuller the buckets, the more
+        look-ups go on to the next one.
         """
-        # Any table size works: the home slot is the top 32 bits of a multiplicative hash
-        # scaled to the size. Probing runs on past the last home slot instead of wrapping
-        # around, into a tail just long enough, which ends with an empty slot.
-        self._size = max(8, int(np.ceil(len(keys) / load)))
-        if self._size >= 1 << 32:
+        # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
+        # scaled to it. Probing runs on past the last home bucket instead of wrapping
+        # around, into a tail that ends with an empty bucket.
+        self._buckets = max(2, int(np.ceil(len(keys) / (load * _WIDTH))))
+        if self._buckets >= 1 << 32:
             raise ValueError("too many keys for one table")
         self._missing = missing
-        # Linear probing, inserting keys in order of home slot: each key takes the first
-        # free slot from its home on, which is max(home, the previous key's slot + 1). So
-        # slot[i] = i + max over j <= i of (home[j] - j): one sort and a running maximum
-        # rather than rounds of collisions (a third of the memory at build time).
-        slot = self._home(keys)
+        # Linear probing, inserting keys in order of home: each key takes the first free
+        # slot from its home bucket's first on, which is max(first, the previous key's
+        # slot + 1). So slot[i] = i + max over j <= i of (first[j] - j): one sort and a
+        # running maximum rather than rounds of collisions.
+        slot = self._home(keys) * _WIDTH
         order = np.argsort(slot, kind="stable")
         slot = slot.take(order)
         blocks = range(0, len(keys), _BLOCK)  # temporaries a block at a time: the n-gram
@@ -55,36 +63,60 @@ class HashTable:
         np.maximum.accumulate(slot, out=slot)
         for first in blocks:
             slot[first : first + _BLOCK] += np.arange(first, min(first + _BLOCK, len(keys)))
-        length = max(self._size, int(slot[-1]) + 1 if len(slot) else 0) + 1
-        self._keys = np.full(length, self._EMPTY, dtype=np.uint64)
-        self._values = np.full(length, missing, dtype=values.dtype)
+        rows = max(self._buckets, int(slot[-1]) // _WIDTH + 1 if len(slot) else 0) + 1
+        self._table = np.empty((rows, 2 * _WIDTH), dtype=np.uint64)
+        self._table[:, :_WIDTH] = self._EMPTY
+        self._table[:, _WIDTH:] = np.float64(missing).view(np.uint64)
+        cells = self._table.reshape(-1)
         for first in blocks:
             where, chosen = slot[first : first + _BLOCK], order[first : first + _BLOCK]
-            self._keys[where] = keys.take(chosen)
-            self._values[where] = values.take(chosen)
+            cell = where // _WIDTH * (2 * _WIDTH) + where % _WIDTH
+            cells[cell] = keys.take(chosen)
+            cells[cell + _WIDTH] = values.take(chosen).astype(np.float64).view(np.uint64)
+        self._rows = self._table.view(f"V{16 * _WIDTH}").reshape(-1)  # a bucket is one item
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         top = (keys * self._MULTIPLIER) >> np.uint64(32)
-        return ((top * np.uint64(self._size)) >> np.uint64(32)).astype(np.int64)
+        return ((top * np.uint64(self._buckets)) >> np.uint64(32)).astype(np.int64)
 
     def get(self, queries: np.ndarray) -> np.ndarray:
         """Values of the queries (``missing`` for absent keys)."""
-        result = np.full(len(queries), self._missing, dtype=self._values.dtype)
-        active = np.arange(len(queries))
-        slot = self._home(queries)
-        while len(active) > _SCALAR_TAIL:
-            found = self._keys[slot]
-            hit = found == queries[active]
-            result[active[hit]] = self._values[slot[hit]]
-            going_on = ~hit & (found != self._EMPTY)
-            active, slot = active[going_on], slot[going_on] + 1
-        # A few keys in long probe runs: one numpy round per slot would cost more.
-        keys = self._keys
-        for index, position in zip(active.tolist(), slot.tolist()):
-            query = queries[index]
-            while keys[position] != self._EMPTY:
-                if keys[position] == query:
-                    result[index] = self._values[position]
+        result = np.empty(len(queries))
+        for first in range(0, len(queries), _QUERY_BLOCK):
+            result[first : first + _QUERY_BLOCK] = self._get(queries[first : first + _QUERY_BLOCK])
+        return result
+
+    def _get(self, queries: np.ndarray) -> np.ndarray:
+        result = np.full(len(queries), self._missing)
+        bucket = self._home(queries)
+        index = np.arange(len(queries))  # the queries still looked for, and their buckets
+        pending = queries
+        while True:
+            rows = self._rows.take(bucket).view(np.uint64).reshape(-1, 2 * _WIDTH)
+            values = rows.view(np.float64)
+            found = np.zeros(len(pending), dtype=bool)
+            out = result if len(pending) == len(queries) else np.full(len(pending), self._missing)
+            for lane in range(_WIDTH):
+                hit = rows[:, lane] == pending
+                np.copyto(out, values[:, _WIDTH + lane], where=hit)
+                found |= hit
+            if out is not result:
+                result[index] = out
+            more = np.flatnonzero(~found & (rows[:, _WIDTH - 1] != self._EMPTY))  # full: may go on
+            index, bucket, pending = index[more], bucket[more] + 1, pending[more]
+            if len(index) <= _SCALAR_TAIL:
+                break
+        # A few keys in long probe runs: one numpy round per bucket would cost more.
+        table = self._table
+        for position, row in zip(index.tolist(), bucket.tolist()):
+            query = queries[position]
+            while True:
+                keys = table[row, :_WIDTH]
+                hits = np.flatnonzero(keys == query)
+                if len(hits):
+                    result[position] = table[row, _WIDTH + hits[0]].view(np.float64)
                     break
-                position += 1  # the table ends with an empty slot
+                if keys[-1] == self._EMPTY:
+                    break
+                row += 1  # the table ends with an empty bucket
         return result
