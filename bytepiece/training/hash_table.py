@@ -11,7 +11,7 @@ import numpy as np
 
 
 _WIDTH = 4  # keys in a bucket: 4 keys and their 4 values are one 64-byte cache line
-_SCALAR_TAIL = 64  # probe the last few keys one at a time
+_SCALAR_TAIL = 16  # probe the last few keys of a block one at a time
 _BLOCK = 1 << 20  # keys per block of the build's temporaries
 _QUERY_BLOCK = 1 << 15  # queries looked up together: their buckets (2 MB) stay in the cache
 
@@ -108,15 +108,15 @@ class HashTable:
                 break
         # A few keys in long probe runs: one numpy round per bucket would cost more.
         table = self._table
+        empty = int(self._EMPTY)
         for position, row in zip(index.tolist(), bucket.tolist()):
-            query = queries[position]
+            query = int(queries[position])
             while True:
-                keys = table[row, :_WIDTH]
-                hits = np.flatnonzero(keys == query)
-                if len(hits):
-                    result[position] = table[row, _WIDTH + hits[0]].view(np.float64)
+                keys = table[row, :_WIDTH].tolist()
+                if query in keys:
+                    result[position] = table[row, _WIDTH + keys.index(query)].view(np.float64)
                     break
-                if keys[-1] == self._EMPTY:
+                if keys[-1] == empty:
                     break
                 row += 1  # the table ends with an empty bucket
         return result
