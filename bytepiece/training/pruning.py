@@ -217,14 +217,13 @@ def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tup
     lengths = packed_lengths(keys)
     kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
     keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
-    kept_long = lambda piece, count: len(piece) <= max_piece_length and count >= min_count
-    keep.update((piece, count) for piece, count in pieces.long.items() if kept_long(piece, count))
+    keep.update((piece, count) for piece, count in pieces.long.items() if len(piece) <= max_piece_length and count >= min_count)
 
     def dropped() -> Iterator[Strings]:
         batch: List[Tuple[bytes, int]] = []
         size = 0
         for piece, count in pieces.long.items():  # the long ones, a group at a time
-            if not kept_long(piece, count):
+            if len(piece) > max_piece_length or count < min_count:
                 batch.append((piece, count))
                 size += len(piece)
                 if size >= GROUP_BYTES:
