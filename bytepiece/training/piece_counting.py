@@ -39,15 +39,16 @@ def count_pieces(buf: np.ndarray, starts: np.ndarray, weights: Optional[np.ndarr
     short = length <= PACKED_MAX
     packed = pack_slices(buf, begin[short], length[short])
     raw = buf.tobytes()
-    long_pieces = (raw[b : b + n] for b, n in zip(begin[~short].tolist(), length[~short].tolist()))
+    long_begin, long_length = begin[~short].tolist(), length[~short].tolist()
+    long = Counter(raw[b : b + n] for b, n in zip(long_begin, long_length))  # each once, in C
     if weights is None:
         keys, counts = run_lengths(np.sort(packed))
-        return keys, counts, dict(Counter(long_pieces))
+        return keys, counts, dict(long)
     order = np.argsort(packed, kind="stable")
     keys, counts = add_by_key(packed[order], weights[begin[short]][order])
-    long: Counter = Counter()
-    for piece, weight in zip(long_pieces, weights[begin[~short]].tolist()):
-        long[piece] += weight
+    extra = weights[begin[~short]] - 1  # most pieces weigh 1: only the others in Python
+    for i in np.flatnonzero(extra).tolist():
+        long[raw[long_begin[i] : long_begin[i] + long_length[i]]] += int(extra[i])
     return keys, counts, dict(long)
 
 
