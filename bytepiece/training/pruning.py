@@ -23,6 +23,8 @@ in parallel, not by the driver.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
+from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,7 +38,8 @@ from .piece_counting import PieceCounts
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
-GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, at most
+GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, about
+_LONG_CHUNK = 4096  # long pieces sorted out at once (a group exceeds GROUP_BYTES by at most these)
 MIN_GROUP_BYTES = 64 << 10  # and at least (a slice of the batch path costs about 0.5 ms)
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
@@ -53,6 +56,34 @@ def rank_key(item: Tuple[bytes, int]) -> tuple:
     """
     piece, count = item
     return (len(piece) > 1, -count, -len(piece), piece)
+
+
+def rank(counts: Counts) -> List[Tuple[bytes, int]]:
+    """``counts``' items in :func:`rank_key` order, sorted in C: the bytes by ``sorted``,
+    then the rest of the key by a stable ``np.lexsort`` (a key tuple per piece in Python
+    took seconds for a few hundred thousand pieces).
+
+    >>> rank({b"ab": 5, b"z": 1, b"abc": 5, b"b": 9})
+    [(b'b', 9), (b'z', 1), (b'abc', 5), (b'ab', 5)]
+    """
+    pieces = sorted(counts)
+    if len(pieces) < 2:
+        return [(p, counts[p]) for p in pieces]
+    weights = np.array(itemgetter(*pieces)(counts), dtype=np.int64)
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    order = np.lexsort((-lengths, -weights, lengths > 1))  # the last key sorts first
+    return list(zip(pick(pieces, order), weights[order].tolist()))
+
+
+def pick(items: Sequence[Any], indices: np.ndarray) -> Sequence[Any]:
+    """``[items[i] for i in indices]``, gathered in C.
+
+    >>> pick([b"a", b"b", b"c"], np.array([2, 0]))
+    (b'c', b'a')
+    """
+    if len(indices) < 2:
+        return [items[i] for i in indices.tolist()]
+    return itemgetter(*indices.tolist())(items)
 
 
 def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Workers = 1, progress: Progress = _no_progress) -> Counts:
@@ -78,7 +109,7 @@ def remove_wasted(counts: Counts, workers: Workers = 1, progress: Progress = _no
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
     while True:
         size = len(counts)
-        counts = count_segments(counts, Strings.from_items(list(counts.items())), workers)
+        counts = count_segments(counts, Strings.from_counts(counts), workers)
         progress(sum(map(len, counts)))
         if len(counts) == size:
             return counts
@@ -110,7 +141,8 @@ def count_segments(
         for ids, counts, size in pool.imap(segment_strings, groups, shared=engine):
             totals[ids] += counts
             progress(size)
-    return {pieces[i]: int(totals[i]) for i in np.flatnonzero(totals).tolist()}
+    used = np.flatnonzero(totals)
+    return dict(zip(pick(pieces, used), totals[used].tolist()))
 
 
 def vocabulary_engine(vocabulary: Counts) -> Engine:
@@ -147,11 +179,22 @@ class Strings:
     @classmethod
     def from_items(cls, items: Sequence[Tuple[bytes, int]]) -> "Strings":
         """``(string, weight)`` items in any order."""
-        lengths = np.fromiter((len(s) for s, _ in items), dtype=np.int64, count=len(items))
+        strings, weights = zip(*items) if len(items) else ((), ())
+        return cls.from_lists(strings, weights)
+
+    @classmethod
+    def from_counts(cls, counts: Counts) -> "Strings":
+        """A ``string -> weight`` dict's items."""
+        return cls.from_lists(list(counts), counts.values())
+
+    @classmethod
+    def from_lists(cls, strings: Sequence[bytes], weights: Iterable[int]) -> "Strings":
+        """Strings and their weights, in any order. Pruning's driver makes millions of
+        these, so the loops run in C (``map``, ``itemgetter``), not in Python."""
+        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
         order = np.argsort(-lengths, kind="stable")
-        data = b"".join([items[i][0] for i in order.tolist()])
-        weights = np.fromiter((w for _, w in items), dtype=np.int64, count=len(items))[order]
-        return cls(data, lengths[order], weights)
+        data = b"".join(pick(strings, order))
+        return cls(data, lengths[order], np.fromiter(weights, dtype=np.int64, count=len(strings))[order])
 
     def groups(self, size: int) -> List[Tuple[int, int]]:
         """Consecutive (first, last) string ranges of about ``size`` bytes each."""
@@ -198,7 +241,7 @@ def prune_packed(
         for size in sorted(set(vocab_sizes), reverse=True):  # step 4
             target = size - reserved
             if len(counts) > target:
-                ranked = sorted(counts.items(), key=rank_key)
+                ranked = rank(counts)
                 keep = dict(ranked[:target])
                 del ranked[:target]
                 counts = remove_wasted(split_into(keep, ranked, pool, progress), pool, progress)
@@ -220,17 +263,25 @@ def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tup
     keep.update((piece, count) for piece, count in pieces.long.items() if len(piece) <= max_piece_length and count >= min_count)
 
     def dropped() -> Iterator[Strings]:
-        batch: List[Tuple[bytes, int]] = []
+        batch: List[bytes] = []
+        weights: List[int] = []
         size = 0
-        for piece, count in pieces.long.items():  # the long ones, a group at a time
-            if len(piece) > max_piece_length or count < min_count:
-                batch.append((piece, count))
-                size += len(piece)
-                if size >= GROUP_BYTES:
-                    yield Strings.from_items(batch)
-                    batch, size = [], 0
-        if batch:
-            yield Strings.from_items(batch)
+        items = iter(pieces.long.items())  # the long ones, a group at a time
+        while True:
+            chunk = list(islice(items, _LONG_CHUNK))  # sorted out in numpy, a chunk at a time
+            if chunk:
+                strings, chunk_counts = zip(*chunk)
+                piece_lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+                found = np.fromiter(chunk_counts, dtype=np.int64, count=len(strings))
+                out = np.flatnonzero((piece_lengths > max_piece_length) | (found < min_count))
+                batch.extend(pick(strings, out))
+                weights.extend(found[out].tolist())
+                size += int(piece_lengths[out].sum())
+            if batch and (size >= GROUP_BYTES or not chunk):
+                yield Strings.from_lists(batch, weights)
+                batch, weights, size = [], [], 0
+            if not chunk:
+                break
         pieces.long.clear()
         for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
             where = np.flatnonzero(~kept & (lengths == length))
