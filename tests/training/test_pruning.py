@@ -7,12 +7,14 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bytepiece import Model
 from bytepiece.encoding.engine import Engine
 from bytepiece.encoding.viterbi import best_path
 from bytepiece.normalization import training_chunks
-from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, rank_key, remove_wasted, split_into
+from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, rank, rank_key, remove_wasted, split_into
 
 from conftest import DEMO_CORPUS
 
@@ -94,6 +96,18 @@ def test_strings_must_be_longest_first_and_non_empty():
 def test_rank_key_orders_singles_then_count_then_length_then_bytes():
     items = [(b"ab", 5), (b"b", 1), (b"abc", 5), (b"a", 9), (b"ac", 5), (b"zz", 7)]
     assert sorted(items, key=rank_key) == [(b"a", 9), (b"b", 1), (b"zz", 7), (b"abc", 5), (b"ab", 5), (b"ac", 5)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.binary(min_size=1, max_size=6), st.integers(min_value=1, max_value=5), max_size=60))
+def test_rank_sorts_like_rank_key(counts):
+    assert rank(counts) == sorted(counts.items(), key=rank_key)
+
+
+def test_strings_from_counts_and_from_items_agree():
+    counts = {b"abc": 2, b"z": 7, b"xy": 1, b"uvw": 4}
+    a, b = Strings.from_counts(counts), Strings.from_items(list(counts.items()))
+    assert (a.data, a.lengths.tolist(), a.weights.tolist()) == (b.data, b.lengths.tolist(), b.weights.tolist()) == (b"abcuvwxyz", [3, 3, 2, 1], [2, 4, 1, 7])
 
 
 def test_split_into_adds_the_dropped_count_to_each_part():
