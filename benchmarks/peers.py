@@ -27,7 +27,10 @@ lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs
 subprocess on the same texts; its ids are compared with ours.
 
     python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2] [--clock wall|cpu]
-        [--original-python PYTHON] [--cache DIR]
+        [--original-python PYTHON] [--cache DIR] [--case documents|texts] [--no-peers]
+
+``--case documents --no-peers`` measures only the data loader's case (one call per
+document) for us and the original: a quick run for the work on that path.
 
 ``--clock cpu`` times each process's own CPU time instead of the wall clock: on a machine
 shared with other jobs (more runnable processes than cores), wall time counts the waits
@@ -228,6 +231,9 @@ def main() -> int:
                         help="interpreter of the original BytePiece 0.6.3 (default: %(default)s)")
     parser.add_argument("--cache", default=str(temp_dir("bytepiece-peers")), help="trained peer models (default: %(default)s)")
     parser.add_argument("--out", default=str(HERE / "results" / f"peers-{datetime.date.today()}"))
+    parser.add_argument("--case", choices=("documents", "texts"), action="append",
+                        help="measure only this case (repeatable; default: both)")
+    parser.add_argument("--no-peers", action="store_true", help="only bytepiece and the original, no other tokenizers")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -236,10 +242,9 @@ def main() -> int:
         str(SHARED / "models" / "bytepiece.zh.id.eu.80k.zip"),
         str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000"),
     ]
-    cases = {
-        "texts": {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS},
-        "documents": {d: domain_documents(d, int(args.max_mb * 1e6)) for d in DOMAINS},
-    }
+    making = {"texts": domain_texts, "documents": domain_documents}
+    cases = {case: {d: make(d, int(args.max_mb * 1e6)) for d in DOMAINS}
+             for case, make in making.items() if not args.case or case in args.case}
     sizes = {case: {d: sum(len(t.encode("utf-8")) for t in docs) for d, docs in texts.items()} for case, texts in cases.items()}
     rows: List[Dict[str, Any]] = []
     notes: List[str] = []
@@ -252,6 +257,8 @@ def main() -> int:
         print(row["case"], format_row(row), flush=True)
 
     def measure(case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock]) -> None:
+        if case not in cases:
+            return
         seconds = {domain: best_time(encode, docs, args.repeat, clock) for domain, docs in cases[case].items()}
         add({"case": case, "system": system, "model": model, "seconds": seconds})
 
@@ -284,11 +291,13 @@ def main() -> int:
             continue
         for case, labels in (("documents", ("original 0.6.3 encode(document)", f"original 0.6.3 encode(document, alpha={ALPHA})")),
                              ("texts", ("original 0.6.3 encode", f"original 0.6.3 sample alpha={ALPHA}"))):
+            if case not in cases:
+                continue
             for key, label in zip(("encode_s", "sample_s"), labels):
                 add({"case": case, "system": label, "model": name, "seconds": {d: original[case][d][key] for d in DOMAINS}})
         same = all(original[case][d]["ids_sha256"] == ours[case][d] for case in cases for d in DOMAINS)
         notes.append(f"{name}: encode_batch ids {'identical to' if same else 'DIFFERENT from'} the original's, "
-                     "on every domain, texts and documents")
+                     "on every domain, " + " and ".join(cases))
 
     peers = [
         (f"SentencePiece unigram {args.vocab}", lambda: train_sentencepiece("unigram", args.vocab, cache), "sentencepiece"),
@@ -296,6 +305,8 @@ def main() -> int:
         (f"HF tokenizers BPE {args.vocab}", lambda: train_hf("bpe", args.vocab, cache), "tokenizers"),
         (f"HF tokenizers Unigram {args.vocab}", lambda: train_hf("unigram", args.vocab, cache), "tokenizers"),
     ]
+    if args.no_peers:
+        peers = []
     for label, build, package in peers:
         encode = build()
         if encode is None:
@@ -303,8 +314,10 @@ def main() -> int:
             continue
         measure("texts", label, "trained on the corpus sample", encode)
         measure("documents", label, "trained on the corpus sample", one_call_each(encode))
-    encoding = load_tiktoken()
-    if encoding is None:
+    encoding = None if args.no_peers else load_tiktoken()
+    if args.no_peers:
+        pass
+    elif encoding is None:
         notes.append("tiktoken cl100k_base: skipped (tiktoken not installed, or no encoding file offline)")
     else:
         if encoding.name != "cl100k_base":
@@ -358,6 +371,12 @@ def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
 
 
 def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, Dict[str, int]]) -> None:
+    def section(sizes: Dict[str, Dict[str, int]], case: str, title: str) -> List[str]:
+        """The table of one case, if it was measured."""
+        if case not in sizes:
+            return []
+        return [title, "", *header, *[format_row(r) for r in rows if r["case"] == case], ""]
+
     command = command_line()  # relative to the repository: results name no machine's folders
     facts = machine()
     when = datetime.datetime.now(datetime.timezone.utc)
@@ -370,18 +389,11 @@ def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: L
         f"MB/s of UTF-8 input, best of {args.repeat}; "
         + ("wall time." if args.clock == "wall" else "each process's CPU time, but wall time for workers="),
         "",
-        "### Documents of 1-20 KB, one call each (" + ", ".join(
-            f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")",
-        "",
-        *header,
-        *[format_row(r) for r in rows if r["case"] == "documents"],
-        "",
-        "### Texts: a line per text for prose, a file for code (" + ", ".join(
-            f"{d} {sizes['texts'][d] / 1e6:.2f} MB" for d in DOMAINS) + ")",
-        "",
-        *header,
-        *[format_row(r) for r in rows if r["case"] == "texts"],
-        "",
+        *section(sizes, "documents", "### Documents of 1-20 KB, one call each (" + ", ".join(
+            f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")"
+            if "documents" in sizes else ""),
+        *section(sizes, "texts", "### Texts: a line per text for prose, a file for code (" + ", ".join(
+            f"{d} {sizes['texts'][d] / 1e6:.2f} MB" for d in DOMAINS) + ")" if "texts" in sizes else ""),
         "### Ratios (this run)",
         "",
         *ratio_lines(rows),

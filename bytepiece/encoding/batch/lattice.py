@@ -222,6 +222,10 @@ class _Steps:
         span = count = depth + 1
         block = np.empty((count, span, lanes))  # candidate-major: per-block work is one call
         flat = block.reshape(-1)
+        # The operands of each step as views made once, taken in turn by ``zip``: slicing
+        # five views per step cost a third as much as the step's two ufunc calls.
+        windows = np.lib.stride_tricks.sliding_window_view(rows, depth, axis=0).transpose(0, 2, 1)  # rows[p : p + depth]
+        step_rows, step_tails, step_outs = block.transpose(1, 0, 2), block[1:].transpose(1, 0, 2), rows[depth:]
         # Where each group's folded candidate goes in its block, and each block's groups.
         step, lane = np.divmod(self.group_key, lanes)
         slot = (step % span) * lanes + lane
@@ -245,10 +249,11 @@ class _Steps:
                 combine(candidate, self.deep_logp[a:b], out=candidate)
                 choose.fold(candidate, self.group_start[g:h] - a, out=self.deep_total[g:h])
                 flat[slot[g:h]] = self.deep_total[g:h]
-            for j, p in enumerate(range(first, last)):
-                row = work[:, j]
-                combine(rows[p : p + depth], near_logp[p], out=row[1:])
-                reduce(row, axis=0, out=rows[p + depth])
+            for window, near, row, tail, out in zip(
+                windows[first:last], near_logp[first:last], step_rows, step_tails, step_outs[first:last]
+            ):
+                combine(window, near, out=tail)
+                reduce(row, axis=0, out=out)
             choose(work, rows[first + depth : last + depth], choice[first:last])
         self.values = values
         self.deep_pick = self.group_start + choose.pick(self.deep_value, self.deep_total, self.group_start)
