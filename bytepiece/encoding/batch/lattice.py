@@ -224,7 +224,10 @@ class _Steps:
         flat = block.reshape(-1)
         # The operands of each step as views made once, taken in turn by ``zip``: slicing
         # five views per step cost a third as much as the step's two ufunc calls.
-        windows = np.lib.stride_tricks.sliding_window_view(rows, depth, axis=0).transpose(0, 2, 1)  # rows[p : p + depth]
+        row_stride, lane_stride = rows.strides
+        windows = np.lib.stride_tricks.as_strided(  # windows[p] is rows[p : p + depth]; never written to
+            rows, shape=(width, depth, lanes), strides=(row_stride, row_stride, lane_stride), writeable=False
+        )
         step_rows, step_tails, step_outs = block.transpose(1, 0, 2), block[1:].transpose(1, 0, 2), rows[depth:]
         # Where each group's folded candidate goes in its block, and each block's groups.
         step, lane = np.divmod(self.group_key, lanes)
