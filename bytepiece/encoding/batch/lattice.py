@@ -282,7 +282,13 @@ class _Steps:
         entry = self.deep_pick.take(np.searchsorted(self.group_key, deep))
         jump[deep] = deep + self.pad - self.deep_start.take(entry)
         jump[chunk_start] = lanes  # over the separator, no piece
-        on_path = _on_path(jump, lanes)
+        # Each lane is walked from the end of its last stretch, not from its last step: the
+        # padding after it took a hop per step, and all lanes walk until the longest is done
+        # (English: ~170 hops for lanes of ~190 steps; ~75 from the stretches' ends).
+        lane, offset = np.divmod(self.layout.places, self.width)  # stretches are in lane-major order
+        last = np.flatnonzero(np.append(lane[1:] != lane[:-1], True))  # each lane's last stretch
+        ends = (offset.take(last) + self.layout.stretch_length.take(last)) * lanes + lane.take(last)
+        on_path = _on_path(jump, lanes, ends)
         on_path &= ~chunk_start
         ids, counts = self._chunk_ids(trie, on_path, jump)
         return ids, counts, on_path, choice
@@ -495,16 +501,16 @@ def _running_sums(work: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _on_path(back: np.ndarray, lanes: int) -> np.ndarray:
-    """Keys visited by walking back from the last step of every lane, ``back[key]`` keys at
-    a time (all lanes together), until the first step."""
+def _on_path(back: np.ndarray, lanes: int, ends: np.ndarray) -> np.ndarray:
+    """Keys visited by walking back from the keys ``ends`` (one per lane), ``back[key]`` keys
+    at a time (all lanes together), until the first step."""
     keys = np.arange(back.size)
     previous = keys - back
     previous[:lanes] = keys[:lanes]  # stay put at the start of a lane
     if np.any(back[lanes:] <= 0) or np.any(previous < 0):  # the walk would never end: a bug, not a hang
         raise RuntimeError("internal error: a back-pointer of the batch lattice goes nowhere; please report it")
     on_path = np.zeros(back.size, dtype=bool)
-    position = keys[back.size - lanes :]
+    position = ends
     while position.max() >= lanes:
         visited = []
         for _ in range(16):
