@@ -174,7 +174,8 @@ class _Steps:
             found = slots.take(nodes)
             if isinstance(d, np.ndarray):  # the walk's last item: runs of any length
                 near = np.flatnonzero((d <= depth) & (d != skip))
-                self.dense[d.take(near) - 1, ends.take(near)] = found.take(near)
+                # One flat index, not a pair of index arrays: numpy's 2-D scatter costs more.
+                self.dense.reshape(-1)[(d.take(near) - 1) * self.size + ends.take(near)] = found.take(near)
                 hit = np.flatnonzero((d > depth) & (found != self.none))
                 hit = hit.take(np.argsort(-d.take(hit), kind="stable"))  # longest first, as the rest
                 ends, d = ends.take(hit), d.take(hit)
