@@ -12,6 +12,10 @@ other processes on a busy machine disturb far less than wall time; still, read t
 Measured per model: scalar ``encode`` (one call per document), ``encode_batch``, scalar
 and batched sampling (``alpha=0.1``). Texts: the corpus sample in ``../shared`` (a
 document per line, code a document per file), all four domains together.
+
+``--documents``: the data loader's case instead, per domain: the documents of 1-20 KB of
+``benchmarks/peers.py`` (``throughput.domain_documents``), ``encode(doc)`` and
+``encode(doc, alpha=0.1)`` one call each.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from _common import SHARED, command_line, shown
+from throughput import DOMAINS, domain_documents
 
 MEASURE = r"""
 import json, sys, time
@@ -64,11 +70,32 @@ print(json.dumps({name: size / 1e6 / best_of_two(run) for name, run in cases.ite
 """
 
 
-def measure(checkout: Path, model: str, corpus: Path, max_bytes: int) -> Dict[str, float]:
+MEASURE_DOCUMENTS = r"""
+import json, sys, time
+from bytepiece import Tokenizer
+model, documents = sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8"))
+tok = Tokenizer(model, seed=0)
+tok.encode_batch(["warm up"] * 2); tok.encode_batch(["warm up"] * 2, alpha=0.1)  # the tables first
+tok.engine.automaton(); tok.engine.batch_encoder().prepare()
+out = {}
+for domain, docs in documents.items():
+    size = sum(len(d.encode()) for d in docs)
+    for name, alpha in (("encode(doc)", None), ("encode(doc, alpha=0.1)", 0.1)):
+        times = []
+        for _ in range(2):
+            start = time.process_time()
+            [tok.encode(d, alpha=alpha) for d in docs]
+            times.append(time.process_time() - start)
+        out[f"{name} {domain}"] = size / 1e6 / min(times)
+print(json.dumps(out))
+"""
+
+
+def measure(checkout: Path, model: str, corpus: Path, max_bytes: int, documents: Optional[Path] = None) -> Dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+    arguments = [MEASURE_DOCUMENTS, model, str(documents)] if documents else [MEASURE, model, str(corpus), str(max_bytes)]
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, model, str(corpus), str(max_bytes)],
-        env=env, capture_output=True, text=True, check=True, cwd=checkout,
+        [sys.executable, "-c", *arguments], env=env, capture_output=True, text=True, check=True, cwd=checkout,
     )
     return json.loads(result.stdout)
 
@@ -81,8 +108,14 @@ def main() -> int:
     parser.add_argument("--max-mb", type=float, default=0.5, help="text per domain, MB")
     parser.add_argument("--model", action="append", help="model files (default: the two 0.6 models in ../shared)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--documents", action="store_true", help="documents of 1-20 KB, one encode() call each, per domain")
     args = parser.parse_args()
     corpus = SHARED / "corpus" / "sample"
+    documents: Optional[Path] = None
+    if args.documents:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+            json.dump({d: domain_documents(d, int(args.max_mb * 1e6)) for d in DOMAINS}, handle)
+        documents = Path(handle.name)
     models = args.model or [str(SHARED / "models" / "bytepiece_80k.zip"), str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000")]
     lines = [f"Command: `{command_line()}`", "", f"B / A throughput, {args.rounds} rounds (median, min-max); "
              f"A = `{shown(str(args.a.resolve()))}`, B = `{shown(str(args.b.resolve()))}`; {args.max_mb} MB per domain.", ""]
@@ -90,13 +123,15 @@ def main() -> int:
         ratios: Dict[str, List[float]] = {}
         for round_index in range(args.rounds):
             order = [args.a, args.b] if round_index % 2 == 0 else [args.b, args.a]
-            figures = {checkout: measure(checkout, model, corpus, int(args.max_mb * 1e6)) for checkout in order}
+            figures = {checkout: measure(checkout, model, corpus, int(args.max_mb * 1e6), documents) for checkout in order}
             for case in figures[args.a]:
                 ratios.setdefault(case, []).append(figures[args.b][case] / figures[args.a][case])
             print(f"{Path(model).name} round {round_index + 1}: " + ", ".join(f"{c}: {r[-1]:.2f}" for c, r in ratios.items()), flush=True)
         lines += [f"### {Path(model).name}", "", "| case | B / A median | min | max |", "|---|---:|---:|---:|"]
         lines += [f"| {case} | {statistics.median(r):.3f} | {min(r):.3f} | {max(r):.3f} |" for case, r in ratios.items()]
         lines.append("")
+    if documents:
+        documents.unlink()
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -27,7 +27,13 @@ lives in its own virtual environment (``benchmarks/setup_original.sh``) and runs
 subprocess on the same texts; its ids are compared with ours.
 
     python benchmarks/peers.py [--max-mb 1.0] [--repeat 2] [--workers 2] [--clock wall|cpu]
-        [--original-python PYTHON] [--cache DIR]
+        [--original-python PYTHON] [--cache DIR] [--case documents|texts] [--no-peers]
+
+``--case documents --no-peers`` measures only the data loader's case (one call per
+document) for us and the original: a quick run for the work on that path. ``--paired``
+alternates our passes over the documents with the original's (kept running in its own
+interpreter), so that a shared machine's changing load weighs on both alike: separate
+passes minutes apart moved these ratios by up to 2x between runs.
 
 ``--clock cpu`` times each process's own CPU time instead of the wall clock: on a machine
 shared with other jobs (more runnable processes than cores), wall time counts the waits
@@ -69,30 +75,26 @@ ALPHA = 0.1
 ORIGINAL_PYTHON = os.environ.get("BYTEPIECE_ORIGINAL_PYTHON") or str(temp_dir("bytepiece-0.6.3") / "bin" / "python")
 Encoder = Callable[[List[str]], List[List[int]]]
 
-ORIGINAL_SCRIPT = r"""
-import hashlib, json, sys, time, zipfile, tempfile, os
+ORIGINAL_SERVER = r"""
+import hashlib, json, sys, time, zipfile, tempfile
 from bytepiece import Tokenizer
-model_path, texts_path, repeat, alpha = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-clock = time.process_time if sys.argv[5] == "cpu" else time.perf_counter
+model_path, texts_path, alpha = sys.argv[1], sys.argv[2], float(sys.argv[3])
+clock = time.process_time if sys.argv[4] == "cpu" else time.perf_counter
 if model_path.endswith(".zip"):
     with zipfile.ZipFile(model_path) as z:
         (name,) = z.namelist()
         model_path = z.extract(name, tempfile.mkdtemp())
 tok = Tokenizer(model_path)
 cases = json.load(open(texts_path, encoding="utf-8"))
-out = {}
-for case, texts in cases.items():
-    out[case] = {}
-    for domain, docs in texts.items():
-        best = {"encode": 1e9, "sample": 1e9}
-        for _ in range(repeat):
-            start = clock(); ids = [tok.encode(t) for t in docs]
-            best["encode"] = min(best["encode"], clock() - start)
-            start = clock(); [tok.encode(t, alpha=alpha) for t in docs]
-            best["sample"] = min(best["sample"], clock() - start)
-        digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
-        out[case][domain] = {"encode_s": best["encode"], "sample_s": best["sample"], "ids_sha256": digest}
-print(json.dumps(out))
+print("ready", flush=True)
+for line in sys.stdin:  # "case domain encode|sample": one timed pass, one call per text
+    case, domain, mode = line.split()
+    docs = cases[case][domain]
+    start = clock()
+    ids = [tok.encode(t) for t in docs] if mode == "encode" else [tok.encode(t, alpha=alpha) for t in docs]
+    seconds = clock() - start
+    digest = hashlib.sha256(json.dumps([list(map(int, i)) for i in ids]).encode()).hexdigest()
+    print(json.dumps({"seconds": seconds, "ids_sha256": digest}), flush=True)
 """
 
 
@@ -172,25 +174,56 @@ def load_tiktoken() -> Optional[Any]:
     return None
 
 
-def run_original(
-    python: str, model: str, cases: Dict[str, Dict[str, List[str]]], repeat: int, clock: str = "wall"
-) -> Optional[Dict[str, Any]]:
-    """The original's best times per case, domain and mode (``encode_s``, ``sample_s``),
-    one call per text, and a digest of its ids."""
-    if not python or not Path(python).exists():
-        return None
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
-        json.dump(cases, handle)
-    try:
+class Original:
+    """The original BytePiece 0.6.3 in its own interpreter, kept running over ``cases``:
+    one timed pass per request, so that its passes can alternate with ours (``--paired``)."""
+
+    def __init__(self, python: str, model: str, cases: Dict[str, Dict[str, List[str]]], clock: str) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+            json.dump(cases, handle)
+        self.texts = handle.name
         # Its own environment: a PYTHONPATH pointing at our package would shadow the original's.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        result = subprocess.run(
-            [python, "-c", ORIGINAL_SCRIPT, model, handle.name, str(repeat), str(ALPHA), clock],
-            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(), env=env,
+        self.process = subprocess.Popen(
+            [python, "-c", ORIGINAL_SERVER, model, handle.name, str(ALPHA), clock],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir(), env=env,
         )
-    finally:
-        os.unlink(handle.name)
-    return json.loads(result.stdout)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        if self.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError("the original BytePiece did not start (see its error above)")
+
+    def run(self, case: str, domain: str, mode: str) -> Tuple[float, str]:
+        """One pass over a domain's texts, ``mode`` "encode" or "sample": seconds, digest of the ids."""
+        self.stdin.write(f"{case} {domain} {mode}\n")
+        self.stdin.flush()
+        answer = json.loads(self.stdout.readline())
+        return answer["seconds"], answer["ids_sha256"]
+
+    def best(self, cases: Dict[str, Dict[str, List[str]]], repeat: int) -> Dict[str, Any]:
+        """Best times per case, domain and mode (``encode_s``, ``sample_s``), and the digest
+        of its ids (``ids_sha256``)."""
+        out: Dict[str, Any] = {}
+        for case, texts in cases.items():
+            out[case] = {}
+            for domain in texts:
+                encode = [self.run(case, domain, "encode") for _ in range(repeat)]
+                sample = [self.run(case, domain, "sample")[0] for _ in range(repeat)]
+                out[case][domain] = {"encode_s": min(t for t, _ in encode), "sample_s": min(sample), "ids_sha256": encode[0][1]}
+        return out
+
+    def close(self) -> None:
+        self.stdin.close()
+        self.process.wait()
+        os.unlink(self.texts)
+
+
+def start_original(python: str, model: str, cases: Dict[str, Dict[str, List[str]]], clock: str = "wall") -> Optional[Original]:
+    """The original on ``model``, or None when its interpreter is not there."""
+    if not python or not Path(python).exists():
+        return None
+    return Original(python, model, cases, clock)
 
 
 # ---------------------------------------------------------------- report
@@ -203,7 +236,7 @@ def machine() -> Dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {}
+    versions: Dict[str, Optional[str]] = {}
     for package in ("numpy", "pyahocorasick", "sentencepiece", "tokenizers", "tiktoken"):
         try:
             from importlib.metadata import version
@@ -228,6 +261,12 @@ def main() -> int:
                         help="interpreter of the original BytePiece 0.6.3 (default: %(default)s)")
     parser.add_argument("--cache", default=str(temp_dir("bytepiece-peers")), help="trained peer models (default: %(default)s)")
     parser.add_argument("--out", default=str(HERE / "results" / f"peers-{datetime.date.today()}"))
+    parser.add_argument("--case", choices=("documents", "texts"), action="append",
+                        help="measure only this case (repeatable; default: both)")
+    parser.add_argument("--no-peers", action="store_true", help="only bytepiece and the original, no other tokenizers")
+    parser.add_argument("--paired", action="store_true",
+                        help="documents: our passes and the original's alternate, pass by pass (a busy machine's load "
+                             "then weighs on both alike)")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -236,10 +275,9 @@ def main() -> int:
         str(SHARED / "models" / "bytepiece.zh.id.eu.80k.zip"),
         str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000"),
     ]
-    cases = {
-        "texts": {d: domain_texts(d, int(args.max_mb * 1e6)) for d in DOMAINS},
-        "documents": {d: domain_documents(d, int(args.max_mb * 1e6)) for d in DOMAINS},
-    }
+    making = {"texts": domain_texts, "documents": domain_documents}
+    cases = {case: {d: make(d, int(args.max_mb * 1e6)) for d in DOMAINS}
+             for case, make in making.items() if not args.case or case in args.case}
     sizes = {case: {d: sum(len(t.encode("utf-8")) for t in docs) for d, docs in texts.items()} for case, texts in cases.items()}
     rows: List[Dict[str, Any]] = []
     notes: List[str] = []
@@ -252,8 +290,38 @@ def main() -> int:
         print(row["case"], format_row(row), flush=True)
 
     def measure(case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock]) -> None:
+        if case not in cases:
+            return
         seconds = {domain: best_time(encode, docs, args.repeat, clock) for domain, docs in cases[case].items()}
         add({"case": case, "system": system, "model": model, "seconds": seconds})
+
+    def measure_paired(name: str, tok: Tokenizer, original: Original) -> Dict[str, str]:
+        """The documents case, our passes and the original's alternating (per mode, domain
+        and repetition), so that both see the same load; best of ``--repeat`` each. Returns
+        the digests of the original's ids per domain."""
+        clock = CLOCKS[args.clock]
+        modes = (("encode", None, "bytepiece encode(document)", "original 0.6.3 encode(document)"),
+                 ("sample", ALPHA, f"bytepiece encode(document, alpha={ALPHA})", f"original 0.6.3 encode(document, alpha={ALPHA})"))
+        best: Dict[str, Dict[str, float]] = {label: {} for _, _, ours, theirs in modes for label in (ours, theirs)}
+        digests: Dict[str, str] = {}
+        for repetition in range(args.repeat):
+            for mode, alpha, ours, theirs in modes:
+                for domain, docs in cases["documents"].items():
+                    order = (0, 1) if repetition % 2 == 0 else (1, 0)  # who goes first alternates too
+                    for who in order:
+                        if who == 0:
+                            started = clock()
+                            [tok.encode(t, alpha=alpha) for t in docs]
+                            seconds, label = clock() - started, ours
+                        else:
+                            seconds, digest = original.run("documents", domain, mode)
+                            label = theirs
+                            if mode == "encode":
+                                digests[domain] = digest
+                        best[label][domain] = min(seconds, best[label].get(domain, seconds))
+        for label, seconds_by_domain in best.items():
+            add({"case": "documents", "system": label, "model": name, "seconds": seconds_by_domain})
+        return digests
 
     def one_call_each(encode: Encoder) -> Encoder:
         return lambda docs: [encode([doc])[0] for doc in docs]
@@ -265,9 +333,15 @@ def main() -> int:
         tok.encode_batch(["warm up: the weights of sampling"] * 2, alpha=ALPHA)
         tok.engine.automaton()  # the tables (automaton, flat trie) are not part of a measured pass
         tok.engine.batch_encoder().prepare()
-        measure("documents", "bytepiece encode(document)", name, lambda docs: [tok.encode(t) for t in docs])
-        measure("documents", f"bytepiece encode(document, alpha={ALPHA})", name,
-                lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
+        original = start_original(args.original_python, model, cases, args.clock)
+        paired = args.paired and original is not None and "documents" in cases
+        if paired:
+            assert original is not None
+            documents_digests = measure_paired(name, tok, original)
+        else:
+            measure("documents", "bytepiece encode(document)", name, lambda docs: [tok.encode(t) for t in docs])
+            measure("documents", f"bytepiece encode(document, alpha={ALPHA})", name,
+                    lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
         measure("texts", "bytepiece encode (one call per text)", name, lambda docs: [tok.encode(t) for t in docs])
         measure("texts", "bytepiece encode_batch", name, tok.encode_batch)
         measure("texts", f"bytepiece encode_batch workers={args.workers}", name,
@@ -277,18 +351,23 @@ def main() -> int:
         measure("texts", f"bytepiece sample alpha={ALPHA} batch", name, lambda docs: tok.encode_batch(docs, alpha=ALPHA))
         ours = {case: {d: ids_digest(tok.encode_batch(docs)) for d, docs in texts.items()} for case, texts in cases.items()}
         tok.close()  # the workers= pool
-        original = run_original(args.original_python, model, cases, args.repeat, args.clock)
         if original is None:
             notes.append("original BytePiece 0.6.3: not run (no interpreter: see --original-python and "
                          "benchmarks/setup_original.sh)")
             continue
+        theirs = original.best({c: t for c, t in cases.items() if not (paired and c == "documents")}, args.repeat)
+        original.close()
         for case, labels in (("documents", ("original 0.6.3 encode(document)", f"original 0.6.3 encode(document, alpha={ALPHA})")),
                              ("texts", ("original 0.6.3 encode", f"original 0.6.3 sample alpha={ALPHA}"))):
+            if case not in theirs:
+                continue
             for key, label in zip(("encode_s", "sample_s"), labels):
-                add({"case": case, "system": label, "model": name, "seconds": {d: original[case][d][key] for d in DOMAINS}})
-        same = all(original[case][d]["ids_sha256"] == ours[case][d] for case in cases for d in DOMAINS)
+                add({"case": case, "system": label, "model": name, "seconds": {d: theirs[case][d][key] for d in DOMAINS}})
+        if paired:
+            theirs["documents"] = {d: {"ids_sha256": digest} for d, digest in documents_digests.items()}
+        same = all(theirs[case][d]["ids_sha256"] == ours[case][d] for case in cases for d in DOMAINS)
         notes.append(f"{name}: encode_batch ids {'identical to' if same else 'DIFFERENT from'} the original's, "
-                     "on every domain, texts and documents")
+                     "on every domain, " + " and ".join(cases))
 
     peers = [
         (f"SentencePiece unigram {args.vocab}", lambda: train_sentencepiece("unigram", args.vocab, cache), "sentencepiece"),
@@ -296,6 +375,8 @@ def main() -> int:
         (f"HF tokenizers BPE {args.vocab}", lambda: train_hf("bpe", args.vocab, cache), "tokenizers"),
         (f"HF tokenizers Unigram {args.vocab}", lambda: train_hf("unigram", args.vocab, cache), "tokenizers"),
     ]
+    if args.no_peers:
+        peers = []
     for label, build, package in peers:
         encode = build()
         if encode is None:
@@ -303,8 +384,10 @@ def main() -> int:
             continue
         measure("texts", label, "trained on the corpus sample", encode)
         measure("documents", label, "trained on the corpus sample", one_call_each(encode))
-    encoding = load_tiktoken()
-    if encoding is None:
+    encoding = None if args.no_peers else load_tiktoken()
+    if args.no_peers:
+        pass
+    elif encoding is None:
         notes.append("tiktoken cl100k_base: skipped (tiktoken not installed, or no encoding file offline)")
     else:
         if encoding.name != "cl100k_base":
@@ -358,6 +441,12 @@ def ratio_lines(rows: List[Dict[str, Any]]) -> List[str]:
 
 
 def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: List[str], sizes: Dict[str, Dict[str, int]]) -> None:
+    def section(sizes: Dict[str, Dict[str, int]], case: str, title: str) -> List[str]:
+        """The table of one case, if it was measured."""
+        if case not in sizes:
+            return []
+        return [title, "", *header, *[format_row(r) for r in rows if r["case"] == case], ""]
+
     command = command_line()  # relative to the repository: results name no machine's folders
     facts = machine()
     when = datetime.datetime.now(datetime.timezone.utc)
@@ -370,18 +459,11 @@ def write_results(args: argparse.Namespace, rows: List[Dict[str, Any]], notes: L
         f"MB/s of UTF-8 input, best of {args.repeat}; "
         + ("wall time." if args.clock == "wall" else "each process's CPU time, but wall time for workers="),
         "",
-        "### Documents of 1-20 KB, one call each (" + ", ".join(
-            f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")",
-        "",
-        *header,
-        *[format_row(r) for r in rows if r["case"] == "documents"],
-        "",
-        "### Texts: a line per text for prose, a file for code (" + ", ".join(
-            f"{d} {sizes['texts'][d] / 1e6:.2f} MB" for d in DOMAINS) + ")",
-        "",
-        *header,
-        *[format_row(r) for r in rows if r["case"] == "texts"],
-        "",
+        *section(sizes, "documents", "### Documents of 1-20 KB, one call each (" + ", ".join(
+            f"{d} {sizes['documents'][d] / 1e6:.2f} MB in {n} documents" for d, n in documents_count(args).items()) + ")"
+            if "documents" in sizes else ""),
+        *section(sizes, "texts", "### Texts: a line per text for prose, a file for code (" + ", ".join(
+            f"{d} {sizes['texts'][d] / 1e6:.2f} MB" for d in DOMAINS) + ")" if "texts" in sizes else ""),
         "### Ratios (this run)",
         "",
         *ratio_lines(rows),

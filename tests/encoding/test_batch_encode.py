@@ -247,6 +247,19 @@ def test_batched_sampling_is_seeded_and_lossless(tok80k, always_slice):
     assert first != tok80k.encode_batch(texts, alpha=0.1, seed=8)
 
 
+@pytest.mark.parametrize("alpha", [None, 0.1, 1.0])  # 1.0 on the 80k model: sampling in log space
+def test_choices_by_passes_of_any_size_give_the_same_ids_and_samples(alpha, tok80k, monkeypatch):
+    # The forward makes its choices (draws) for a pass of whole blocks: one block a pass
+    # must give what tens of blocks a pass give, draw for draw (documents of many blocks).
+    texts = [row["text"] for row in golden_rows("bytepiece_80k")[:240]]
+    documents = ["".join(texts[k : k + 60]) for k in range(0, len(texts), 60)]
+    results = []
+    for pass_bytes in (1, batch_lattice.PASS_BYTES):
+        monkeypatch.setattr(batch_lattice, "PASS_BYTES", pass_bytes)
+        results.append([tok80k.encode(d, alpha=alpha, seed=7) for d in documents] + [tok80k.encode_batch(texts, alpha=alpha, seed=7)])
+    assert results[0] == results[1]
+
+
 def test_large_alpha_sampling_is_viterbi(tok80k, always_slice):
     texts = [row["text"] for row in golden_rows("bytepiece_80k")[:100]]
     assert tok80k.encode_batch(texts, alpha=1e6, seed=0) == tok80k.encode_batch(texts)

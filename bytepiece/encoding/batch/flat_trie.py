@@ -191,17 +191,17 @@ class FlatTrie:
         """The runs of ``depth`` bytes (``ends``, ``nodes``) and all their longer runs, walked
         in Python: the last item of ``walk``."""
         base, check, letters = self.base.data, self.check.data, np.ascontiguousarray(text).data
-        found: List[Tuple[int, int, int]] = []
-        append = found.append
+        found: List[int] = []  # (length, end, node) after each other: a flat list of ints
+        extend = found.extend  # makes an array ~3x faster than a list of tuples
         for end, node in zip(ends.tolist(), nodes.tolist()):
             length = depth
             while True:
-                append((length, end, node))
+                extend((length, end, node))
                 child = base[node] + letters[end]
                 if check[child] != node:
                     break
                 node, end, length = child, end + stride, length + 1
-        lengths, run_ends, run_nodes = np.array(found, dtype=np.int64).T
+        lengths, run_ends, run_nodes = np.array(found, dtype=np.int64).reshape(-1, 3).T
         return lengths, run_ends, run_nodes
 
     def _follow(

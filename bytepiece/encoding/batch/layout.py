@@ -222,8 +222,8 @@ def _cut_in_order(
     lane_width = width + 1  # a stretch and its separator
     # Indexed from Python: memoryviews give ints far faster than numpy scalars do.
     last_free = np.maximum.accumulate(np.where(free, np.arange(free.size), 0)).data
-    stretches: List[Tuple[int, int, int, int]] = []
-    append = stretches.append
+    stretches: List[int] = []  # (chunk, offset, length, place) after each other: a flat list
+    extend = stretches.extend  # of ints makes an array ~3x faster than a list of tuples
     lane = fill = 0
     for chunk, first, size in zip(range(lengths.size), chunk_at.tolist(), lengths.tolist()):
         at, end = first, first + size
@@ -233,12 +233,12 @@ def _cut_in_order(
             if fill + length >= lane_width:
                 lane += lane_width
                 fill = 0
-            append((chunk, at - first, length, lane + fill))
+            extend((chunk, at - first, length, lane + fill))
             fill += length + 1
             if stop == end:
                 break
             at = stop
-    chunk_array, offset, length_array, places = np.array(stretches, dtype=np.int64).T
+    chunk_array, offset, length_array, places = np.array(stretches, dtype=np.int64).reshape(-1, 4).T
     return chunk_array, offset, length_array, places, lane_width
 
 
