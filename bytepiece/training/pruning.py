@@ -39,8 +39,8 @@ Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
 GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, about
-_LONG_CHUNK = 4096  # long pieces sorted out at once (a group exceeds GROUP_BYTES by at most these)
 MIN_GROUP_BYTES = 64 << 10  # and at least (a slice of the batch path costs about 0.5 ms)
+_LONG_CHUNK = 4096  # long pieces sorted out at once (a group exceeds GROUP_BYTES by at most these)
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
 
