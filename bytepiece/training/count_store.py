@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .ngram_counting import add_by_key
 
 Run = Tuple[np.ndarray, np.ndarray]
 Shard = Tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, counts, partition bounds
@@ -76,9 +77,7 @@ def add_up_task(state: Any, item: Tuple[List[Run], int]) -> Run:
     counts = np.concatenate([c for _, c in runs]) if len(runs) > 1 else runs[0][1]
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
         order = np.argsort(keys, kind="stable")  # runs end to end: near linear
-        keys, counts = keys[order], counts[order]
-        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-        keys, counts = keys[starts], np.add.reduceat(counts, starts)
+        keys, counts = add_by_key(keys[order], counts[order])
     return _at_least((keys, counts.astype(np.int64)), min_count)
 
 
