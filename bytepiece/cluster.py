@@ -14,8 +14,8 @@ its pools have the same ``imap`` / ``map`` interface, so training's passes, prun
   broadcast pruning's vocabulary of 91k pieces and 6 s to send a list of 100k short byte
   strings back and forth, against 0.16 and 0.3 s as one pickle (``docs/scaling.md``).
 * **Workers keep freed memory for reuse**: Dask starts them with a malloc setting that
-  made the n-gram Viterbi take 1.4-1.5 times the CPU; the first task of a worker undoes
-  it (:func:`bytepiece.parallel.keep_freed_memory`).
+  made the n-gram Viterbi take 1.4-1.5 times the CPU; every task undoes it first
+  (:func:`bytepiece.parallel.keep_freed_memory`).
 * **Results come back in item order**, with at most ``2 * workers`` tasks in flight, as on
   a local pool; a worker that dies costs its tasks a rerun (Dask reschedules them), not
   the result, because every task is a pure function of its item and the state.
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import re
 import uuid
 import warnings
@@ -211,22 +210,13 @@ class Opaque:
 
 
 def run_task(task: Callable[[Any, Any], Any], state: Opaque, item: Opaque) -> Opaque:
-    """What a Dask worker runs: one task on the scattered state."""
-    _prepare_worker()
+    """What a Dask worker runs: one task on the scattered state (after undoing Dask's
+    malloc setting, :func:`keep_freed_memory`: a few microseconds, idempotent)."""
+    keep_freed_memory()
     return Opaque(task(state.value, item.value))
 
 
 def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Opaque, item: Opaque) -> Opaque:
     """One task on a shared value, built from its broadcast argument once per worker."""
-    _prepare_worker()
+    keep_freed_memory()
     return Opaque(task(shared_value(shared, argument.value), item.value))
-
-
-_PREPARED: List[int] = []  # the worker process this module prepared
-
-
-def _prepare_worker() -> None:
-    """Once per worker process: undo Dask's malloc setting (:func:`keep_freed_memory`)."""
-    if _PREPARED != [os.getpid()]:
-        keep_freed_memory()
-        _PREPARED[:] = [os.getpid()]
