@@ -7,6 +7,8 @@ on big tables, and this one about one.
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
 
@@ -54,9 +56,8 @@ class HashTable:
         # slot from its home bucket's first on, which is max(first, the previous key's
         # slot + 1). So slot[i] = i + max over j <= i of (first[j] - j): one sort and a
         # running maximum rather than rounds of collisions.
-        slot = self._home(keys) * _WIDTH
-        order = np.argsort(slot, kind="stable")
-        slot = slot.take(order)
+        order, slot = stable_order(self._home(keys))
+        slot *= _WIDTH
         blocks = range(0, len(keys), _BLOCK)  # temporaries a block at a time: the n-gram
         for first in blocks:                 # model's tables are the trainer's largest
             slot[first : first + _BLOCK] -= np.arange(first, min(first + _BLOCK, len(keys)))
@@ -64,8 +65,7 @@ class HashTable:
         for first in blocks:
             slot[first : first + _BLOCK] += np.arange(first, min(first + _BLOCK, len(keys)))
         rows = max(self._buckets, int(slot[-1]) // _WIDTH + 1 if len(slot) else 0) + 1
-        self._table = np.empty((rows, 2 * _WIDTH), dtype=np.uint64)
-        self._table[:, :_WIDTH] = self._EMPTY
+        self._table = np.full((rows, 2 * _WIDTH), self._EMPTY, dtype=np.uint64)
         self._table[:, _WIDTH:] = np.float64(missing).view(np.uint64)
         cells = self._table.reshape(-1)
         for first in blocks:
@@ -120,3 +120,20 @@ class HashTable:
                     break
                 row += 1  # the table ends with an empty bucket
         return result
+
+
+def stable_order(home: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The stable order of ``home`` (int64, below 2**32) and ``home`` in that order.
+
+    One ``sort`` of ``home << 32 | index`` instead of a stable ``argsort``: the same order
+    (equal homes keep their index order), three to four times faster, as values are moved
+    instead of indices chased (``docs/training.md``, "Speed").
+
+    >>> [a.tolist() for a in stable_order(np.array([3, 1, 3, 0]))]
+    [[3, 1, 0, 2], [0, 1, 3, 3]]
+    """
+    if len(home) >= 1 << 32:
+        raise ValueError("too many keys for one table")
+    packed = (home.astype(np.uint64) << np.uint64(32)) | np.arange(len(home), dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64(0xFFFF_FFFF)).astype(np.int64), (packed >> np.uint64(32)).astype(np.int64)

@@ -40,3 +40,12 @@ def test_a_million_keys_crowded_into_few_home_slots(block, monkeypatch):
 def test_empty_table_and_custom_missing_value():
     table = HashTable(np.zeros(0, dtype=np.uint64), np.zeros(0), missing=-1.0)
     assert table.get(np.array([0, 5], dtype=np.uint64)).tolist() == [-1.0, -1.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 32) - 1), max_size=300))
+def test_keys_are_placed_in_the_stable_order_of_their_homes(homes):
+    # equal homes keep their order: the table's layout is a function of the keys alone
+    order, sorted_homes = hash_table.stable_order(np.array(homes, dtype=np.int64))
+    assert order.tolist() == np.argsort(np.array(homes, dtype=np.int64), kind="stable").tolist()
+    assert sorted_homes.tolist() == sorted(homes)
