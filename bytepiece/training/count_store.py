@@ -33,7 +33,8 @@ import shutil
 import struct
 import tempfile
 from collections import Counter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from itertools import islice
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -262,6 +263,27 @@ class LongCounts:
             total += count
         if current is not None:
             yield current, total
+
+    def chunks(self, size: int) -> Iterator[Tuple[Sequence[bytes], Sequence[int]]]:
+        """:meth:`items` as (pieces, counts), ``size`` at a time. Without runs on disk, the
+        pieces and counts are listed by the dict in C, not item by item in Python: pruning
+        sorts out millions of long pieces this way.
+
+        >>> [tuple(map(list, c)) for c in LongCounts({b"piece one": 1, b"piece two": 2}).chunks(1)]
+        [([b'piece one'], [1]), ([b'piece two'], [2])]
+        """
+        if not self.runs:
+            pieces, counts = list(self.memory), list(self.memory.values())
+            for first in range(0, len(pieces), size):
+                yield pieces[first : first + size], counts[first : first + size]
+            return
+        items = self.items()
+        while True:
+            chunk = list(islice(items, size))
+            if not chunk:
+                return
+            chunk_pieces, chunk_counts = zip(*chunk)
+            yield chunk_pieces, chunk_counts
 
     def __len__(self) -> int:
         if self._length is None:

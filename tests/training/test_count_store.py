@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bytepiece.parallel import WorkerPool
-from bytepiece.training.count_store import CountStore, split_partitions
+from bytepiece.training.count_store import CountStore, LongCounts, split_partitions
 from bytepiece.training.ngram_counting import run_lengths
 
 
@@ -69,3 +69,14 @@ def test_long_pieces_spill_and_merge_by_piece(tmp_path):
         long = store.long_result()
         assert long.runs  # it spilled
         assert list(long.items()) == sorted(total.items()) and len(long) == len(total)
+        chunks = list(long.chunks(7))  # from the runs on disk, merged
+        assert [len(pieces) for pieces, _ in chunks[:-1]] == [7] * (len(chunks) - 1)
+        assert [(p, c) for pieces, counts in chunks for p, c in zip(pieces, counts)] == sorted(total.items())
+
+
+def test_long_counts_in_memory_come_in_chunks_of_the_size_asked():
+    counts = {f"long piece {i}".encode(): i for i in range(10)}
+    chunks = list(LongCounts(counts).chunks(4))
+    assert [len(pieces) for pieces, _ in chunks] == [4, 4, 2]
+    assert [(p, c) for pieces, numbers in chunks for p, c in zip(pieces, numbers)] == list(counts.items())
+    assert list(LongCounts({}).chunks(4)) == []

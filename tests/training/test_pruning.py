@@ -14,6 +14,7 @@ from bytepiece import Model
 from bytepiece.encoding.engine import Engine
 from bytepiece.encoding.viterbi import best_path
 from bytepiece.normalization import training_chunks
+from bytepiece.training import pruning
 from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, rank, rank_key, remove_wasted, split_into
 
 from conftest import DEMO_CORPUS
@@ -162,3 +163,17 @@ def test_vocab_sizes_must_leave_room_for_all_bytes(sizes):
 
 def test_vocab_sizes_are_sorted_largest_first():
     assert check_vocab_sizes([8000, 32000, 8000]) == [32000, 8000]
+
+
+def test_long_pieces_are_sorted_out_alike_in_any_chunk_size(monkeypatch):
+    # pieces of more than 7 bytes are counted apart from the packed ones and sorted out
+    # in chunks: kept when short and frequent enough, else split into the kept pieces
+    counts = toy_counts()
+    counts.update({b"long piece %d" % i: 3 + i % 4 for i in range(40)})  # 12-13 bytes; 3 is too rare
+    counts.update({b"y" * (37 + i): 6 for i in range(5)})  # too long
+    expected = prune(dict(counts), vocab_sizes=[400], min_count=4, max_piece_length=36)[400]
+    assert all((b"long piece %d" % i in expected) == (i % 4 > 0) for i in range(40))
+    assert not any(b"y" * (37 + i) in expected for i in range(5))
+    for size in (1, 3, 64):
+        monkeypatch.setattr(pruning, "_LONG_CHUNK", size)
+        assert prune(dict(counts), vocab_sizes=[400], min_count=4, max_piece_length=36)[400] == expected
