@@ -139,12 +139,10 @@ def file_kind(path: PathLike) -> Optional[str]:
     >>> file_kind("a/b.jsonl.gz"), file_kind("x.txt"), file_kind("MANIFEST.tsv")
     ('.jsonl', '.txt', None)
     """
-    suffixes = Path(path).suffixes[-2:]
-    if suffixes and suffixes[-1] in _OPENERS:
-        suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in _KINDS:
-        return suffixes[-1]
-    return None
+    stem, suffix = os.path.splitext(os.path.basename(os.fspath(path)))
+    if suffix in _OPENERS:
+        suffix = os.path.splitext(stem)[1]
+    return suffix if suffix in _KINDS else None
 
 
 def list_files(source: PathLike, *, on_error: Optional[Callable[[OSError], None]] = None) -> List[Path]:
@@ -152,22 +150,46 @@ def list_files(source: PathLike, *, on_error: Optional[Callable[[OSError], None]
 
     A directory that cannot be listed is passed to ``on_error`` (an ``OSError`` naming it);
     without ``on_error`` it raises."""
-    root = Path(source)
-    if not root.exists():
+    return [Path(path) for path, _ in _local_files(os.fspath(source), on_error)]
+
+
+def _local_files(root: str, on_error: Optional[Callable[[OSError], None]]) -> List[Tuple[str, Optional[os.stat_result]]]:
+    """``(path, stat or None)`` of the files :func:`list_files` names. One ``scandir`` per
+    directory and one ``stat`` per file, all on strings: a corpus of a million small files
+    is listed by the driver alone, so the 30 us a file that ``os.walk`` and ``pathlib``
+    cost would be 30 s of a run that no worker can share."""
+    if not os.path.exists(root):
         raise FileNotFoundError(f"corpus {root} does not exist")
-    if not root.is_dir():
-        return [root]
+    if not os.path.isdir(root):
+        return [(root, _stat(root))]
+    found: List[Tuple[str, str, Optional[os.stat_result]]] = []  # relative path, path, stat
+    waiting = [(root, "")]
+    while waiting:
+        directory, relative = waiting.pop()
+        try:
+            with os.scandir(directory) as entries:
+                # (a link to a directory is not followed, as os.walk does not: no cycles)
+                listed = [(e.name, e.path, e.is_dir(), e.is_symlink()) for e in entries if not e.name.startswith(".")]
+        except OSError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        for name, path, is_directory, is_link in listed:
+            if is_directory:
+                if not is_link:
+                    waiting.append((path, f"{relative}{name}/"))
+            else:
+                found.append((f"{relative}{name}", path, _stat(path)))
+    found.sort()
+    return [(path, info) for _, path, info in found]
 
-    def unreadable(exc: OSError) -> None:
-        if on_error is None:
-            raise exc
-        on_error(exc)
 
-    found: List[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / name for name in filenames if not name.startswith("."))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+def _stat(path: str) -> Optional[os.stat_result]:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def is_url(path: object) -> bool:
@@ -208,20 +230,18 @@ def corpus_files(root: str, *, on_error: Optional[Callable[[OSError], None]] = N
     hidden files left out), or of ``root`` itself; ``size`` is -1 when it cannot be read.
     ``root`` may be an fsspec URL; the paths given back are then URLs too. A local
     directory that cannot be listed goes to ``on_error`` (see :func:`list_files`)."""
+    return [(path, size) for path, size, _ in _listing(root, on_error)]
+
+
+def _listing(root: str, on_error: Optional[Callable[[OSError], None]]) -> List[Tuple[str, int, Optional[Tuple[int, int]]]]:
+    """:func:`corpus_files` with each local file's signature (see :func:`_signature`)."""
     if not is_url(root):
-        found = []
-        for path in list_files(root, on_error=on_error):
-            try:
-                size = path.stat().st_size
-            except OSError:
-                size = -1
-            found.append((str(path), size))
-        return found
+        return [(path, -1, None) if info is None else (path, info.st_size, (info.st_size, info.st_mtime_ns)) for path, info in _local_files(root, on_error)]
     fs, base = _fsspec().core.url_to_fs(root)
     if not fs.exists(base):
         raise FileNotFoundError(f"corpus {root} does not exist")
     if not fs.isdir(base):
-        return [(root, int(fs.size(base)))]
+        return [(root, int(fs.size(base)), None)]
     entries = fs.find(base, detail=True)
     prefix = base.rstrip("/") + "/"
     listed = []
@@ -230,7 +250,7 @@ def corpus_files(root: str, *, on_error: Optional[Callable[[OSError], None]] = N
         if any(part.startswith(".") for part in relative.split("/")):
             continue
         listed.append((relative, fs.unstrip_protocol(name), int(info.get("size") or 0)))
-    return [(url, size) for _, url, size in sorted(listed)]
+    return [(url, size, None) for _, url, size in sorted(listed)]
 
 
 @dataclass(frozen=True)
@@ -355,16 +375,16 @@ class CorpusReader:
         group: List[Part] = []  # small files waiting to make up a part
         grouped = 0  # their bytes
         for root in self._roots:
-            in_directory = is_url(root) or Path(root).is_dir()
-            for path, size in corpus_files(root, on_error=self.report_unlistable):
+            in_directory = is_url(root) or os.path.isdir(root)
+            for path, size, signature in _listing(root, on_error=self.report_unlistable):
                 kind = file_kind(path) if in_directory else (file_kind(path) or ".txt")
                 if kind is None:
                     if count_ignored:
                         self.stats.ignored_files += 1
                     continue
                 if count_ignored and not is_url(path):
-                    self._signatures[path] = _signature(path)
-                if size <= part_bytes or Path(path).suffix in _OPENERS or (whole_txt and kind == ".txt"):
+                    self._signatures[path] = signature
+                if size <= part_bytes or os.path.splitext(path)[1] in _OPENERS or (whole_txt and kind == ".txt"):
                     group.append(Part(0, path, kind, total=size))
                     grouped += max(size, 0)
                     if grouped >= part_bytes:

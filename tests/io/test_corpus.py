@@ -246,3 +246,13 @@ def test_fsspec_urls_read_like_local_paths(tmp_path):
     assert list(CorpusReader((tmp_path / "sub" / "a.txt").as_uri())) == ["one\ntwo\n"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         list(CorpusReader((tmp_path / "missing").as_uri()))
+
+
+def test_hidden_directories_and_links_to_directories_are_not_listed(tmp_path):
+    write(tmp_path / "corpus" / "a.txt", b"a")
+    write(tmp_path / "corpus" / ".cache" / "b.txt", b"not read")
+    write(tmp_path / "elsewhere" / "c.txt", b"not read")
+    (tmp_path / "corpus" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "corpus" / "loop").symlink_to(tmp_path / "corpus", target_is_directory=True)  # no cycle
+    assert [p.name for p in list_files(tmp_path / "corpus")] == ["a.txt"]
+    assert list(CorpusReader(tmp_path / "corpus")) == ["a"]
