@@ -163,42 +163,6 @@ def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
     return stream_model(counts.order, counts.total, _tables(counts), min_count)
 
 
-_LOG_TABLE_SIZE = 1 << 16  # counts below this take their log from a table
-
-
-def log_counts(counts: np.ndarray) -> np.ndarray:
-    """``np.log(counts)`` as float64, the same values: most counts are small, and a look-up
-    in a table of their logs (made by ``np.log`` once) is several times faster than the
-    logarithm (the model's 10 million counts at 100 MB).
-
-    >>> log_counts(np.array([1, 2, 1 << 20])).tolist() == np.log([1.0, 2.0, 2.0**20]).tolist()
-    True
-    """
-    table = np.log(np.arange(1, _LOG_TABLE_SIZE, dtype=np.float64))
-    small = (counts > 0) & (counts < _LOG_TABLE_SIZE)
-    if bool(small.all()):
-        return table[counts - 1]
-    result = np.log(counts.astype(np.float64))
-    result[small] = table[counts[small] - 1]
-    return result
-
-
-def prefix_positions(prefix_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Where each n-gram's prefix (the key without its last byte) is in ``prefix_keys``.
-    Both are sorted, and every prefix is there (it occurs wherever its n-grams do, so its
-    count is at least theirs): only the first n-gram of each prefix is searched for.
-
-    >>> prefix_positions(np.array([1, 2, 3], np.uint64), np.array([0x101, 0x102, 0x301], np.uint64)).tolist()
-    [0, 0, 2]
-    """
-    prefixes = keys >> np.uint64(8)
-    if len(prefixes) < 2:
-        return np.searchsorted(prefix_keys, prefixes)
-    first = np.flatnonzero(np.concatenate(([True], prefixes[1:] != prefixes[:-1])))
-    found = np.searchsorted(prefix_keys, prefixes[first])
-    return np.repeat(found, np.diff(np.append(first, len(prefixes))))
-
-
 def stream_model(order: int, total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> NgramModel:
     """:func:`build_model` from ``(n, keys, counts)`` for n = 1..order (keys sorted,
     except those of the last length, which are no prefixes), taken one
@@ -251,10 +215,12 @@ def _conditionals(
         prefix_keys, prefix_log = keys, raw_log
         whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then
         keys = all_keys if whole else all_keys[keep]
-        raw_log = log_counts(all_counts if whole else all_counts[keep])
+        raw_log = np.log((all_counts if whole else all_counts[keep]).astype(np.float64))
         del all_keys, all_counts, keep
-        logp = prefix_log[prefix_positions(prefix_keys, keys)]
-        del prefix_keys, prefix_log
+        # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
+        where = np.searchsorted(prefix_keys, keys >> np.uint64(8))
+        logp = prefix_log[where]
+        del where, prefix_keys, prefix_log
         np.subtract(raw_log, logp, out=logp)
         if n == last:
             del raw_log

@@ -9,19 +9,9 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bytepiece.training.count_store import CountStore
-from bytepiece.training.ngram_counting import (
-    build_model,
-    conditionals,
-    count_ngrams,
-    log_counts,
-    merge_sorted_counts,
-    prefix_positions,
-    run_lengths,
-)
+from bytepiece.training.ngram_counting import build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
 from bytepiece.normalization import training_chunks
 
 from conftest import DEMO_CORPUS
@@ -147,21 +137,3 @@ def test_hash_table_equals_a_dict(load):
     expected = dict(zip(keys.tolist(), values.tolist()))
     assert table.get(queries).tolist() == [expected.get(q, -np.inf) for q in queries.tolist()]
     assert len(table.get(np.zeros(0, np.uint64))) == 0
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 1 << 40), max_size=200))
-def test_log_counts_are_numpys_logarithms_to_the_last_bit(counts):
-    # the model must not depend on which way a log was taken: same floats, same model file
-    array = np.array(counts, dtype=np.int64)
-    with np.errstate(divide="ignore"):
-        assert log_counts(array).tolist() == np.log(array.astype(np.float64)).tolist()
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.sets(st.integers(0, 1 << 20), min_size=1, max_size=100), st.lists(st.integers(0, 255), max_size=300), st.data())
-def test_prefix_positions_are_where_the_prefixes_are(prefixes, last_bytes, data):
-    prefix_keys = np.array(sorted(prefixes), dtype=np.uint64)
-    grams = sorted({(data.draw(st.sampled_from(sorted(prefixes))) << 8) | b for b in last_bytes})
-    keys = np.array(grams, dtype=np.uint64)
-    assert prefix_positions(prefix_keys, keys).tolist() == np.searchsorted(prefix_keys, keys >> np.uint64(8)).tolist()
