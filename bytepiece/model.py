@@ -95,7 +95,7 @@ class Model:
         first = len(special_tokens)
         return cls(
             pieces=tuple(pieces),
-            counts=tuple(counts[p] for p in pieces),
+            counts=tuple(map(counts.__getitem__, pieces)),  # in C: pruning builds one a round
             ids=tuple(range(first, first + len(pieces))),
             special_tokens={t: i for i, t in enumerate(special_tokens)},
             **settings,
