@@ -71,6 +71,7 @@ _SNIFF = 8192  # a NUL byte in this many leading bytes marks a file as binary
 _MAX_WARNINGS = 20
 _MORE = "... (further problems counted, not listed)"
 PART_BYTES = 2 << 20  # bytes of an uncompressed file (or characters of texts) one task reads
+MIN_PART_BYTES = 256 << 10  # and at least, when a small corpus is cut finer (``parts(min_parts=)``)
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+")
 
 
@@ -357,12 +358,19 @@ class CorpusReader:
             if not is_url(root) and not Path(root).exists():
                 raise FileNotFoundError(f"corpus path {root} does not exist")
 
-    def parts(self, part_bytes: Optional[int] = None, *, whole_txt: bool = False) -> Iterator[Part]:
+    def parts(self, part_bytes: Optional[int] = None, *, whole_txt: bool = False, min_parts: int = 1) -> Iterator[Part]:
         """The corpus as parts of about ``part_bytes`` bytes (characters for texts; default
         ``PART_BYTES``), in order. The first plan counts the ignored files in :attr:`stats`.
         ``whole_txt``: a ``.txt`` file is never cut (it is one document to
-        ``encode-corpus --split files``)."""
+        ``encode-corpus --split files``). ``min_parts``: files are cut smaller (down to
+        ``MIN_PART_BYTES``) so that the corpus makes at least this many parts: the workers
+        of a small corpus share it evenly (4 parts of 1.2-2.3 MB left one of two workers
+        idle for a quarter of each pass)."""
         part_bytes = part_bytes or PART_BYTES
+        listings = [(root, _listing(root, on_error=self.report_unlistable)) for root in self._roots]
+        if min_parts > 1 and listings:
+            total = sum(max(size, 0) for _, listing in listings for _, size, _ in listing)
+            part_bytes = min(part_bytes, max(MIN_PART_BYTES, -(-total // min_parts)))
         count_ignored = not self._planned
         self._planned = True
         index = 0
@@ -374,9 +382,9 @@ class CorpusReader:
             return
         group: List[Part] = []  # small files waiting to make up a part
         grouped = 0  # their bytes
-        for root in self._roots:
+        for root, listing in listings:
             in_directory = is_url(root) or os.path.isdir(root)
-            for path, size, signature in _listing(root, on_error=self.report_unlistable):
+            for path, size, signature in listing:
                 kind = file_kind(path) if in_directory else (file_kind(path) or ".txt")
                 if kind is None:
                     if count_ignored:

@@ -37,6 +37,7 @@ DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of count tables held before spilling 
 SHARD_BYTES_PER_BYTE = 20  # pass 1's count shards, in bytes per byte of text (measured: about 18)
 MAX_PARTITIONS = 1024
 _PARTITION_CAP = 256 << 20  # budgets above this do not make partitions bigger
+PARTS_PER_WORKER = 8  # a small corpus is cut into at least this many parts per worker (balance)
 
 
 class Trainer:
@@ -127,7 +128,8 @@ class Trainer:
     def _train(
         self, reader: CorpusReader, output: Optional[PathLike], workers: Executor, source: Optional[PathLike]
     ) -> Dict[int, Model]:
-        parts = list(reader.parts())  # the plan: file names and byte ranges (texts: references)
+        # the plan: file names and byte ranges (texts: references), enough for every worker
+        parts = list(reader.parts(min_parts=PARTS_PER_WORKER * workers.workers))
         partitions = count_partitions(sum(p.size for p in parts), self.memory_budget, workers.workers)
         with CountStore(self.memory_budget, self.spill_dir, partitions=partitions) as store:
             config = {**self._task_config(), "partitions": store.partitions}

@@ -256,3 +256,20 @@ def test_hidden_directories_and_links_to_directories_are_not_listed(tmp_path):
     (tmp_path / "corpus" / "loop").symlink_to(tmp_path / "corpus", target_is_directory=True)  # no cycle
     assert [p.name for p in list_files(tmp_path / "corpus")] == ["a.txt"]
     assert list(CorpusReader(tmp_path / "corpus")) == ["a"]
+
+
+def test_a_small_corpus_is_cut_into_at_least_min_parts(tmp_path, monkeypatch):
+    # so that every worker of a small corpus gets a share; the texts read are the same
+    for name in "abc":
+        write(tmp_path / f"{name}.txt", "".join(f"{name} line {i}\n" for i in range(2000)).encode())
+    monkeypatch.setattr(corpus, "MIN_PART_BYTES", 1000)
+    assert len(list(CorpusReader(tmp_path).parts())) == 1  # 3 small files: one group
+    reader = CorpusReader(tmp_path)
+    parts = list(reader.parts(min_parts=40))
+    assert len(parts) >= 40 and max(p.size for p in parts) <= -(-sum(p.size for p in parts) // 40)
+    texts = []
+    for part in parts:
+        texts.extend(corpus.read_part(part, reader.format, corpus.CorpusStats()))
+    assert "".join(texts) == "".join(CorpusReader(tmp_path))
+    monkeypatch.setattr(corpus, "MIN_PART_BYTES", 100_000)  # never cut finer than this
+    assert len(list(CorpusReader(tmp_path).parts(min_parts=40))) == 1
