@@ -238,7 +238,8 @@ class Trainer:
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
             keys, counts = store.result("pieces", 1, pool)
-        return PieceCounts(keys, counts, store.long_result())
+            long = store.long_result(pool)
+        return PieceCounts(keys, counts, long)
 
     def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:
         """Re-estimation and pruning by loss (``refinement.py``) from the pruned overshoot."""

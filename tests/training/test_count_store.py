@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bytepiece.parallel import WorkerPool
-from bytepiece.training.count_store import CountStore, LongCounts, split_partitions
+from bytepiece.training.count_store import CountStore, LongCounts, split_long, split_partitions
 from bytepiece.training.ngram_counting import run_lengths
 
 
@@ -59,19 +59,36 @@ def test_a_shard_split_for_another_store_is_refused():
         store.add("t", *split_partitions(np.array([1, 2], np.uint64), np.array([1, 1]), 2))
 
 
-def test_long_pieces_spill_and_merge_by_piece(tmp_path):
-    with CountStore(2_000, str(tmp_path)) as store:
+@pytest.mark.parametrize("partitions, workers", [(1, 1), (8, 1), (8, 2)])
+def test_long_pieces_spill_and_add_up_by_piece(partitions, workers, tmp_path):
+    with CountStore(2_000, str(tmp_path), partitions=partitions) as store:
         total: Counter = Counter()
         for i in range(200):
             batch = {f"piece number {j % 37} {'x' * (j % 5)}".encode(): 1 + i % 3 for j in range(i, i + 20)}
-            store.add_long(batch)
+            store.add_long(batch if i % 2 else split_long(batch, partitions))  # split here, or in a task
             total.update(batch)
-        long = store.long_result()
-        assert long.runs  # it spilled
-        assert list(long.items()) == sorted(total.items()) and len(long) == len(total)
-        chunks = list(long.chunks(7))  # from the runs on disk, merged
-        assert [len(pieces) for pieces, _ in chunks[:-1]] == [7] * (len(chunks) - 1)
-        assert [(p, c) for pieces, counts in chunks for p, c in zip(pieces, counts)] == sorted(total.items())
+            assert store.held_bytes() <= 2_000
+        assert store.spills
+        with WorkerPool(workers, state=None) as pool:
+            long = store.long_result(pool)
+        assert long.runs  # partitions beyond the budget stay on disk
+        assert sorted(long.items()) == sorted(total.items()) and len(long) == len(total)
+        chunks = list(long.chunks(7))
+        assert all(len(pieces) == len(counts) <= 7 for pieces, counts in chunks)
+        assert sorted((p, c) for pieces, counts in chunks for p, c in zip(pieces, counts)) == sorted(total.items())
+
+
+def test_long_pieces_split_for_another_store_are_refused():
+    with pytest.raises(ValueError, match="2 partitions, the store has 4"):
+        CountStore(partitions=4).add_long(split_long({b"a long piece": 1}, 2))
+
+
+def test_a_long_piece_always_falls_in_the_same_partition():
+    pieces = {f"piece {i} of many".encode(): i for i in range(1, 500)}
+    parts = split_long(pieces, 8)
+    assert sum(map(len, parts)) == len(pieces) and all(parts)  # each piece once; all used
+    again = split_long(dict(reversed(list(pieces.items()))), 8)  # any order: the same split
+    assert [sorted(p.items()) for p in parts] == [sorted(p.items()) for p in again]
 
 
 def test_long_counts_in_memory_come_in_chunks_of_the_size_asked():

@@ -39,9 +39,11 @@ def test_repeated_chunks_are_segmented_once_and_counted_as_often_as_they_occur()
     with CountStore(partitions=4) as store:
         (keys, counts, bounds), long = segment_chunks({"model": model, "ensure_unicode": True, "partitions": 4}, chunks)
         store.add("pieces", keys, counts, bounds)
+        store.add_long(long)
         keys, counts = store.result("pieces")
+        long_counts = dict(store.long_result().items())
     found = Counter(dict(zip(unpack_pieces(keys), counts.tolist())))
-    found.update(long)
+    found.update(long_counts)
     expected = pieces_of_every_occurrence(chunks, model)
-    assert any(len(p) > 7 for p in expected) and long  # long pieces take the other path
+    assert any(len(p) > 7 for p in expected) and len(long) == 4 and all(long)  # long pieces: split too
     assert found == expected

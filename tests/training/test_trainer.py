@@ -93,7 +93,7 @@ def test_a_small_budget_bounds_every_table_on_a_corpus_many_times_larger(small_c
         monkeypatch.setattr(count_store.CountStore, name, recorded)
     original_result = count_store.CountStore.long_result
     monkeypatch.setattr(count_store.CountStore, "long_result",
-                        lambda self: (lambda r: (long_runs.append(len(r.runs)), r)[1])(original_result(self)))
+                        lambda self, pool=None: (lambda r: (long_runs.append(len(r.runs)), r)[1])(original_result(self, pool)))
     original_task = pruning.segment_strings
     monkeypatch.setattr(pruning, "segment_strings", lambda engine, strings: (groups.append(len(strings.data)), original_task(engine, strings))[1])
     _, files = baseline
