@@ -55,7 +55,7 @@ _MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
     """The partition (0 .. partitions - 1) of each key: a multiplicative hash, scaled."""
-    top = (keys.astype(np.uint64) * _MULTIPLIER) >> np.uint64(32)
+    top = (keys.astype(np.uint64, copy=False) * _MULTIPLIER) >> np.uint64(32)
     return ((top * np.uint64(partitions)) >> np.uint64(32)).astype(np.int64)
 
 
@@ -84,7 +84,7 @@ def add_up_task(state: Any, item: Tuple[List[Run], int]) -> Run:
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
         order = np.argsort(keys, kind="stable")  # runs end to end: near linear
         keys, counts = add_by_key(keys[order], counts[order])
-    return _at_least((keys, counts.astype(np.int64)), min_count)
+    return _at_least((keys, counts.astype(np.int64, copy=False)), min_count)
 
 
 def split_long(counts: Dict[bytes, int], partitions: int) -> LongShard:
@@ -189,10 +189,10 @@ class CountStore:
                 stem = self._spilled.setdefault((name, partition), os.path.join(self._spill_dir, f"{name}-{partition}"))
                 with open(stem + ".keys", "ab") as handle:
                     for keys, _ in runs:
-                        keys.astype(np.uint64).tofile(handle)
+                        keys.astype(np.uint64, copy=False).tofile(handle)
                 with open(stem + ".counts", "ab") as handle:
                     for _, counts in runs:
-                        counts.astype(np.int64).tofile(handle)
+                        counts.astype(np.int64, copy=False).tofile(handle)  # no copies to write
                 runs.clear()
         self._held = 0
         for partition, parts in enumerate(self._long):
