@@ -421,11 +421,15 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _set_state(state: Any) -> None:
-    # The owner handles the signals: Ctrl-C (SIGINT to the whole process group) must not
-    # interrupt a worker mid-task, and a SIGTERM handler inherited through fork (the
-    # command line's) must not turn a worker's SIGTERM into a traceback: it just ends.
+    # The owner handles the signals (SIGINT and SIGTERM to the whole process group, as
+    # Ctrl-C and most supervisors send them) and shuts its pool down, which ends the
+    # workers after their running task. A worker must not die of one mid-task: killed
+    # while it writes a result, it leaves half a message in the pool's result pipe, and
+    # CPython's executor then waits for the rest forever (the owner hung in its clean-up,
+    # tests/robustness/test_signals.py). Nor may the command line's SIGTERM handler,
+    # inherited through fork, turn a worker's SIGTERM into a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _STATE[:] = [state]
 
 
