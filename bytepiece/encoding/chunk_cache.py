@@ -102,6 +102,12 @@ class ChunkCache:
         self.hits += len(found) - misses
         return found
 
+    def count_hits(self, count: int) -> None:
+        """Count ``count`` misses of :meth:`get_many` as hits: chunks the caller found among
+        those it decoded since (a chunk repeated within one document)."""
+        self.hits += count
+        self.misses -= count
+
     def put(self, chunk: bytes, ids: Sequence[int]) -> None:
         """Keep ``ids`` (not copied: never change them afterwards) for ``chunk`` (bytes;
         longer than ``max_chunk``: ignored)."""

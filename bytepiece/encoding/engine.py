@@ -224,18 +224,28 @@ class Engine:
 
     def _decode_cached(self, chunks: List[bytes], longest: int, ids: Ids) -> None:
         """Append the Viterbi ids of ``chunks`` to ``ids``, those of the short ones (at most
-        ``longest`` bytes) from the chunk cache when it has them, keeping the others there."""
+        ``longest`` bytes) from the chunk cache when it has them, keeping the others there.
+        The cache is read and written once per document; a chunk that repeats within the
+        document is found in ``fresh``, the chunks decoded so far."""
         cache = self.chunk_cache
         found = iter(cache.get_many([chunk for chunk in chunks if len(chunk) <= longest]))
-        new: List[Tuple[bytes, Sequence[int]]] = []
+        fresh: Dict[bytes, Sequence[int]] = {}
+        repeats = 0
         for chunk in chunks:
-            cached = next(found) if len(chunk) <= longest else None
+            if len(chunk) > longest:
+                ids.extend(self.decode_chunk(chunk))
+                continue
+            cached = next(found)
             if cached is None:
-                cached = self.decode_chunk(chunk)
-                new.append((chunk, cached))
+                cached = fresh.get(chunk)
+                if cached is None:
+                    cached = fresh[chunk] = self.decode_chunk(chunk)
+                else:
+                    repeats += 1
             ids.extend(cached)
-        if new:
-            cache.put_many(new)  # (long chunks are ignored there)
+        if fresh:
+            cache.put_many(fresh.items())
+            cache.count_hits(repeats)
 
     def decode_chunk(
         self,
