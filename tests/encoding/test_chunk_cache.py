@@ -50,6 +50,17 @@ def test_a_cached_entry_is_what_is_returned(tok80k):
     assert engine.encode_utf8(b"    }\n") == [7, 7, 7]
 
 
+def test_a_chunk_repeated_within_a_document_is_decoded_once(tok80k):
+    engine = Engine(tok80k.model)
+    decoded = []
+    decode = engine.decode_chunk
+    engine.decode_chunk = lambda chunk, *a, **k: decoded.append(bytes(chunk)) or decode(chunk, *a, **k)  # type: ignore[method-assign]
+    text = b"    }\n}\n    }\n\n    }\n" + b"x" * 200 + b"\n" + b"x" * 200 + b"\n"
+    assert engine.encode_utf8(text) == uncached_ids(Engine(tok80k.model, cache_bytes=0), text)
+    assert sorted(decoded) == sorted([b"    }\n", b"}\n", b"    }\n\n", b"x" * 200 + b"\n", b"x" * 200 + b"\n"])
+    assert (engine.chunk_cache.hits, engine.chunk_cache.misses) == (1, 3)  # the long line is not looked up
+
+
 def test_long_chunks_are_neither_looked_up_nor_kept(tok80k):
     engine = Engine(tok80k.model)
     long_line = ("x" * (engine.chunk_cache.max_chunk + 1) + "\n").encode()
