@@ -310,6 +310,7 @@ def main() -> int:
         best: Dict[str, Dict[str, float]] = {label: {} for _, _, ours, theirs in modes for label in (ours, theirs)}
         digests: Dict[str, str] = {}
         hits: Dict[str, Tuple[int, int]] = {}
+        our_digests: Dict[str, str] = {}
         for repetition in range(args.repeat):
             for mode, alpha, ours, theirs in modes:
                 for domain, docs in cases["documents"].items():
@@ -318,8 +319,10 @@ def main() -> int:
                         if who == 0:
                             cold(tok)  # each pass from an empty chunk cache: the same documents again would all hit
                             started = clock()
-                            [tok.encode(t, alpha=alpha) for t in docs]
+                            result = [tok.encode(t, alpha=alpha) for t in docs]
                             seconds, label = clock() - started, ours
+                            if alpha is None:
+                                our_digests[domain] = ids_digest(result)
                             cache = getattr(tok.engine, "chunk_cache", None)
                             if cache is not None and alpha is None and repetition == 0:
                                 hits[domain] = (cache.hits, cache.hits + cache.misses)
@@ -331,6 +334,9 @@ def main() -> int:
                         best[label][domain] = min(seconds, best[label].get(domain, seconds))
         for label, seconds_by_domain in best.items():
             add({"case": "documents", "system": label, "model": name, "seconds": seconds_by_domain})
+        same = our_digests == digests
+        notes.append(f"{name}: encode(document) ids, one call each (through the chunk cache), "
+                     f"{'identical to' if same else 'DIFFERENT from'} the original's, on every domain")
         if hits:
             notes.append(f"{name}: chunk cache, encode(document), one pass from empty: hits / short chunks looked up: "
                          + ", ".join(f"{d} {h}/{n} ({h / max(n, 1):.1%})" for d, (h, n) in hits.items()))
