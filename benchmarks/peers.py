@@ -335,7 +335,8 @@ def main() -> int:
         for label, seconds_by_domain in best.items():
             add({"case": "documents", "system": label, "model": name, "seconds": seconds_by_domain})
         same = our_digests == digests
-        notes.append(f"{name}: encode(document) ids, one call each (through the chunk cache), "
+        through = " (through the chunk cache)" if getattr(tok.engine, "chunk_cache", None) is not None else ""
+        notes.append(f"{name}: encode(document) ids, one call each{through}, "
                      f"{'identical to' if same else 'DIFFERENT from'} the original's, on every domain")
         if hits:
             notes.append(f"{name}: chunk cache, encode(document), one pass from empty: hits / short chunks looked up: "

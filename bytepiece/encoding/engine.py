@@ -243,9 +243,8 @@ class Engine:
                 else:
                     repeats += 1
             ids.extend(cached)
-        if fresh:
-            cache.put_many(fresh.items())
-            cache.count_hits(repeats)
+        cache.put_many(fresh)
+        cache.count_hits(repeats)
 
     def decode_chunk(
         self,

@@ -89,7 +89,7 @@ def test_an_engine_without_the_cache_keeps_nothing(tok80k):
 
 
 def test_threads_share_the_cache(tok80k):
-    engine = Engine(tok80k.model, cache_bytes=30 * (ENTRY_OVERHEAD + 100))  # turnovers while threads run
+    engine = Engine(tok80k.model, cache_bytes=25_000)  # about three texts' chunks: turnovers while threads run
     texts = [("\n".join(LINES[(k + j) % len(LINES)] + str(j % 7) for j in range(40)) + "\n").encode() for k in range(12)]
     expected = [uncached_ids(engine, t) for t in texts]
     results: dict = {}
