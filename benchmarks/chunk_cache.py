@@ -3,6 +3,12 @@ how often it hits, what it saves where it is used, and the ceilings of the place
 is not (the batch path of long documents, and sampling).
 
     python benchmarks/chunk_cache.py [--model M ...] [--max-mb 1.0] [--rounds 5] [--out FILE]
+    python benchmarks/chunk_cache.py --policies [--max-mb 1.0]
+
+``--policies``: no timing; the share of all bytes found in a cache fed by every chunk of
+every document in order (no model needed: a chunk's ids depend on its bytes only), for
+eviction by clearing when full, by two generations (what ``ChunkCache`` does) and by LRU,
+at several budgets and chunk-length limits (an entry counted as 3 bytes a byte + 150).
 
 Per model and domain (documents of 1-20 KB, ``throughput.domain_documents``, one pass in
 order from an empty cache, as a data loader would see them):
@@ -74,13 +80,60 @@ def alternating(first: Callable[[bytes], object], second: Callable[[bytes], obje
     return totals
 
 
+def policies(max_mb: float) -> List[str]:
+    """The eviction table of ``--policies``."""
+    from collections import OrderedDict
+
+    def found(chunks: List[bytes], budget: int, longest: int, policy: str) -> int:
+        current: "OrderedDict[bytes, int]" = OrderedDict()
+        old: set = set()
+        size = hit = 0
+        for chunk in chunks:
+            if len(chunk) > longest:
+                continue
+            if chunk in current or (policy == "generations" and chunk in old):
+                hit += len(chunk)
+                if policy == "lru":
+                    current.move_to_end(chunk)
+                if chunk in current:
+                    continue
+            cost = 3 * len(chunk) + 150
+            if size + cost > budget:
+                if policy == "lru":
+                    while current and size + cost > budget:
+                        size -= current.popitem(last=False)[1]
+                else:
+                    old = set(current) if policy == "generations" else set()
+                    current, size = OrderedDict(), 0
+            current[chunk] = cost
+            size += cost
+        return hit
+
+    lines = ["| domain | budget | longest chunk | clear when full | two generations | LRU |", "|---|---:|---:|---:|---:|---:|"]
+    for domain in DOMAINS:
+        chunks = [c for t in domain_documents(domain, int(max_mb * 1e6)) for c in split_chunks(unicodedata.normalize("NFC", t).encode())]
+        total = sum(map(len, chunks))
+        for budget in (256 << 10, 1 << 20, 4 << 20):
+            for longest in (64, 128, 256):
+                shares = [found(chunks, budget, longest, p) / total for p in ("clear", "generations", "lru")]
+                lines.append(f"| {domain} | {budget >> 10} KB | {longest} | " + " | ".join(f"{x:.1%}" for x in shares) + " |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append")
     parser.add_argument("--max-mb", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--policies", action="store_true", help="the hit shares of three evictions, no timing")
     args = parser.parse_args()
+    if args.policies:
+        text = "\n".join([f"Command: `{command_line()}`", "", *policies(args.max_mb)]) + "\n"
+        print(text)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+        return 0
     models = args.model or [str(SHARED / "models" / "bytepiece_80k.zip"), str(SHARED / "models" / "bytepiece.zh.id.eu.80k.zip"),
                             str(SHARED / "golden" / "trained" / "ref-sample-mc4.model.32000")]
     lines = [f"Command: `{command_line()}`  ",
