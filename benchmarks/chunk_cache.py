@@ -4,6 +4,10 @@ is not (the batch path of long documents, and sampling).
 
     python benchmarks/chunk_cache.py [--model M ...] [--max-mb 1.0] [--rounds 5] [--out FILE]
     python benchmarks/chunk_cache.py --policies [--max-mb 1.0]
+    python benchmarks/chunk_cache.py --texts ...
+
+``--texts``: the texts of ``peers.py`` instead (``throughput.domain_texts``: a line of
+prose or a code file each, one ``encode`` call each): most prose texts are one chunk.
 
 ``--policies``: no timing; the share of all bytes found in a cache fed by every chunk of
 every document in order (no model needed: a chunk's ids depend on its bytes only), for
@@ -44,7 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_line  # noqa: E402
-from throughput import DOMAINS, SHARED, domain_documents  # noqa: E402
+from throughput import DOMAINS, SHARED, domain_documents, domain_texts  # noqa: E402
 
 from bytepiece import Tokenizer  # noqa: E402
 from bytepiece.encoding.batch.layout import chunk_bounds  # noqa: E402
@@ -127,6 +131,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--policies", action="store_true", help="the hit shares of three evictions, no timing")
+    parser.add_argument("--texts", action="store_true", help="peers.py's texts (a line or a code file each), not its documents")
     args = parser.parse_args()
     if args.policies:
         text = "\n".join([f"Command: `{command_line()}`", "", *policies(args.max_mb)]) + "\n"
@@ -150,7 +155,7 @@ def main() -> int:
             e.batch_encoder().prepare()
         longest = engine.chunk_cache.max_chunk
         for domain in DOMAINS:
-            texts = domain_documents(domain, int(args.max_mb * 1e6))
+            texts = (domain_texts if args.texts else domain_documents)(domain, int(args.max_mb * 1e6))
             docs = [unicodedata.normalize("NFC", t).encode() for t in texts]
             total = sum(map(len, docs))
             # One pass in order, from empty: the short chunks found, and their bytes.

@@ -81,7 +81,7 @@ class ChunkCache:
             if ids is None:
                 self.misses += 1
                 return None
-            self.put_many({chunk: ids})  # back into the current generation
+            self.put(chunk, ids)  # back into the current generation
         self.hits += 1
         return ids
 
@@ -111,8 +111,14 @@ class ChunkCache:
     def put(self, chunk: bytes, ids: Sequence[int]) -> None:
         """Keep ``ids`` (not copied: never change them afterwards) for ``chunk`` (bytes;
         longer than ``max_chunk``: ignored)."""
-        if len(chunk) <= self.max_chunk:
-            self.put_many({chunk: ids})
+        cost = len(chunk) + 8 * len(ids) + ENTRY_OVERHEAD
+        if len(chunk) > self.max_chunk or cost > self.max_bytes:
+            return
+        with self._lock:  # put_many for one entry, without its dict and sums: a text of one line
+            if self._size + cost > self.max_bytes:
+                self._old, self._current, self._size = self._current, {}, 0
+            self._current[chunk] = ids
+            self._size += cost
 
     def put_many(self, entries: Dict[bytes, CachedIds]) -> None:
         """:meth:`put` of each chunk -> ids of ``entries`` (all at most ``max_chunk``

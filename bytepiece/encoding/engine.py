@@ -228,6 +228,17 @@ class Engine:
         The cache is read and written once per document; a chunk that repeats within the
         document is found in ``fresh``, the chunks decoded so far."""
         cache = self.chunk_cache
+        if len(chunks) == 1:  # a text of one line: no lists, no dict
+            chunk = chunks[0]
+            if len(chunk) > longest:
+                ids.extend(self.decode_chunk(chunk))
+                return
+            cached = cache.get(chunk)
+            if cached is None:
+                cached = self.decode_chunk(chunk)
+                cache.put(chunk, cached)
+            ids.extend(cached)
+            return
         found = iter(cache.get_many([chunk for chunk in chunks if len(chunk) <= longest]))
         fresh: Dict[bytes, Sequence[int]] = {}
         repeats = 0
