@@ -33,7 +33,9 @@ MAX_CHUNK = 128  # bytes: longer chunks are neither looked up nor kept
 MAX_BYTES = 2 << 20  # per generation (so at most twice this in all)
 ENTRY_OVERHEAD = 150  # bytes per entry besides the key bytes and 8 per id: objects, dict slot
 
-CachedIds = Sequence[int]  # never changed once kept: callers copy (extend, fromiter)
+# Never changed once kept. The engine keeps tuples: a tuple of ints is untracked by the
+# garbage collector after one collection, where every full collection would walk a list.
+CachedIds = Sequence[int]
 
 
 class ChunkCache:

@@ -235,7 +235,7 @@ class Engine:
                 return
             cached = cache.get(chunk)
             if cached is None:
-                cached = self.decode_chunk(chunk)
+                cached = tuple(self.decode_chunk(chunk))
                 cache.put(chunk, cached)
             ids.extend(cached)
             return
@@ -250,7 +250,7 @@ class Engine:
             if cached is None:
                 cached = fresh.get(chunk)
                 if cached is None:
-                    cached = fresh[chunk] = self.decode_chunk(chunk)
+                    cached = fresh[chunk] = tuple(self.decode_chunk(chunk))
                 else:
                     repeats += 1
             ids.extend(cached)
