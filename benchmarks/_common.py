@@ -20,11 +20,15 @@ def temp_dir(name: str) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
-def best_of(repeat: int, function: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+def best_of(
+    repeat: int, function: Callable[[], object], clock: Callable[[], float] = time.perf_counter, setup: Callable[[], object] = lambda: None
+) -> float:
     """The fastest of ``repeat`` calls, in seconds: the least disturbed by a busy machine.
-    ``clock=time.process_time`` counts this process's CPU time only."""
+    ``clock=time.process_time`` counts this process's CPU time only. ``setup`` runs before
+    each call, untimed (``cold``: every pass starts with an empty chunk cache)."""
     times = []
     for _ in range(repeat):
+        setup()
         started = clock()
         function()
         times.append(clock() - started)
@@ -58,3 +62,12 @@ def command_line(argv: Optional[Sequence[str]] = None) -> str:
     """``python`` and the script's arguments (``sys.argv`` by default), paths as :func:`shown`
     gives them: the command relative to the repository, as run from its root."""
     return " ".join(["python", *map(shown, sys.argv if argv is None else argv)])
+
+
+def cold(tok: object) -> None:
+    """Empty ``tok``'s chunk cache (if its checkout has one), so that a pass over texts
+    does not find the ids of the previous pass over the same texts: repeated passes over
+    the same documents would otherwise measure the cache, not the decoder."""
+    cache = getattr(getattr(tok, "engine", None), "chunk_cache", None)
+    if cache is not None:
+        cache.clear()

@@ -59,9 +59,12 @@ cases = {
     "sample alpha=0.1 (one call per document)": lambda: [tok.encode(t, alpha=0.1) for t in texts],
     "sample alpha=0.1 encode_batch": lambda: tok.encode_batch(texts, alpha=0.1),
 }
+cache = getattr(tok.engine, "chunk_cache", None)  # each pass from empty: the same texts again would all hit
 def best_of_two(run):
     times = []
     for _ in range(2):
+        if cache is not None:
+            cache.clear()
         start = time.process_time()
         run()
         times.append(time.process_time() - start)
@@ -77,12 +80,15 @@ model, documents = sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8"))
 tok = Tokenizer(model, seed=0)
 tok.encode_batch(["warm up"] * 2); tok.encode_batch(["warm up"] * 2, alpha=0.1)  # the tables first
 tok.engine.automaton(); tok.engine.batch_encoder().prepare()
+cache = getattr(tok.engine, "chunk_cache", None)  # each pass from empty: the same documents again would all hit
 out = {}
 for domain, docs in documents.items():
     size = sum(len(d.encode()) for d in docs)
     for name, alpha in (("encode(doc)", None), ("encode(doc, alpha=0.1)", 0.1)):
         times = []
         for _ in range(2):
+            if cache is not None:
+                cache.clear()
             start = time.process_time()
             [tok.encode(d, alpha=alpha) for d in docs]
             times.append(time.process_time() - start)

@@ -65,7 +65,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF: one thread, like
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_of, command_line, temp_dir  # noqa: E402
+from _common import best_of, cold, command_line, temp_dir  # noqa: E402
 from throughput import DOMAINS, SHARED, domain_documents, domain_texts  # noqa: E402
 
 from bytepiece import Tokenizer  # noqa: E402
@@ -105,8 +105,10 @@ def ids_digest(ids: List[List[int]]) -> str:
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def best_time(encode: Encoder, docs: List[str], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
-    return best_of(repeat, lambda: encode(docs), clock)
+def best_time(
+    encode: Encoder, docs: List[str], repeat: int, clock: Callable[[], float] = time.perf_counter, setup: Callable[[], object] = lambda: None
+) -> float:
+    return best_of(repeat, lambda: encode(docs), clock, setup)
 
 
 # ---------------------------------------------------------------- peers
@@ -289,10 +291,13 @@ def main() -> int:
         rows.append(row)
         print(row["case"], format_row(row), flush=True)
 
-    def measure(case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock]) -> None:
+    def measure(
+        case: str, system: str, model: str, encode: Encoder, clock: Callable[[], float] = CLOCKS[args.clock],
+        setup: Callable[[], object] = lambda: None,
+    ) -> None:
         if case not in cases:
             return
-        seconds = {domain: best_time(encode, docs, args.repeat, clock) for domain, docs in cases[case].items()}
+        seconds = {domain: best_time(encode, docs, args.repeat, clock, setup) for domain, docs in cases[case].items()}
         add({"case": case, "system": system, "model": model, "seconds": seconds})
 
     def measure_paired(name: str, tok: Tokenizer, original: Original) -> Dict[str, str]:
@@ -304,15 +309,23 @@ def main() -> int:
                  ("sample", ALPHA, f"bytepiece encode(document, alpha={ALPHA})", f"original 0.6.3 encode(document, alpha={ALPHA})"))
         best: Dict[str, Dict[str, float]] = {label: {} for _, _, ours, theirs in modes for label in (ours, theirs)}
         digests: Dict[str, str] = {}
+        hits: Dict[str, Tuple[int, int]] = {}
+        our_digests: Dict[str, str] = {}
         for repetition in range(args.repeat):
             for mode, alpha, ours, theirs in modes:
                 for domain, docs in cases["documents"].items():
                     order = (0, 1) if repetition % 2 == 0 else (1, 0)  # who goes first alternates too
                     for who in order:
                         if who == 0:
+                            cold(tok)  # each pass from an empty chunk cache: the same documents again would all hit
                             started = clock()
-                            [tok.encode(t, alpha=alpha) for t in docs]
+                            result = [tok.encode(t, alpha=alpha) for t in docs]
                             seconds, label = clock() - started, ours
+                            if alpha is None:
+                                our_digests[domain] = ids_digest(result)
+                            cache = getattr(tok.engine, "chunk_cache", None)
+                            if cache is not None and alpha is None and repetition == 0:
+                                hits[domain] = (cache.hits, cache.hits + cache.misses)
                         else:
                             seconds, digest = original.run("documents", domain, mode)
                             label = theirs
@@ -321,6 +334,13 @@ def main() -> int:
                         best[label][domain] = min(seconds, best[label].get(domain, seconds))
         for label, seconds_by_domain in best.items():
             add({"case": "documents", "system": label, "model": name, "seconds": seconds_by_domain})
+        same = our_digests == digests
+        through = " (through the chunk cache)" if getattr(tok.engine, "chunk_cache", None) is not None else ""
+        notes.append(f"{name}: encode(document) ids, one call each{through}, "
+                     f"{'identical to' if same else 'DIFFERENT from'} the original's, on every domain")
+        if hits:
+            notes.append(f"{name}: chunk cache, encode(document), one pass from empty: hits / short chunks looked up: "
+                         + ", ".join(f"{d} {h}/{n} ({h / max(n, 1):.1%})" for d, (h, n) in hits.items()))
         return digests
 
     def one_call_each(encode: Encoder) -> Encoder:
@@ -339,10 +359,12 @@ def main() -> int:
             assert original is not None
             documents_digests = measure_paired(name, tok, original)
         else:
-            measure("documents", "bytepiece encode(document)", name, lambda docs: [tok.encode(t) for t in docs])
+            measure("documents", "bytepiece encode(document)", name, lambda docs: [tok.encode(t) for t in docs],
+                    setup=lambda: cold(tok))
             measure("documents", f"bytepiece encode(document, alpha={ALPHA})", name,
                     lambda docs: [tok.encode(t, alpha=ALPHA) for t in docs])
-        measure("texts", "bytepiece encode (one call per text)", name, lambda docs: [tok.encode(t) for t in docs])
+        measure("texts", "bytepiece encode (one call per text)", name, lambda docs: [tok.encode(t) for t in docs],
+                setup=lambda: cold(tok))
         measure("texts", "bytepiece encode_batch", name, tok.encode_batch)
         measure("texts", f"bytepiece encode_batch workers={args.workers}", name,
                 lambda docs: tok.encode_batch(docs, workers=args.workers), time.perf_counter)

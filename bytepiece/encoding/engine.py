@@ -12,6 +12,8 @@ exporters and the trainer's pruning all use. The engine owns:
 * special-token splitting (which strings in a text are special tokens), and the added
   pieces of an extended model, cut out before the lattice (``added_vocabulary.py``);
 * the random stream of sampled encodes (``random_streams.py``);
+* the chunk cache (``chunk_cache.py``): the Viterbi ids of short chunks seen before, for
+  ``encode()`` (never pickled: a copy starts empty);
 * the worker processes of ``encode_batch(workers=N)`` (``parallel.py``).
 
 The scalar path: normalize -> UTF-8 -> chunks (a line and its newlines) -> per chunk, the
@@ -35,6 +37,7 @@ from ..io.model_file import dumps_model, loads_model
 from ..model import Model
 from ..normalization import normalize, split_chunks, to_utf8
 from ..parallel import WorkerPool
+from .chunk_cache import MAX_BYTES, ChunkCache
 from .random_streams import RandomStream, Seed
 from .sampling import sample_path
 from .viterbi import best_path
@@ -67,9 +70,11 @@ class Engine:
     ([259, 102], b'ab')
     """
 
-    def __init__(self, model: Model, *, seed: Seed = None) -> None:
+    def __init__(self, model: Model, *, seed: Seed = None, cache_bytes: int = MAX_BYTES) -> None:
         self.model = model
         self.random = RandomStream(seed)
+        # Viterbi ids of short chunks seen before (``encode()`` only; 0 turns it off).
+        self.chunk_cache = ChunkCache(max_bytes=cache_bytes)
         self.pieces_by_id: List[bytes] = [b""] * model.vocab_size  # b"" for special tokens
         self.piece_lengths: List[int] = [0] * model.vocab_size
         for piece, piece_id in zip(model.pieces, model.ids):
@@ -203,14 +208,54 @@ class Engine:
         if len(data) >= batch_min_bytes(alpha):  # the batch path decides
             return self.id_list(self.encode_utf8_array(data, alpha, rng))
         added = self.added_pieces()
+        longest = self.chunk_cache.max_chunk  # 0: the cache is off
         ids: Ids = []
         for part in [data] if added is None else added.split(data):
             if isinstance(part, int):
                 ids.append(part)
                 continue
-            for chunk in split_chunks(part):
+            chunks = split_chunks(part)
+            if alpha is None and longest:
+                self._decode_cached(chunks, longest, ids)
+                continue
+            for chunk in chunks:
                 ids.extend(self.decode_chunk(chunk, alpha, rng))
         return ids
+
+    def _decode_cached(self, chunks: List[bytes], longest: int, ids: Ids) -> None:
+        """Append the Viterbi ids of ``chunks`` to ``ids``, those of the short ones (at most
+        ``longest`` bytes) from the chunk cache when it has them, keeping the others there.
+        The cache is read and written once per document; a chunk that repeats within the
+        document is found in ``fresh``, the chunks decoded so far."""
+        cache = self.chunk_cache
+        if len(chunks) == 1:  # a text of one line: no lists, no dict
+            chunk = chunks[0]
+            if len(chunk) > longest:
+                ids.extend(self.decode_chunk(chunk))
+                return
+            cached = cache.get(chunk)
+            if cached is None:
+                cached = tuple(self.decode_chunk(chunk))
+                cache.put(chunk, cached)
+            ids.extend(cached)
+            return
+        found = iter(cache.get_many([chunk for chunk in chunks if len(chunk) <= longest]))
+        fresh: Dict[bytes, Sequence[int]] = {}
+        repeats = 0
+        for chunk in chunks:
+            if len(chunk) > longest:
+                ids.extend(self.decode_chunk(chunk))
+                continue
+            cached = next(found)
+            if cached is None:
+                cached = fresh.get(chunk)
+                if cached is None:
+                    cached = fresh[chunk] = tuple(self.decode_chunk(chunk))
+                else:
+                    repeats += 1
+            ids.extend(cached)
+        cache.put_many(fresh)
+        cache.count_hits(repeats)
 
     def decode_chunk(
         self,
