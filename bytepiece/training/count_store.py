@@ -22,8 +22,8 @@ their bytes (:func:`split_long`, in the map tasks): the store files each shard's
 per-partition dicts away, counting them toward the same budget (``LONG_ENTRY_BYTES`` a
 piece plus its bytes) and spilling them with the tables (pickled, appended to the
 partition's file). :meth:`CountStore.long_result` adds each partition up on the pool
-(:func:`add_up_long_task`): the driver never merges dicts piece by piece (at 100 MB that
-was 14 s of the driver's CPU, beside the workers, with two of them). The partitions' keys
+(:func:`add_up_long_task`): the driver never merges dicts piece by piece (with two workers
+at 100 MB that took 14 s of the driver's CPU, competing with them). The partitions' keys
 are disjoint, so they are joined by ``dict.update``; those beyond the budget stay on disk,
 one file a partition (:class:`LongCounts`), for as long as the store is open.
 
