@@ -51,6 +51,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 import weakref
@@ -427,10 +428,21 @@ def _set_state(state: Any) -> None:
     # while it writes a result, it leaves half a message in the pool's result pipe, and
     # CPython's executor then waits for the rest forever (the owner hung in its clean-up,
     # tests/robustness/test_signals.py). Nor may the command line's SIGTERM handler,
-    # inherited through fork, turn a worker's SIGTERM into a traceback.
+    # inherited through fork, turn a worker's SIGTERM into a traceback. An owner that
+    # dies without shutting its pool down (a script killed by a signal it does not
+    # handle) is noticed by the watch below, so no worker outlives it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_owner, args=(os.getppid(),), name="bytepiece-owner-watch", daemon=True).start()
     _STATE[:] = [state]
+
+
+def _exit_with_owner(owner: int, interval: float = 0.5) -> None:
+    """End this worker once its owner is gone (it is then re-parented: ``getppid`` changes)."""
+    while True:
+        time.sleep(interval)
+        if os.getppid() != owner:
+            os.kill(os.getpid(), signal.SIGKILL)  # at once: nothing of this process is wanted any more
 
 
 def _run(task: Callable[[Any, Any], Any], item: Any) -> Any:

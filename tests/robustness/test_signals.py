@@ -108,3 +108,49 @@ def test_replacing_an_output_is_never_cut_in_two(tmp_path, monkeypatch):
         signal.signal(signal.SIGTERM, previous)
     assert [d.tolist() for d in TokenFile(out)] == [[5, 6, 7]] and len(calls) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the old output is removed too
+
+
+OWNER_SCRIPT = """
+import os, time
+from bytepiece.parallel import WorkerPool
+
+def worker_pid(state, item):
+    time.sleep(0.2)  # both workers get some
+    return os.getpid()
+
+with WorkerPool(2, state=None) as pool:
+    print(" ".join(str(pid) for pid in set(pool.map(worker_pid, range(8)))), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+@pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGTERM, True)], ids=["KILL-owner", "TERM-group"])
+def test_workers_do_not_outlive_an_owner_that_dies_without_cleaning_up(tmp_path, sig, group):
+    # A script killed by a signal it does not handle never shuts its pool down; its
+    # workers, which ignore SIGTERM (see test_training above), end on their own.
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    try:
+        workers = [int(pid) for pid in process.stdout.readline().split()]
+        assert len(workers) >= 1 and process.pid not in workers
+        (os.killpg if group else os.kill)(process.pid, sig)  # only the owner dies of it
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker outlived its owner"
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"  # a zombie is gone
+    except FileNotFoundError:
+        return False
