@@ -113,7 +113,7 @@ class ChunkCache:
     def put(self, chunk: bytes, ids: Sequence[int]) -> None:
         """Keep ``ids`` (not copied: never change them afterwards) for ``chunk`` (bytes;
         longer than ``max_chunk``: ignored)."""
-        cost = len(chunk) + 8 * len(ids) + ENTRY_OVERHEAD
+        cost = self.cost(chunk, ids)
         if len(chunk) > self.max_chunk or cost > self.max_bytes:
             return
         with self._lock:  # put_many for one entry, without its dict and sums: a text of one line
