@@ -37,6 +37,24 @@ def test_a_million_keys_crowded_into_few_home_slots(block, monkeypatch):
     assert np.all(table.get(absent) == -np.inf)
 
 
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_table_sent_to_a_worker_is_one_copy_aligned_to_a_cache_line(protocol):
+    # The n-gram model reaches Dask workers pickled: one copy of each table (not a second
+    # one for its bucket view), and unpickled into a table whose buckets are cache lines.
+    import pickle
+
+    rng = np.random.default_rng(1)
+    keys = np.unique(rng.integers(0, 1 << 62, 50_000, dtype=np.uint64))
+    values = rng.random(keys.size)
+    table = HashTable(keys, values)
+    data = pickle.dumps(table, protocol=protocol)
+    assert len(data) < 1.1 * table._table.nbytes
+    copy = pickle.loads(data)
+    assert copy._table.ctypes.data % 64 == 0 and table._table.ctypes.data % 64 == 0
+    assert np.array_equal(copy.get(keys), values)
+    assert np.all(copy.get(keys + np.uint64(1 << 62)) == -np.inf)
+
+
 def test_empty_table_and_custom_missing_value():
     table = HashTable(np.zeros(0, dtype=np.uint64), np.zeros(0), missing=-1.0)
     assert table.get(np.array([0, 5], dtype=np.uint64)).tolist() == [-1.0, -1.0]
