@@ -147,9 +147,10 @@ def _aligned_table(rows: int) -> np.ndarray:
     >>> _aligned_table(3).ctypes.data % _LINE, _aligned_table(3).shape
     (0, (3, 8))
     """
-    raw = np.empty(rows * 2 * _WIDTH * 8 + _LINE, dtype=np.uint8)
+    size = rows * 2 * _WIDTH * 8
+    raw = np.empty(size + _LINE, dtype=np.uint8)
     start = -raw.ctypes.data % _LINE
-    return raw[start : start + rows * 2 * _WIDTH * 8].view(np.uint64).reshape(rows, 2 * _WIDTH)
+    return raw[start : start + size].view(np.uint64).reshape(rows, 2 * _WIDTH)
 
 
 def _bucket_view(table: np.ndarray) -> np.ndarray:
