@@ -345,6 +345,18 @@ class LongCounts:
     def __len__(self) -> int:
         return self._length
 
+    def take_memory(self) -> Dict[bytes, int]:
+        """The counts held in memory, which this object then forgets (its partitions on
+        disk stay), so that the caller can pack them and free the dict.
+
+        >>> counts = LongCounts({b"long piece": 2})
+        >>> counts.take_memory(), len(counts), list(counts.items())
+        ({b'long piece': 2}, 0, [])
+        """
+        memory, self.memory = self.memory, {}
+        self._length -= len(memory)
+        return memory
+
     def clear(self) -> None:
         """Forget the counts (the files are deleted with the store's directory)."""
         self.memory, self.runs, self._length = {}, [], 0

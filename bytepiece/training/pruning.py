@@ -264,25 +264,35 @@ def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tup
     lengths = packed_lengths(keys)
     kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
     keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
-    for strings, long_counts, _, out in _long_chunks(pieces.long, min_count, max_piece_length):
+    # The long pieces held in memory are packed now, and their dict freed, before the
+    # caller forks pruning's workers: forked, the workers would keep the dict's pages
+    # (280 MB at 100 MB, never read by them) for all of pruning after the driver freed
+    # them (``docs/scaling.md``, "Latest (session 7)"). Packed, a piece costs its bytes
+    # and 16 more, against about 120 in the dict. The kept ones are made objects again
+    # only once the dict is gone: kept alive among its pieces, they would pin the
+    # allocator's pages. Those on disk are read as they are needed.
+    long = pieces.long if isinstance(pieces.long, LongCounts) else LongCounts(pieces.long)
+    held = LongCounts(long.take_memory())
+    kept_long: List[Tuple[bytes, np.ndarray, np.ndarray]] = []
+    for strings, long_counts, long_lengths, out in _long_chunks(held, min_count, max_piece_length):
+        chosen = np.flatnonzero(~out)
+        kept_long.append((b"".join(pick(strings, chosen)), long_lengths[chosen], long_counts[chosen]))
+    packed = list(_dropped_long(held, min_count, max_piece_length))
+    packed.reverse()  # taken from the end, first group first
+    del held
+    for data, kept_lengths, kept_counts in kept_long:
+        ends = np.cumsum(kept_lengths).tolist()
+        keep.update(zip(map(data.__getitem__, map(slice, [0] + ends[:-1], ends)), kept_counts.tolist()))
+    del kept_long
+    for strings, long_counts, _, out in _long_chunks(long, min_count, max_piece_length):  # on disk
         chosen = np.flatnonzero(~out)
         keep.update(zip(pick(strings, chosen), long_counts[chosen].tolist()))
 
     def dropped() -> Iterator[Strings]:
-        batch: List[bytes] = []
-        weights: List[int] = []
-        size = 0
-        for strings, long_counts, long_lengths, out in _long_chunks(pieces.long, min_count, max_piece_length):
-            chosen = np.flatnonzero(out)
-            batch.extend(pick(strings, chosen))
-            weights.extend(long_counts[chosen].tolist())
-            size += int(long_lengths[chosen].sum())
-            if size >= GROUP_BYTES:
-                yield Strings.from_lists(batch, weights)
-                batch, weights, size = [], [], 0
-        if batch:
-            yield Strings.from_lists(batch, weights)
-        pieces.long.clear()
+        while packed:
+            yield packed.pop()
+        yield from _dropped_long(long, min_count, max_piece_length)
+        long.clear()
         for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
             where = np.flatnonzero(~kept & (lengths == length))
             step = max(1, GROUP_BYTES // length)
@@ -293,13 +303,29 @@ def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tup
     return keep, dropped()
 
 
+def _dropped_long(long: LongCounts, min_count: int, max_piece_length: int) -> Iterator[Strings]:
+    """The long pieces that step 2 drops, as groups of about ``GROUP_BYTES`` of strings."""
+    batch: List[bytes] = []
+    weights: List[int] = []
+    size = 0
+    for strings, long_counts, long_lengths, out in _long_chunks(long, min_count, max_piece_length):
+        chosen = np.flatnonzero(out)
+        batch.extend(pick(strings, chosen))
+        weights.extend(long_counts[chosen].tolist())
+        size += int(long_lengths[chosen].sum())
+        if size >= GROUP_BYTES:
+            yield Strings.from_lists(batch, weights)
+            batch, weights, size = [], [], 0
+    if batch:
+        yield Strings.from_lists(batch, weights)
+
+
 def _long_chunks(
-    long: Union[Counts, LongCounts], min_count: int, max_piece_length: int
+    long: LongCounts, min_count: int, max_piece_length: int
 ) -> Iterator[Tuple[Sequence[bytes], np.ndarray, np.ndarray, np.ndarray]]:
     """The long pieces ``_LONG_CHUNK`` at a time, as (pieces, counts, lengths, which are dropped),
     sorted out in numpy: there are millions of them (2.4 million at 100 MB)."""
-    source = long if isinstance(long, LongCounts) else LongCounts(long)
-    for strings, chunk_counts in source.chunks(_LONG_CHUNK):
+    for strings, chunk_counts in long.chunks(_LONG_CHUNK):
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
         found = np.fromiter(chunk_counts, dtype=np.int64, count=len(strings))
         yield strings, found, lengths, (lengths > max_piece_length) | (found < min_count)
