@@ -268,7 +268,8 @@ def _sort_out(pieces: PieceCounts, min_count: int, max_piece_length: int) -> Tup
     # caller forks pruning's workers: forked, the workers would keep the dict's pages
     # (280 MB at 100 MB, never read by them) for all of pruning after the driver freed
     # them (``docs/scaling.md``, "Latest (session 7)"). Packed, a piece costs its bytes
-    # and 16 more, against about 120 in the dict. The kept ones are made objects again
+    # and 32 more (its length, weight, start and end), against about 120 in the dict; for
+    # a moment both are held, in the driver alone. The kept ones are made objects again
     # only once the dict is gone: kept alive among its pieces, they would pin the
     # allocator's pages. Those on disk are read as they are needed.
     long = pieces.long if isinstance(pieces.long, LongCounts) else LongCounts(pieces.long)

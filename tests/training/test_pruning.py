@@ -177,3 +177,24 @@ def test_long_pieces_are_sorted_out_alike_in_any_chunk_size(monkeypatch):
     for size in (1, 3, 64):
         monkeypatch.setattr(pruning, "_LONG_CHUNK", size)
         assert prune(dict(counts), vocab_sizes=[400], min_count=4, max_piece_length=36)[400] == expected
+
+
+def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group_is_sent():
+    # Pruning forks its workers after sorting out: a dict of millions of long pieces held
+    # then would stay in every worker's memory (docs/scaling.md, "Latest (session 7)").
+    from bytepiece.training.count_store import LongCounts
+    from bytepiece.training.piece_counting import PieceCounts
+
+    counts = toy_counts()
+    long = {b"long piece %d" % i: 3 + i % 4 for i in range(40)}
+    long.update({b"y" * (37 + i): 6 for i in range(5)})
+    short = PieceCounts.from_dict(counts)
+    pieces = PieceCounts(short.keys, short.counts, LongCounts(dict(long)))
+    keep, dropped = pruning._sort_out(pieces, min_count=4, max_piece_length=36)
+    assert pieces.long.memory == {} and len(pieces.long) == 0  # let go before the stream starts
+    assert {p: c for p, c in keep.items() if len(p) > 7} == {p: c for p, c in long.items() if c >= 4 and len(p) <= 36}
+    sent = {}
+    for group in dropped:
+        for start, end, weight in zip(group.starts.tolist(), group.ends.tolist(), group.weights.tolist()):
+            sent[group.data[start:end]] = weight
+    assert {p: c for p, c in sent.items() if len(p) > 7} == {p: c for p, c in long.items() if c < 4 or len(p) > 36}
