@@ -43,20 +43,25 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from .hash_table import hash_top
 from .ngram_counting import add_by_key
 
 Run = Tuple[np.ndarray, np.ndarray]
+HashedRun = Tuple[np.ndarray, np.ndarray, np.ndarray]  # a sorted run, and its order by hash_top
 Shard = Tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, counts, partition bounds
 _ENTRY_BYTES = 16  # one uint64 key + one int64 count
 LONG_ENTRY_BYTES = 120  # memory of one long piece in the dict, beyond its bytes
 LongShard = List[Dict[bytes, int]]  # a shard's long pieces, a dict per partition
-_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
-    """The partition (0 .. partitions - 1) of each key: a multiplicative hash, scaled."""
-    top = (keys.astype(np.uint64, copy=False) * _MULTIPLIER) >> np.uint64(32)
-    return ((top * np.uint64(partitions)) >> np.uint64(32)).astype(np.int64)
+    """The partition (0 .. partitions - 1) of each key: its :func:`hash_top`, scaled (as a
+    hash table's home bucket is, so partitions added up in their order are in the order
+    of their homes in any table: :meth:`HashTable.from_hash_ordered`)."""
+    top = hash_top(keys)
+    top *= np.uint64(partitions)
+    top >>= np.uint64(32)
+    return top.view(np.int64)
 
 
 def split_partitions(keys: np.ndarray, counts: np.ndarray, partitions: int) -> Shard:
@@ -75,16 +80,21 @@ def split_partitions(keys: np.ndarray, counts: np.ndarray, partitions: int) -> S
     return keys[order], counts[order], bounds.astype(np.int64)
 
 
-def add_up_task(state: Any, item: Tuple[List[Run], int]) -> Run:
-    """The reduce task: one partition's runs added up, keys below ``min_count`` dropped.
-    A run read back from disk is several sorted runs end to end: sorting is always done."""
-    runs, min_count = item
+def add_up_task(state: Any, item: Tuple[List[Run], int, bool]) -> "Run | HashedRun":
+    """The reduce task: one partition's runs added up, keys below ``min_count`` dropped,
+    sorted by key (``hash_order``: with the permutation, uint32, that orders them by
+    :func:`hash_top`, then key). A run read back from disk is several sorted runs end to
+    end: sorting is always done."""
+    runs, min_count, hash_order = item
     keys = np.concatenate([k for k, _ in runs]) if len(runs) > 1 else runs[0][0]
     counts = np.concatenate([c for _, c in runs]) if len(runs) > 1 else runs[0][1]
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
         order = np.argsort(keys, kind="stable")  # runs end to end: near linear
         keys, counts = add_by_key(keys[order], counts[order])
-    return _at_least((keys, counts.astype(np.int64, copy=False)), min_count)
+    keys, counts = _at_least((keys, counts.astype(np.int64, copy=False)), min_count)
+    if hash_order:
+        return keys, counts, np.argsort(hash_top(keys), kind="stable").astype(np.uint32)  # ties (rare): by key
+    return keys, counts
 
 
 def split_long(counts: Dict[bytes, int], partitions: int) -> LongShard:
@@ -206,16 +216,32 @@ class CountStore:
         self.spills += 1
 
     # ------------------------------------------------------------------ results
-    def result(self, name: str, min_count: int = 1, pool: Any = None, *, ordered: bool = True) -> Run:
-        """All counts of ``name`` added up, keeping keys with ``count >= min_count``
-        (sorted; with ``ordered=False``, partition after partition, for a caller that only
-        hashes them: no sort, and no sorted copies beside the table). Each partition is
-        added up by :func:`add_up_task` on ``pool`` (a pool of ``parallel.py`` or
-        ``cluster.py``; None: here), read from disk as it is sent."""
+    def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:
+        """All counts of ``name`` added up, keeping keys with ``count >= min_count``,
+        sorted. Each partition is added up by :func:`add_up_task` on ``pool`` (a pool of
+        ``parallel.py`` or ``cluster.py``; None: here), read from disk as it is sent."""
+        return _assemble(self._added_up(name, min_count, pool, hash_order=False))
+
+    def result_runs(self, name: str, min_count: int = 1, pool: Any = None) -> Iterator[HashedRun]:
+        """:meth:`result` as one run a partition, sorted, each with the permutation that
+        puts it in the order of :func:`~bytepiece.training.hash_table.hash_top` (and so
+        all of them, one after the other: partitions are ranges of it): for a caller that
+        looks the sorted keys up and then hashes them (the n-gram model's longest length,
+        its largest table), which needs neither a sort of its own nor the runs gathered
+        into one array. Added up as the runs are read.
+
+        >>> store = CountStore(partitions=2)
+        >>> store.add("t", np.array([1, 2, 3, 9], np.uint64), np.array([1, 2, 3, 4]))
+        >>> [[a.tolist() for a in run] for run in store.result_runs("t", min_count=2)]
+        [[[2], [2], [0]], [[3, 9], [3, 4], [1, 0]]]
+        """
+        return self._added_up(name, min_count, pool, hash_order=True)
+
+    def _added_up(self, name: str, min_count: int, pool: Any, *, hash_order: bool) -> Iterator[Any]:
         pending = self._pending.pop(name, [[] for _ in range(self.partitions)])
         self._held -= sum(len(k) for runs in pending for k, _ in runs) * _ENTRY_BYTES
 
-        def items() -> Iterator[Tuple[List[Run], int]]:
+        def items() -> Iterator[Tuple[List[Run], int, bool]]:
             for partition in range(self.partitions):
                 runs, pending[partition] = pending[partition], []
                 stem = self._spilled.pop((name, partition), None)
@@ -224,10 +250,9 @@ class CountStore:
                     os.unlink(stem + ".keys")
                     os.unlink(stem + ".counts")
                 if runs:
-                    yield runs, min_count
+                    yield runs, min_count, hash_order
 
-        parts = pool.imap(add_up_task, items()) if pool is not None else (add_up_task(None, item) for item in items())
-        return _assemble(parts, ordered)
+        return pool.imap(add_up_task, items()) if pool is not None else (add_up_task(None, item) for item in items())
 
     def long_result(self, pool: Any = None) -> "LongCounts":
         """All long-piece counts, added up by piece: each partition by
@@ -277,10 +302,9 @@ class CountStore:
         self.close()
 
 
-def _assemble(parts: Iterable[Run], ordered: bool = True) -> Run:
-    """Sorted partitions with disjoint keys as one run (``ordered``: sorted), with as few
-    copies alive at once as numpy allows (this is the one table of model size the driver
-    holds)."""
+def _assemble(parts: Iterable[Run]) -> Run:
+    """Sorted partitions with disjoint keys as one sorted run, with as few copies alive at
+    once as numpy allows."""
     key_parts: List[np.ndarray] = []
     count_parts: List[np.ndarray] = []
     for keys, counts in parts:
@@ -288,9 +312,6 @@ def _assemble(parts: Iterable[Run], ordered: bool = True) -> Run:
         count_parts.append(counts)
     keys = np.concatenate(key_parts) if key_parts else np.zeros(0, np.uint64)
     key_parts.clear()
-    if not ordered:
-        counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)
-        return keys.astype(np.uint64, copy=False), counts.astype(np.int64, copy=False)
     order = np.argsort(keys, kind="stable")  # runs end to end: near linear
     keys = keys[order]
     counts = np.concatenate(count_parts) if count_parts else np.zeros(0, np.int64)

@@ -7,7 +7,7 @@ on big tables, and this one about one.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -17,6 +17,8 @@ _SCALAR_TAIL = 16  # probe the last few keys of a block one at a time
 _BLOCK = 1 << 20  # keys per block of the build's temporaries
 _QUERY_BLOCK = 1 << 15  # queries looked up together: their buckets (2 MB) stay in the cache
 _LINE = 64  # bytes in a cache line: where the table starts, so that a bucket is one line
+_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)  # of the hash (Knuth's: 2**64 / the golden ratio)
+_NO_CARRY = -(1 << 62)  # the running maximum before the first key
 
 
 class HashTable:
@@ -38,7 +40,6 @@ class HashTable:
     """
 
     _EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # never a key (see the class docstring)
-    _MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
     def __init__(self, keys: np.ndarray, values: np.ndarray, missing: float = -np.inf, load: float = 0.75) -> None:
         """``keys`` must be distinct; ``missing`` is what :meth:`get` gives for other keys.
@@ -46,36 +47,89 @@ class HashTable:
         ``load`` (keys per slot) trades memory for speed: the fuller the buckets, the more
         look-ups go on to the next one.
         """
-        # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
-        # scaled to it. Probing runs on past the last home bucket instead of wrapping
-        # around, into a tail that ends with an empty bucket.
-        self._buckets = max(2, int(np.ceil(len(keys) / (load * _WIDTH))))
-        if self._buckets >= 1 << 32:
-            raise ValueError("too many keys for one table")
-        self._missing = missing
+        self._size(len(keys), missing, load)
         # Linear probing, inserting keys in order of home: each key takes the first free
         # slot from its home bucket's first on, which is max(first, the previous key's
         # slot + 1). So slot[i] = i + max over j <= i of (first[j] - j): one sort and a
         # running maximum rather than rounds of collisions.
-        order, slot = stable_order(self._home(keys))
-        slot *= _WIDTH
-        blocks = range(0, len(keys), _BLOCK)  # temporaries a block at a time: the n-gram
-        for first in blocks:                 # model's tables are the trainer's largest
-            slot[first : first + _BLOCK] -= np.arange(first, min(first + _BLOCK, len(keys)))
-        np.maximum.accumulate(slot, out=slot)
-        for first in blocks:
-            slot[first : first + _BLOCK] += np.arange(first, min(first + _BLOCK, len(keys)))
-        rows = max(self._buckets, int(slot[-1]) // _WIDTH + 1 if len(slot) else 0) + 1
+        order, slot = stable_order(self._home(keys), overwrite=True)
+        _probe(slot, 0, _NO_CARRY)
+        self._allocate(int(slot[-1]) if len(slot) else -1)
+        for first in range(0, len(keys), _BLOCK):  # temporaries a block at a time: the
+            chosen = order[first : first + _BLOCK]  # n-gram model's tables are the trainer's largest
+            self._place(slot[first : first + _BLOCK], keys.take(chosen), values.take(chosen))
+        self._rows = _bucket_view(self._table)
+
+    @classmethod
+    def from_hash_ordered(
+        cls, runs: Sequence[Tuple[np.ndarray, np.ndarray]], *, missing: float = -np.inf, load: float = 0.75
+    ) -> "HashTable":
+        """The table of several runs of (keys, values) whose keys, taken run after run,
+        are in the order of :func:`hash_top` (as the trainer's count partitions give them:
+        ``count_store.py``). Their homes are then in order already, so the table is built
+        without a sort and without gathering the runs into one array: the keys are never
+        copied beside the table but a run at a time. Each run may be freed by the caller
+        once this returns (the n-gram model's longest n-grams, its largest table, are
+        built this way).
+
+        >>> table = HashTable.from_hash_ordered([(np.array([7], np.uint64), np.array([0.7])),
+        ...                                      (np.array([5], np.uint64), np.array([0.5]))])
+        >>> table.get(np.array([5, 7, 6], np.uint64)).tolist()
+        [0.5, 0.7, -inf]
+        """
+        table = cls.__new__(cls)
+        table._size(sum(len(keys) for keys, _ in runs), missing, load)
+        # Twice over the runs: first the last key's slot (probing may run past the last
+        # home bucket: the table's length), then the slots again, placing the keys.
+        carry, offset, home = _NO_CARRY, 0, 0
+        for keys, _ in runs:
+            carry, home = table._run_slots(keys, offset, carry, home)[1:]
+            offset += len(keys)
+        table._allocate(carry + offset - 1)
+        carry, offset, home = _NO_CARRY, 0, 0
+        for keys, values in runs:
+            slot, carry, home = table._run_slots(keys, offset, carry, home)
+            for first in range(0, len(keys), _BLOCK):
+                block = slice(first, first + _BLOCK)
+                table._place(slot[block], keys[block], values[block])
+            offset += len(keys)
+        table._rows = _bucket_view(table._table)
+        return table
+
+    def _size(self, keys: int, missing: float, load: float) -> None:
+        # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
+        # scaled to it. Probing runs on past the last home bucket instead of wrapping
+        # around, into a tail that ends with an empty bucket.
+        self._buckets = max(2, int(np.ceil(keys / (load * _WIDTH))))
+        if self._buckets >= 1 << 32:
+            raise ValueError("too many keys for one table")
+        self._missing = missing
+
+    def _run_slots(self, keys: np.ndarray, offset: int, carry: int, home: int) -> Tuple[np.ndarray, int, int]:
+        """The slots of a run of keys in hash order that starts at index ``offset``, the
+        running maximum to carry to the next run, and the run's last home (``home``: the
+        last home before it)."""
+        slot = self._home(keys)
+        if not len(slot):
+            return slot, carry, home
+        if int(slot[0]) < home or bool(np.any(slot[1:] < slot[:-1])):
+            raise ValueError("the runs' keys are not in hash order (hash_top)")
+        home = int(slot[-1])
+        return slot, _probe(slot, offset, carry), home
+
+    def _allocate(self, last_slot: int) -> None:
+        """An empty table long enough for the highest slot used."""
+        rows = max(self._buckets, last_slot // _WIDTH + 1) + 1
         self._table = _aligned_table(rows)
         self._table[:, :_WIDTH] = self._EMPTY
-        self._table[:, _WIDTH:] = np.float64(missing).view(np.uint64)
+        self._table[:, _WIDTH:] = np.float64(self._missing).view(np.uint64)
+
+    def _place(self, slot: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+        """Keys and their values into their slots (a block of them)."""
         cells = self._table.reshape(-1)
-        for first in blocks:
-            where, chosen = slot[first : first + _BLOCK], order[first : first + _BLOCK]
-            cell = where // _WIDTH * (2 * _WIDTH) + where % _WIDTH
-            cells[cell] = keys.take(chosen)
-            cells[cell + _WIDTH] = values.take(chosen).astype(np.float64).view(np.uint64)
-        self._rows = _bucket_view(self._table)
+        cell = slot // _WIDTH * (2 * _WIDTH) + slot % _WIDTH
+        cells[cell] = keys
+        cells[cell + _WIDTH] = values.astype(np.float64).view(np.uint64)
 
     def __getstate__(self) -> Dict[str, Any]:
         # ``_rows`` is a view of ``_table``: pickled too, it would be a second copy of the
@@ -91,8 +145,10 @@ class HashTable:
         self._rows = _bucket_view(table)
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
-        top = (keys * self._MULTIPLIER) >> np.uint64(32)
-        return ((top * np.uint64(self._buckets)) >> np.uint64(32)).astype(np.int64)
+        home = hash_top(keys)  # the one new array: the rest is done in place
+        home *= np.uint64(self._buckets)
+        home >>= np.uint64(32)
+        return home.view(np.int64)  # below 2**32
 
     def get(self, queries: np.ndarray) -> np.ndarray:
         """Values of the queries (``missing`` for absent keys)."""
@@ -137,6 +193,42 @@ class HashTable:
         return result
 
 
+def hash_top(keys: np.ndarray) -> np.ndarray:
+    """The top 32 bits of a multiplicative hash of each key (uint64, a new array).
+
+    A table's home bucket and the trainer's count partition (``count_store.py``) are both
+    this value scaled to their number of buckets or partitions, so keys in this order are
+    in the order of their homes in any table, and partitions added up one after the
+    other, each in this order, are too (:meth:`HashTable.from_hash_ordered`).
+
+    >>> hash_top(np.array([0, 1], np.uint64)).tolist()
+    [0, 2654435769]
+    """
+    top = keys.astype(np.uint64, copy=False) * _MULTIPLIER
+    top >>= np.uint64(32)
+    return top
+
+
+def _probe(slot: np.ndarray, offset: int, carry: int) -> int:
+    """Homes (of keys in home order, from index ``offset`` on) made slots, in place: each
+    key takes the first free slot from its home bucket's first on, which is
+    max(first, the previous key's slot + 1), so slot[i] = i + max over j <= i of
+    (first[j] - j). ``carry`` is that maximum over the keys before ``offset``; the
+    maximum with these keys is returned."""
+    if not len(slot):
+        return carry
+    slot *= _WIDTH
+    blocks = range(0, len(slot), _BLOCK)  # temporaries a block at a time
+    for first in blocks:
+        slot[first : first + _BLOCK] -= np.arange(offset + first, offset + min(first + _BLOCK, len(slot)))
+    slot[0] = max(int(slot[0]), carry)
+    np.maximum.accumulate(slot, out=slot)
+    carry = int(slot[-1])
+    for first in blocks:
+        slot[first : first + _BLOCK] += np.arange(offset + first, offset + min(first + _BLOCK, len(slot)))
+    return carry
+
+
 def _aligned_table(rows: int) -> np.ndarray:
     """An uninitialised ``(rows, 2 * _WIDTH)`` uint64 table that starts at a cache line.
 
@@ -158,18 +250,25 @@ def _bucket_view(table: np.ndarray) -> np.ndarray:
     return table.view(f"V{16 * _WIDTH}").reshape(-1)
 
 
-def stable_order(home: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """The stable order of ``home`` (int64, below 2**32) and ``home`` in that order.
+def stable_order(home: np.ndarray, *, overwrite: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """The stable order of ``home`` (int64, below 2**32), as uint32 indices, and ``home``
+    in that order (int64; with ``overwrite``, in ``home``'s own memory).
 
     One ``sort`` of ``home << 32 | index`` instead of a stable ``argsort``: the same order
     (equal homes keep their index order), three to four times faster, as values are moved
-    instead of indices chased (``docs/training.md``, "Speed").
+    instead of indices chased (``docs/training.md``, "Speed"). Done in place, a block of
+    indices at a time: this is the peak of building the n-gram model's largest table.
 
     >>> [a.tolist() for a in stable_order(np.array([3, 1, 3, 0]))]
     [[3, 1, 0, 2], [0, 1, 3, 3]]
     """
     if len(home) >= 1 << 32:
         raise ValueError("too many keys for one table")
-    packed = (home.astype(np.uint64) << np.uint64(32)) | np.arange(len(home), dtype=np.uint64)
+    packed = home.view(np.uint64) if overwrite else home.astype(np.uint64)
+    packed <<= np.uint64(32)
+    for first in range(0, len(packed), _BLOCK):
+        packed[first : first + _BLOCK] |= np.arange(first, min(first + _BLOCK, len(packed)), dtype=np.uint64)
     packed.sort()
-    return (packed & np.uint64(0xFFFF_FFFF)).astype(np.int64), (packed >> np.uint64(32)).astype(np.int64)
+    order = packed.astype(np.uint32)  # the low 32 bits: the index
+    packed >>= np.uint64(32)
+    return order, packed.view(np.int64)

@@ -17,7 +17,7 @@ Deliberately left out: reading, chunking (``io/corpus.py``, ``normalization.py``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .hash_table import HashTable
 from .packed_keys import PACKED_MAX, pack, packed_lengths, packed_values, windows
 
 MAX_ORDER = PACKED_MAX  # an n-gram is a packed key (``packed_keys.py``)
+_BLOCK = 1 << 20  # n-grams given their conditionals at once
 
 
 @dataclass
@@ -151,6 +152,15 @@ class NgramModel:
         else:
             self._tables[n] = HashTable(keys, logp)
 
+    def add_hash_ordered(self, n: int, runs: List[Tuple[np.ndarray, np.ndarray]]) -> None:
+        """:meth:`add` from runs of (keys, log-probabilities) in hash order
+        (:meth:`HashTable.from_hash_ordered`)."""
+        if n <= 2:
+            self.add(n, np.concatenate([k for k, _ in runs]), np.concatenate([v for _, v in runs]))
+            return
+        self.sizes[n] = sum(len(keys) for keys, _ in runs)
+        self._tables[n] = HashTable.from_hash_ordered(runs)
+
     def lookup(self, n: int, grams: np.ndarray) -> np.ndarray:
         """Log-probabilities of n-grams (integer keys); ``-inf`` for pruned ones."""
         if n in self._dense:
@@ -163,16 +173,48 @@ def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
     return stream_model(counts.order, counts.total, _tables(counts), min_count)
 
 
-def stream_model(order: int, total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int) -> NgramModel:
-    """:func:`build_model` from ``(n, keys, counts)`` for n = 1..order (keys sorted,
-    except those of the last length, which are no prefixes), taken one
-    length at a time: the trainer hands each length over as its reduce finishes, so the
-    driver never holds the counts of all lengths (together the size of the model, the
-    largest thing it holds) beside the tables."""
+def stream_model(
+    order: int,
+    total: int,
+    tables: Iterable[Tuple[int, np.ndarray, np.ndarray]],
+    min_count: int,
+    *,
+    longest: Optional[Iterable[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = None,
+) -> NgramModel:
+    """:func:`build_model` from ``(n, keys, counts)`` for n = 1..order (keys sorted),
+    taken one length at a time: the trainer hands each length over as its reduce
+    finishes, so the driver never holds the counts of all lengths (together the size of
+    the model, the largest thing it holds) beside the tables.
+
+    ``longest``: the counts of length ``order`` instead, as sorted runs, each with the
+    permutation that puts it in hash order (``CountStore.result_runs``, read once the
+    shorter lengths are tables), and ``tables`` stops at ``order - 1``. The longest
+    n-grams are nobody's prefixes and only hashed, so they are never sorted here nor
+    gathered into one array: each run is made log-probabilities (its prefixes looked up
+    in key order, which a binary search needs to be fast), put in hash order, and the
+    table is built from the runs (:meth:`HashTable.from_hash_ordered`). It is the
+    model's largest (14 of its 24.8 million entries at 391 MB, ``docs/scaling.md``).
+    """
     model = NgramModel(order)
-    for n, keys, logp in _conditionals(total, tables, min_count, last=order):
+    last = order if longest is None else order - 1
+    prefix: Tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint64), np.zeros(0))
+    for n, keys, logp, raw in _conditionals(total, tables, min_count, last=last, keep_last=longest is not None):
         model.add(n, keys, logp)
-        del keys, logp
+        del logp
+        if n == last and raw is not None:
+            prefix = (keys, raw)
+        del keys, raw
+    if longest is not None:
+        runs = []
+        for keys, counts, hashed in longest:  # each run's counts become its log-probabilities as it comes
+            if len(counts) and int(counts.min()) < min_count:
+                hashed = hashed[counts[hashed] >= min_count]  # the same order, of the rest
+            logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
+            runs.append((keys.take(hashed), logp.take(hashed)))
+            del keys, counts, hashed, logp
+        del prefix
+        model.add_hash_ordered(order, runs)
+        runs.clear()
     return model
 
 
@@ -183,7 +225,8 @@ def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.
     ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
     ``logp[1][b] = log c(b) - log N``.
     """
-    return _conditionals(counts.total, _tables(counts), min_count)
+    found = _conditionals(counts.total, _tables(counts), min_count, last=counts.order)
+    return ((n, keys, logp) for n, keys, logp, _ in found)
 
 
 def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
@@ -191,12 +234,17 @@ def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]
 
 
 def _conditionals(
-    total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int, last: int = 0
-) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-    """:func:`conditionals` of a stream of tables (lengths 1, 2, ... in order); at length
-    ``last``, nothing is kept for a next length while the caller builds its table."""
+    total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int, *, last: int, keep_last: bool = False
+) -> Iterator[Tuple[int, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+    """:func:`conditionals` of a stream of tables (lengths 1, 2, ..., ``last`` in order),
+    with each length's raw log counts for the next length (``keep_last``: length
+    ``last``'s too; else None for it). Arrays are let go as soon as they are used, and
+    the next length is reduced only once this one is a table: each is the size of a
+    length's model."""
     stream = iter(tables)
-    n, byte_keys, byte_counts_seen = next(stream)
+    item = next(stream)
+    n, byte_keys, byte_counts_seen = item
+    del item
     if n != 1:
         raise ValueError(f"the n-gram tables must start at length 1, got {n}")
     byte_counts = np.zeros(256, dtype=np.int64)
@@ -206,22 +254,43 @@ def _conditionals(
     byte_counts[unseen] = 1
     total = total + int(unseen.sum())
     keys = np.arange(256, dtype=np.uint64)
-    raw_log = np.log(byte_counts.astype(np.float64))
-    yield 1, keys, raw_log - np.log(float(total))
-    for expected, (n, all_keys, all_counts) in enumerate(stream, start=2):
+    raw = np.log(byte_counts.astype(np.float64))
+    yield 1, keys, raw - np.log(float(total)), raw if last > 1 or keep_last else None
+    expected = 2
+    for ahead in stream:
+        n, all_keys, all_counts = ahead
+        del ahead  # not held while this length is made a table (a tuple would keep its arrays)
         if n != expected:
             raise ValueError(f"the n-gram tables must come in order of length: got {n} after {expected - 1}")
+        prefix = (keys, raw)
+        del keys, raw
         keep = all_counts >= min_count
-        prefix_keys, prefix_log = keys, raw_log
         whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then
         keys = all_keys if whole else all_keys[keep]
-        raw_log = np.log((all_counts if whole else all_counts[keep]).astype(np.float64))
+        counts = all_counts if whole else all_counts[keep]
         del all_keys, all_counts, keep
-        # Every prefix is there: it occurs wherever the n-gram does, so its count is larger.
-        where = np.searchsorted(prefix_keys, keys >> np.uint64(8))
-        logp = prefix_log[where]
-        del where, prefix_keys, prefix_log
-        np.subtract(raw_log, logp, out=logp)
-        if n == last:
-            del raw_log
-        yield n, keys, logp
+        logp, kept = _conditional(keys, counts, prefix, keep_raw=n < last or keep_last)
+        del counts, prefix
+        yield n, keys, logp, kept
+        del logp
+        if kept is None:  # the last length: nothing follows
+            return
+        raw = kept
+        expected += 1
+
+
+def _conditional(
+    keys: np.ndarray, counts: np.ndarray, prefix: Tuple[np.ndarray, np.ndarray], *, keep_raw: bool
+) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Log-probabilities of n-grams given their prefixes' sorted keys and raw log counts,
+    and their own raw log counts when ``keep_raw`` (else computed in place of them). A block at a time: no temporaries the size of the table.
+    Every prefix is there: it occurs wherever the n-gram does, so its count is larger."""
+    raw = counts.astype(np.float64)
+    np.log(raw, out=raw)
+    logp = np.empty_like(raw) if keep_raw else raw
+    prefix_keys, prefix_raw = prefix
+    for first in range(0, len(keys), _BLOCK):
+        block = slice(first, first + _BLOCK)
+        where = np.searchsorted(prefix_keys, keys[block] >> np.uint64(8))
+        np.subtract(raw[block], prefix_raw[where], out=logp[block])
+    return logp, raw if keep_raw else None

@@ -145,7 +145,12 @@ class Trainer:
                 # Each length's counts are reduced on the workers and made a table at once.
                 # The model is held in a list that _count_pieces empties: then only the
                 # pass-2 pool holds it.
-                model = [stream_model(self.order, total, self._ngram_tables(store, pool), self.min_count)]
+                # The longest n-grams (the largest table) are nobody's prefixes and only
+                # hashed: they come as runs in hash order, never sorted nor gathered.
+                longest = store.result_runs(str(self.order), self.min_count, pool) if self.order > 2 else None
+                tables = self._ngram_tables(store, pool, longest is None)
+                model = [stream_model(self.order, total, tables, self.min_count, longest=longest)]
+                del longest, tables
             release_memory()
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
             release_memory()
@@ -200,11 +205,11 @@ class Trainer:
                 bar.update(size)
         return total, chunks
 
-    def _ngram_tables(self, store: CountStore, pool: Pool[Any]) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-        """Pass 1's reduce, one length at a time, on the same workers. The longest
-        n-grams (the largest table) are nobody's prefixes: they need no sorting."""
-        for n in range(1, self.order + 1):
-            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool, ordered=n < self.order))
+    def _ngram_tables(self, store: CountStore, pool: Pool[Any], longest: bool) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """Pass 1's reduce, one length at a time, on the same workers (``longest``: up to
+        the longest length; else it is reduced apart, as runs in hash order)."""
+        for n in range(1, self.order + 1 if longest else self.order):
+            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool))
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped

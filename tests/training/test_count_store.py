@@ -10,6 +10,7 @@ import pytest
 
 from bytepiece.parallel import WorkerPool
 from bytepiece.training.count_store import CountStore, LongCounts, split_long, split_partitions
+from bytepiece.training.hash_table import hash_top
 from bytepiece.training.ngram_counting import run_lengths
 
 
@@ -44,13 +45,18 @@ def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_p
     assert list(tmp_path.iterdir()) == []  # spilled files are deleted
 
 
-def test_an_unordered_result_has_the_same_totals(tmp_path):
-    # the n-gram model's longest length: only hashed, so not sorted
-    with CountStore(20_000, str(tmp_path), partitions=8) as store:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_result_in_runs_has_the_same_totals_in_hash_order(tmp_path, workers):
+    # the n-gram model's longest length: only hashed, so never sorted by key nor gathered
+    with CountStore(20_000, str(tmp_path), partitions=8) as store, WorkerPool(workers, None) as pool:
         for keys, counts in shards(8):
             store.add("t", *split_partitions(keys, counts, 8))
-        keys, counts = store.result("t", min_count=3, ordered=False)
+        runs = list(store.result_runs("t", min_count=3, pool=pool))
+    assert all(np.all(np.diff(k.astype(np.int64)) > 0) for k, _, _ in runs)  # each sorted, distinct
+    keys, counts = np.concatenate([k[o] for k, _, o in runs]), np.concatenate([c[o] for _, c, o in runs])
     assert sorted(zip(keys.tolist(), counts.tolist())) == expected(8, 3)
+    top = hash_top(keys).astype(np.int64)
+    assert np.all(np.diff(top) >= 0)  # each run in its order, run after run: what HashTable.from_hash_ordered takes
 
 
 def test_a_shard_split_for_another_store_is_refused():
