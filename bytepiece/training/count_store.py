@@ -386,8 +386,13 @@ class LongCounts:
 def _read_pickles(path: str) -> Iterator[Dict[bytes, int]]:
     """The dicts pickled one after the other into ``path``."""
     with open(path, "rb") as handle:
-        while True:
-            try:
-                yield pickle.load(handle)
-            except EOFError:
-                return
+        yield from read_pickles(handle)
+
+
+def read_pickles(handle: Any) -> Iterator[Any]:
+    """The objects pickled one after the other into an open file, from where it is on."""
+    while True:
+        try:
+            yield pickle.load(handle)
+        except EOFError:
+            return

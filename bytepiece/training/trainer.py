@@ -165,6 +165,7 @@ class Trainer:
                     reserved=len(self.special_tokens),
                     workers=workers,
                     progress=bar.update,
+                    spill_dir=self.spill_dir,
                 )
         if self.refine:
             vocabularies = self._refine(reader, vocabularies[sizes[0]], total, workers)

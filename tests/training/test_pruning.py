@@ -198,3 +198,28 @@ def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group
         for start, end, weight in zip(group.starts.tolist(), group.ends.tolist(), group.weights.tolist()):
             sent[group.data[start:end]] = weight
     assert {p: c for p, c in sent.items() if len(p) > 7} == {p: c for p, c in long.items() if c < 4 or len(p) > 36}
+
+
+def test_dropped_long_pieces_wait_on_disk_and_not_in_the_driver(tmp_path):
+    # Step 2's workers are forked after sorting out: what the driver holds then, they
+    # inherit (0.2 GB of dropped long pieces at 391 MB, docs/scaling.md)
+    import tracemalloc
+
+    from bytepiece.training.count_store import LongCounts
+    from bytepiece.training.piece_counting import PieceCounts
+
+    short = PieceCounts.from_dict(toy_counts())
+    pieces = PieceCounts(short.keys, short.counts, LongCounts({b"%06d" % i * 20: 1 for i in range(20_000)}))
+    tracemalloc.start()
+    try:
+        keep, dropped = pruning._sort_out(pieces, min_count=4, max_piece_length=36, spill_dir=str(tmp_path))
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 300_000  # against 2.4 MB of dropped pieces
+    assert list(tmp_path.iterdir()) == []  # a file without a name: nothing to clean up after a kill
+    sent = {}
+    for group in dropped:
+        for start, end, weight in zip(group.starts.tolist(), group.ends.tolist(), group.weights.tolist()):
+            sent[group.data[start:end]] = weight
+    assert {p for p in sent if len(p) > 7} == {b"%06d" % i * 20 for i in range(20_000)}
