@@ -9,6 +9,10 @@ run it on two corpus sizes to see which stage and which table grow with the corp
 
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 20
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --whole --workers 2 --memory-budget 512M
+
+With ``--smaps``, it also prints each process's shared and private dirty memory at each
+stage's peak: pages a worker shares with the driver or the other worker (inherited at the
+fork, counted once in the sum) against its own.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from serial_fraction import Meter  # noqa: E402
-from train_benchmark import _memory, _tree, add_corpus_arguments, training_dir  # noqa: E402
+from train_benchmark import _tree, add_corpus_arguments, rollup, training_dir  # noqa: E402
 
 from bytepiece.commands.train import parse_size  # noqa: E402
 from bytepiece.training import trainer as trainer_module  # noqa: E402
@@ -38,12 +42,16 @@ STAGES = (
 )
 
 
-def sample(meter: Meter, peaks: Dict[str, Tuple[int, Dict[int, int]]], stop: threading.Event) -> None:
-    """Every 0.1 s, the PSS of this process and its children; per stage (``meter.stage``,
-    set by ``Meter.wrap``), the peak of their sum and each process's share at that moment."""
+Peak = Tuple[int, Dict[int, Dict[str, int]]]
+
+
+def sample(meter: Meter, peaks: Dict[str, Peak], stop: threading.Event) -> None:
+    """Every 0.1 s, the memory of this process and its children; per stage
+    (``meter.stage``, set by ``Meter.wrap``), the peak of their PSS sum and each process's
+    ``smaps_rollup`` at that moment."""
     while not stop.wait(0.1):
-        per_process = {pid: _memory([pid])[1] for pid in _tree(os.getpid())}
-        total = sum(per_process.values())
+        per_process = {pid: rollup(pid) for pid in _tree(os.getpid())}
+        total = sum(fields.get("Pss", 0) for fields in per_process.values())
         if total > peaks.get(meter.stage, (0, {}))[0]:
             peaks[meter.stage] = (total, per_process)
 
@@ -53,12 +61,13 @@ def main() -> int:
     add_corpus_arguments(parser, size_mb=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--memory-budget", type=parse_size, default=None, help="as bytepiece train's (default: the trainer's)")
+    parser.add_argument("--smaps", action="store_true", help="also each process's shared and private dirty memory at each stage's peak")
     args = parser.parse_args()
     train_dir = training_dir(args)
     meter = Meter()  # only its stage wrappers: its task meters need tasks run in this process
     for owner, name, stage in STAGES:
         meter.wrap(owner, name, stage)
-    peaks: Dict[str, Tuple[int, Dict[int, int]]] = {}
+    peaks: Dict[str, Peak] = {}
     prune_packed = trainer_module.prune_packed
     stream_model = trainer_module.stream_model
 
@@ -83,13 +92,22 @@ def main() -> int:
     driver = os.getpid()
     rows: List[str] = []
     for stage, (total, per_process) in peaks.items():
-        workers = sorted((pss for pid, pss in per_process.items() if pid != driver), reverse=True)
-        shown = " + ".join(f"{pss / 1e9:.2f}" for pss in workers) or "-"
+        pss = {pid: fields.get("Pss", 0) for pid, fields in per_process.items()}
+        workers = sorted((value for pid, value in pss.items() if pid != driver), reverse=True)
+        shown = " + ".join(f"{value / 1e9:.2f}" for value in workers) or "-"
         wall = meter.wall.get(stage)
-        rows.append(f"| {stage} | {'' if wall is None else f'{wall:.0f}'} | {total / 1e9:.2f} | {per_process.get(driver, 0) / 1e9:.2f} | {shown} |")
+        rows.append(f"| {stage} | {'' if wall is None else f'{wall:.0f}'} | {total / 1e9:.2f} | {pss.get(driver, 0) / 1e9:.2f} | {shown} |")
     print("| stage | wall s | peak PSS sum GB | of which the driver | the workers |")
     print("|---|---:|---:|---:|---|")
     print("\n".join(rows))
+    if args.smaps:
+        print("\n| stage | process | PSS MB | shared dirty MB | private dirty MB |")
+        print("|---|---|---:|---:|---:|")
+        for stage, (_, per_process) in peaks.items():
+            ranked = sorted(per_process.items(), key=lambda item: (item[0] != driver, -item[1].get("Pss", 0)))
+            for pid, fields in ranked:
+                name = "driver" if pid == driver else "worker"
+                print(f"| {stage} | {name} | {fields.get('Pss', 0) / 1e6:.0f} | {fields.get('Shared_Dirty', 0) / 1e6:.0f} | {fields.get('Private_Dirty', 0) / 1e6:.0f} |")
     return 0
 
 

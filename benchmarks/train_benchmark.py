@@ -99,17 +99,22 @@ def _tree(pid: int) -> List[int]:
 
 
 def _memory(pids: List[int]) -> Tuple[int, int]:
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) * 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return rss, pss
+    rollups = [rollup(pid) for pid in pids]
+    return sum(r.get("Rss", 0) for r in rollups), sum(r.get("Pss", 0) for r in rollups)
+
+
+def rollup(pid: int) -> Dict[str, int]:
+    """A process's ``/proc/PID/smaps_rollup`` in bytes (Rss, Pss, Shared_Dirty,
+    Private_Dirty, ...); empty if it is gone."""
+    fields: Dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                fields[name] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    return fields
 
 
 def run_training(command: List[str]) -> Dict[str, float]:

@@ -141,6 +141,7 @@ class CountStore:
 
     def __init__(self, memory_budget: Optional[int] = None, spill_dir: Optional[str] = None, *, partitions: int = 1) -> None:
         self.memory_budget = memory_budget
+        self._reserved = 0  # held by the caller beside the store, out of the same budget
         self.partitions = max(1, int(partitions))
         self._spill_parent = spill_dir
         self._spill_dir: Optional[str] = None
@@ -168,7 +169,7 @@ class CountStore:
             if last > first:
                 pending[partition].append((keys[first:last], counts[first:last]))
         self._held += len(keys) * _ENTRY_BYTES
-        if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
+        if self.held_bytes() > self.limit():
             self.spill()
 
     def add_long(self, counts: "Dict[bytes, int] | LongShard") -> None:
@@ -181,12 +182,31 @@ class CountStore:
             if part:
                 self._long[partition].append(part)
                 self._long_bytes += long_bytes(part)
-        if self.memory_budget is not None and self.held_bytes() > self.memory_budget:
+        if self.held_bytes() > self.limit():
             self.spill()
 
     def held_bytes(self) -> int:
         """Bytes of counts held in memory now."""
         return self._held + self._long_bytes
+
+    def reserve(self, nbytes: int) -> None:
+        """Count ``nbytes`` that the caller holds beside the store (the n-gram model, in
+        pass 2) toward the budget, until told 0. The store keeps an eighth of the budget
+        for itself whatever is reserved, so as not to spill at every shard.
+
+        >>> store = CountStore(800)
+        >>> store.reserve(500); store.limit()
+        300
+        >>> store.reserve(5000); store.limit()
+        100
+        """
+        self._reserved = max(0, int(nbytes))
+
+    def limit(self) -> float:
+        """The bytes of counts held before the store spills (infinite without a budget)."""
+        if self.memory_budget is None:
+            return float("inf")
+        return max(self.memory_budget // 8, self.memory_budget - self._reserved)
 
     def spill(self) -> None:
         """Append every partition's runs to its file on disk and free the memory."""
@@ -277,7 +297,7 @@ class CountStore:
         runs: List[Tuple[str, int]] = []
         for part in added:
             size = long_bytes(part)
-            if self.memory_budget is not None and held + size > self.memory_budget:
+            if held + size > self.limit():
                 if self._spill_dir is None:
                     self._spill_dir = tempfile.mkdtemp(prefix="bytepiece-counts-", dir=self._spill_parent)
                 path = os.path.join(self._spill_dir, f"long-result-{len(runs)}")

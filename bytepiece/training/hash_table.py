@@ -150,6 +150,11 @@ class HashTable:
         home >>= np.uint64(32)
         return home.view(np.int64)  # below 2**32
 
+    @property
+    def nbytes(self) -> int:
+        """The memory of the table."""
+        return int(self._table.nbytes)
+
     def get(self, queries: np.ndarray) -> np.ndarray:
         """Values of the queries (``missing`` for absent keys)."""
         result = np.empty(len(queries))

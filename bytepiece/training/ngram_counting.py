@@ -161,6 +161,11 @@ class NgramModel:
         self.sizes[n] = sum(len(keys) for keys, _ in runs)
         self._tables[n] = HashTable.from_hash_ordered(runs)
 
+    @property
+    def nbytes(self) -> int:
+        """The memory of the model's arrays and tables."""
+        return sum(int(d.nbytes) for d in self._dense.values()) + sum(t.nbytes for t in self._tables.values())
+
     def lookup(self, n: int, grams: np.ndarray) -> np.ndarray:
         """Log-probabilities of n-grams (integer keys); ``-inf`` for pruned ones."""
         if n in self._dense:

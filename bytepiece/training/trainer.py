@@ -51,8 +51,9 @@ class Trainer:
     ``vocab_size`` is one size or a list; several sizes give nested vocabularies from one
     run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
     those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
-    in memory (default 512 MiB; ``None``: no limit), spilling sorted runs to a temporary
-    directory (in ``spill_dir``, default the system's) beyond it.
+    in memory, with the n-gram model they are held beside in pass 2 (default 512 MiB;
+    ``None``: no limit), spilling sorted runs to a temporary directory (in ``spill_dir``,
+    default the system's) beyond it.
 
     ``refine=True`` (or ``"tokens"``, or ``"likelihood"``) goes beyond the original: its
     pruning stops at 1.5 times the largest size, then counts are re-estimated on a sample
@@ -215,6 +216,9 @@ class Trainer:
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped
         config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
+        # The model is held through pass 2 beside the counts (shared with local workers):
+        # it counts toward the budget (at 391 MB: 0.53 GB against the 512 MiB default).
+        store.reserve(config["model"].nbytes)
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
 
             def add(shard: PieceShard, size: int) -> None:
@@ -245,6 +249,7 @@ class Trainer:
             segment_long(waiting)
             keys, counts = store.result("pieces", 1, pool)
             long = store.long_result(pool)
+        store.reserve(0)
         return PieceCounts(keys, counts, long)
 
     def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:

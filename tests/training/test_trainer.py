@@ -103,6 +103,32 @@ def test_a_small_budget_bounds_every_table_on_a_corpus_many_times_larger(small_c
     assert len(groups) > 3 and max(groups) <= pruning.GROUP_BYTES + 36  # dropped strings, a group at a time
 
 
+def test_the_ngram_model_counts_toward_the_budget_while_pass_2_holds_it(small_corpus, baseline, tmp_path, monkeypatch):
+    # The model (0.53 GB at 391 MB) is held beside pass 2's counts: a budget that left it
+    # out let the trainer hold the model and a whole budget of counts besides.
+    from bytepiece.training import count_store
+    from bytepiece.training import trainer as trainer_module
+
+    budget = 4_000_000
+    models, held = [], []
+    stream_model = trainer_module.stream_model
+    monkeypatch.setattr(trainer_module, "stream_model", lambda *args, **options: (lambda m: (models.append(m), m)[1])(stream_model(*args, **options)))
+    for name in ("add", "add_long"):
+        original = getattr(count_store.CountStore, name)
+
+        def recorded(self, *args, _original=original, _name=name):
+            _original(self, *args)
+            if _name == "add_long" or args[0] == "pieces":
+                held.append(self.held_bytes())
+
+        monkeypatch.setattr(count_store.CountStore, name, recorded)
+    _, files = baseline
+    assert train(small_corpus, tmp_path, memory_budget=budget)[1] == files
+    (model,) = models
+    assert budget - model.nbytes > budget // 8  # what is left of the budget, not the store's floor
+    assert max(held) <= budget - model.nbytes
+
+
 def test_nested_vocabularies_with_recorded_settings_and_statistics(small_corpus, baseline):
     models, _ = baseline
     big, small = models[2000], models[1000]
