@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from ..io.corpus import CorpusStats, Part, batched, read_part
-from .count_store import LongShard, Shard, split_long, split_partitions
+from .count_store import PackedLong, Shard, pack_long, split_long, split_partitions
 from .ngram_counting import count_ngrams, merge_sorted_counts
 from .ngram_segmentation import token_starts
 from ..normalization import normalize, training_chunks
@@ -30,7 +30,7 @@ from .piece_counting import count_pieces
 LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
 GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
 
-PieceShard = Tuple[Shard, LongShard]  # packed pieces and long pieces, split in partitions
+PieceShard = Tuple[Shard, PackedLong]  # packed pieces and long pieces (pickled), split in partitions
 Config = Dict[str, Any]
 
 
@@ -104,4 +104,4 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
         shards.append((keys, counts))
         long.update(group_long)
     keys, counts = merge_sorted_counts(shards)
-    return split_partitions(keys, counts, config["partitions"]), split_long(dict(long), config["partitions"])
+    return split_partitions(keys, counts, config["partitions"]), pack_long(split_long(dict(long), config["partitions"]))
