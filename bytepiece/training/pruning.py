@@ -280,7 +280,7 @@ def _sort_out(
     # The long pieces held in memory are packed now, and their dict freed, before the
     # caller forks pruning's workers: forked, the workers would keep the dict's pages
     # (280 MB at 100 MB, never read by them) for all of pruning after the driver freed
-    # them (``docs/scaling.md``, "Latest (session 7)"). Packed, a piece costs its bytes
+    # them (``docs/scaling.md``, "Session 7"). Packed, a piece costs its bytes
     # and 32 more (its length, weight, start and end), against about 120 in the dict; for
     # a moment both are held, in the driver alone. The kept ones are made objects again
     # only once the dict is gone: kept alive among its pieces, they would pin the

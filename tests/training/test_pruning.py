@@ -181,7 +181,7 @@ def test_long_pieces_are_sorted_out_alike_in_any_chunk_size(monkeypatch):
 
 def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group_is_sent():
     # Pruning forks its workers after sorting out: a dict of millions of long pieces held
-    # then would stay in every worker's memory (docs/scaling.md, "Latest (session 7)").
+    # then would stay in every worker's memory (docs/scaling.md, "Session 7").
     from bytepiece.training.count_store import LongCounts
     from bytepiece.training.piece_counting import PieceCounts
 
