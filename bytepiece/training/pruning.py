@@ -280,39 +280,31 @@ def _sort_out(
     # The long pieces held in memory are packed now, and their dict freed, before the
     # caller forks pruning's workers: forked, the workers would keep the dict's pages
     # (280 MB at 100 MB, never read by them) for all of pruning after the driver freed
-    # them (``docs/scaling.md``, "Session 7"). Packed, a piece costs its bytes
-    # and 32 more (its length, weight, start and end), against about 120 in the dict; for
-    # a moment both are held, in the driver alone. The kept ones are made objects again
-    # only once the dict is gone: kept alive among its pieces, they would pin the
-    # allocator's pages. Those on disk are read as they are needed.
-    # The dropped ones go to a temporary file, a group at a time, and are read back as
-    # they are sent: held in the driver, they were inherited by every worker of step 2
-    # (0.2 GB at 391 MB).
+    # them (``docs/scaling.md``, "Session 7"). Packed, a piece costs its bytes and 32
+    # more (its length, weight, start and end), against about 120 in the dict. The kept
+    # ones are made objects again only once the dict is gone: kept alive among its
+    # pieces, they would pin the allocator's pages. The dropped ones go to a temporary
+    # file, a group at a time, and are read back as they are sent: held in the driver,
+    # they were inherited by every worker of step 2 (0.2 GB at 391 MB). The partitions on
+    # disk are read once, the same way.
     long = pieces.long if isinstance(pieces.long, LongCounts) else LongCounts(pieces.long)
-    held = LongCounts(long.take_memory())
     kept_long: List[Tuple[bytes, np.ndarray, np.ndarray]] = []
-    for strings, long_counts, long_lengths, out in _long_chunks(held, min_count, max_piece_length):
-        chosen = np.flatnonzero(~out)
-        kept_long.append((b"".join(pick(strings, chosen)), long_lengths[chosen], long_counts[chosen]))
     packed = tempfile.TemporaryFile(prefix="bytepiece-dropped-", dir=spill_dir)  # no name: gone when closed, or if killed
-    for group in _dropped_long(held, min_count, max_piece_length):
-        pickle.dump((group.data, group.lengths, group.weights), packed, protocol=pickle.HIGHEST_PROTOCOL)
-    del held
+    for source in (LongCounts(long.take_memory()), long):  # in memory, then on disk
+        for group in _split_long(source, min_count, max_piece_length, kept_long):
+            pickle.dump((group.data, group.lengths, group.weights), packed, protocol=pickle.HIGHEST_PROTOCOL)
+        source.clear()
+    del source
     for data, kept_lengths, kept_counts in kept_long:
         ends = np.cumsum(kept_lengths).tolist()
         keep.update(zip(map(data.__getitem__, map(slice, [0] + ends[:-1], ends)), kept_counts.tolist()))
     del kept_long
-    for strings, long_counts, _, out in _long_chunks(long, min_count, max_piece_length):  # on disk
-        chosen = np.flatnonzero(~out)
-        keep.update(zip(pick(strings, chosen), long_counts[chosen].tolist()))
 
     def dropped() -> Iterator[Strings]:
         with packed:
             packed.seek(0)
             for data, group_lengths, weights in read_pickles(packed):
                 yield Strings(data, group_lengths, weights)
-        yield from _dropped_long(long, min_count, max_piece_length)
-        long.clear()
         for length in range(PACKED_MAX, 0, -1):  # then the short ones, longest first
             where = np.flatnonzero(~kept & (lengths == length))
             step = max(1, GROUP_BYTES // length)
@@ -323,12 +315,18 @@ def _sort_out(
     return keep, dropped()
 
 
-def _dropped_long(long: LongCounts, min_count: int, max_piece_length: int) -> Iterator[Strings]:
-    """The long pieces that step 2 drops, as groups of about ``GROUP_BYTES`` of strings."""
+def _split_long(
+    long: LongCounts, min_count: int, max_piece_length: int, kept: List[Tuple[bytes, np.ndarray, np.ndarray]]
+) -> Iterator[Strings]:
+    """The long pieces that step 2 drops, as groups of about ``GROUP_BYTES`` of strings;
+    the kept ones appended to ``kept`` as they are read, packed (their bytes joined,
+    their lengths, their counts): one pass over pieces that may be on disk."""
     batch: List[bytes] = []
     weights: List[int] = []
     size = 0
     for strings, long_counts, long_lengths, out in _long_chunks(long, min_count, max_piece_length):
+        chosen = np.flatnonzero(~out)
+        kept.append((b"".join(pick(strings, chosen)), long_lengths[chosen], long_counts[chosen]))
         chosen = np.flatnonzero(out)
         batch.extend(pick(strings, chosen))
         weights.extend(long_counts[chosen].tolist())
