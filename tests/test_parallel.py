@@ -82,7 +82,9 @@ def test_one_pool_serves_rounds_of_shared_values():
                 assert rounds[0] == {os.getpid()}
 
 
-def test_pruning_starts_one_pool_per_run(monkeypatch):
+def test_pruning_starts_two_pools_per_run_not_one_per_round(monkeypatch):
+    # step 2's pool, and one for every round after it, forked once step 2's strings are
+    # gone (docs/scaling.md, "Session 8")
     from bytepiece import parallel
     from bytepiece.training import pruning
     from bytepiece.training.pruning import prune
@@ -95,7 +97,7 @@ def test_pruning_starts_one_pool_per_run(monkeypatch):
     local = prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=1)
     assert started == []
     assert prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=2) == local
-    assert started == [1]
+    assert started == [1, 1]
 
 
 REFUSED = """

@@ -7,7 +7,7 @@ on big tables, and this one about one.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -41,12 +41,24 @@ class HashTable:
 
     _EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # never a key (see the class docstring)
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray, missing: float = -np.inf, load: float = 0.75) -> None:
+    def __init__(
+        self,
+        keys: "np.ndarray | Sequence[np.ndarray]",
+        values: "np.ndarray | Sequence[np.ndarray]",
+        missing: float = -np.inf,
+        load: float = 0.75,
+    ) -> None:
         """``keys`` must be distinct; ``missing`` is what :meth:`get` gives for other keys.
+        ``keys`` and ``values`` may also be lists of runs in hash order (see
+        :meth:`from_hash_ordered`).
 
         ``load`` (keys per slot) trades memory for speed: the fuller the buckets, the more
         look-ups go on to the next one.
         """
+        if not isinstance(keys, np.ndarray):
+            self._build_from_runs(list(zip(keys, values)), missing, load)
+            return
+        values = np.asarray(values)
         self._size(len(keys), missing, load)
         # Linear probing, inserting keys in order of home: each key takes the first free
         # slot from its home bucket's first on, which is max(first, the previous key's
@@ -77,24 +89,25 @@ class HashTable:
         >>> table.get(np.array([5, 7, 6], np.uint64)).tolist()
         [0.5, 0.7, -inf]
         """
-        table = cls.__new__(cls)
-        table._size(sum(len(keys) for keys, _ in runs), missing, load)
+        return cls([keys for keys, _ in runs], [values for _, values in runs], missing, load)
+
+    def _build_from_runs(self, runs: List[Tuple[np.ndarray, np.ndarray]], missing: float, load: float) -> None:
+        self._size(sum(len(keys) for keys, _ in runs), missing, load)
         # Twice over the runs: first the last key's slot (probing may run past the last
         # home bucket: the table's length), then the slots again, placing the keys.
         carry, offset, home = _NO_CARRY, 0, 0
         for keys, _ in runs:
-            carry, home = table._run_slots(keys, offset, carry, home)[1:]
+            carry, home = self._run_slots(keys, offset, carry, home)[1:]
             offset += len(keys)
-        table._allocate(carry + offset - 1)
+        self._allocate(carry + offset - 1)
         carry, offset, home = _NO_CARRY, 0, 0
         for keys, values in runs:
-            slot, carry, home = table._run_slots(keys, offset, carry, home)
+            slot, carry, home = self._run_slots(keys, offset, carry, home)
             for first in range(0, len(keys), _BLOCK):
                 block = slice(first, first + _BLOCK)
-                table._place(slot[block], keys[block], values[block])
+                self._place(slot[block], keys[block], values[block])
             offset += len(keys)
-        table._rows = _bucket_view(table._table)
-        return table
+        self._rows = _bucket_view(self._table)
 
     def _size(self, keys: int, missing: float, load: float) -> None:
         # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
