@@ -39,6 +39,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import uuid
 import zlib
 from collections import Counter
 from operator import itemgetter
@@ -231,13 +232,12 @@ class CountStore:
 
     def spill(self) -> None:
         """Append every partition's runs to its file on disk and free the memory."""
-        if self._spill_dir is None:
-            self._spill_dir = tempfile.mkdtemp(prefix="bytepiece-counts-", dir=self._spill_parent)
+        spill_dir = self._directory()
         for name in sorted(self._pending):
             for partition, runs in enumerate(self._pending[name]):
                 if not runs:
                     continue
-                stem = self._spilled.setdefault((name, partition), os.path.join(self._spill_dir, f"{name}-{partition}"))
+                stem = self._spilled.setdefault((name, partition), os.path.join(spill_dir, f"{name}-{partition}"))
                 with open(stem + ".keys", "ab") as handle:
                     for keys, _ in runs:
                         keys.astype(np.uint64, copy=False).tofile(handle)
@@ -248,7 +248,7 @@ class CountStore:
         self._held = 0
         for partition, parts in enumerate(self._long):
             if parts:
-                path = self._long_spilled.setdefault(partition, os.path.join(self._spill_dir, f"long-{partition}"))
+                path = self._long_spilled.setdefault(partition, os.path.join(spill_dir, f"long-{partition}"))
                 with open(path, "ab") as handle:
                     for blob in parts:
                         handle.write(blob)  # pickles end to end
@@ -319,9 +319,7 @@ class CountStore:
         runs: List[Tuple[str, int]] = []
         for blob, length, size in added:
             if held + size > self.limit():  # stays pickled, on disk
-                if self._spill_dir is None:
-                    self._spill_dir = tempfile.mkdtemp(prefix="bytepiece-counts-", dir=self._spill_parent)
-                path = os.path.join(self._spill_dir, f"long-result-{len(runs)}")
+                path = os.path.join(self._directory(), f"long-result-{len(runs)}")
                 with open(path, "wb") as handle:
                     handle.write(blob)
                 runs.append((path, length))
@@ -329,6 +327,17 @@ class CountStore:
                 memory.update(pickle.loads(blob))  # the partitions' pieces are disjoint: no adding up
                 held += size
         return LongCounts(memory, runs)
+
+    def _directory(self) -> str:
+        """The directory of spilled runs, made on first use. Its name is recorded before it
+        is made, so that :meth:`close` finds it whenever an interrupt (SIGTERM raised as an
+        exception by the command line) comes: with ``mkdtemp`` it could come between the
+        directory's making and its recording, and the directory was left behind."""
+        if self._spill_dir is None:
+            parent = self._spill_parent if self._spill_parent is not None else tempfile.gettempdir()
+            self._spill_dir = os.path.join(parent, f"bytepiece-counts-{uuid.uuid4().hex[:12]}")
+            os.mkdir(self._spill_dir, 0o700)
+        return self._spill_dir
 
     def close(self) -> None:
         """Delete spilled runs."""
