@@ -288,8 +288,9 @@ def _conditional(
     keys: np.ndarray, counts: np.ndarray, prefix: Tuple[np.ndarray, np.ndarray], *, keep_raw: bool
 ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Log-probabilities of n-grams given their prefixes' sorted keys and raw log counts,
-    and their own raw log counts when ``keep_raw`` (else computed in place of them). A block at a time: no temporaries the size of the table.
-    Every prefix is there: it occurs wherever the n-gram does, so its count is larger."""
+    and their own raw log counts when ``keep_raw`` (else computed in place of them). A
+    block at a time: no temporaries the size of the table. Every prefix is there: it
+    occurs wherever the n-gram does, so its count is larger."""
     raw = counts.astype(np.float64)
     np.log(raw, out=raw)
     logp = np.empty_like(raw) if keep_raw else raw

@@ -149,7 +149,7 @@ class Trainer:
                 # The longest n-grams (the largest table) are nobody's prefixes and only
                 # hashed: they come as runs in hash order, never sorted nor gathered.
                 longest = store.result_runs(str(self.order), self.min_count, pool) if self.order > 2 else None
-                tables = self._ngram_tables(store, pool, longest is None)
+                tables = self._ngram_tables(store, pool, include_longest=longest is None)
                 model = [stream_model(self.order, total, tables, self.min_count, longest=longest)]
                 del longest, tables
             release_memory()
@@ -207,10 +207,13 @@ class Trainer:
                 bar.update(size)
         return total, chunks
 
-    def _ngram_tables(self, store: CountStore, pool: Pool[Any], longest: bool) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-        """Pass 1's reduce, one length at a time, on the same workers (``longest``: up to
-        the longest length; else it is reduced apart, as runs in hash order)."""
-        for n in range(1, self.order + 1 if longest else self.order):
+    def _ngram_tables(
+        self, store: CountStore, pool: Pool[Any], *, include_longest: bool
+    ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+        """Pass 1's reduce, one length at a time, on the same workers, up to the longest
+        length (without ``include_longest``, one short of it: the longest is reduced
+        apart, as runs in hash order)."""
+        for n in range(1, self.order + 1 if include_longest else self.order):
             yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool))
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
