@@ -201,7 +201,7 @@ class CountStore:
             raise ValueError(f"long pieces split in {len(shard)} partitions, the store has {self.partitions}")
         for partition, part in enumerate(shard):
             if part:
-                blob = part if isinstance(part, bytes) else pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+                blob = part if isinstance(part, bytes) else pack_long([part])[0]
                 self._long[partition].append(blob)
                 self._long_bytes += len(blob) + _BLOB_BYTES
         if self.held_bytes() > self.limit():
