@@ -82,9 +82,9 @@ def test_one_pool_serves_rounds_of_shared_values():
                 assert rounds[0] == {os.getpid()}
 
 
-def test_pruning_starts_two_pools_per_run_not_one_per_round(monkeypatch):
-    # step 2's pool, and one for every round after it, forked once step 2's strings are
-    # gone (docs/scaling.md, "Session 8")
+def test_pruning_starts_three_pools_per_run_not_one_per_round(monkeypatch):
+    # one that sorts out the long pieces, step 2's, and one for every round after it,
+    # forked once step 2's strings are gone (docs/scaling.md, "Session 8")
     from bytepiece import parallel
     from bytepiece.training import pruning
     from bytepiece.training.pruning import prune
@@ -94,10 +94,11 @@ def test_pruning_starts_two_pools_per_run_not_one_per_round(monkeypatch):
     real = parallel.WorkerPool._start
     monkeypatch.setattr(parallel.WorkerPool, "_start", lambda self: (started.append(1), real(self))[1])
     counts = {**{bytes([b]): 5 for b in range(256)}, **{bytes([97 + i % 26, 97 + i // 26 % 26, 98]): 100 + i for i in range(600)}}
+    counts.update({b"a long piece %d" % i: 1 + i % 5 for i in range(50)})
     local = prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=1)
     assert started == []
     assert prune(counts, vocab_sizes=[700, 400, 300], min_count=2, max_piece_length=36, reserved=0, workers=2) == local
-    assert started == [1, 1]
+    assert started == [1, 1, 1]
 
 
 REFUSED = """

@@ -24,10 +24,9 @@ budget, and spills them with the tables (appended to the partition's file, as th
 :meth:`CountStore.long_result` sends each partition, as bytes, to be added up on the pool
 (:func:`add_up_long_task`), which sends the total back pickled: the driver never merges
 dicts piece by piece (with two workers at 100 MB that took 14 s of the driver's CPU,
-competing with them), nor unpickles and pickles again what passes through it. The
-partitions' keys are disjoint, so they are joined by ``dict.update``; those beyond the
-budget stay on disk, one file a partition (:class:`LongCounts`), for as long as the
-store is open.
+competing with them), nor unpickles what passes through it. The totals stay pickled, in
+memory or, beyond the budget, on disk, one file a partition (:class:`LongCounts`), for as
+long as the store is open; pruning's tasks unpickle them.
 
 Deliberately left out: what the keys mean.
 """
@@ -54,7 +53,6 @@ Run = Tuple[np.ndarray, np.ndarray]
 HashedRun = Tuple[np.ndarray, np.ndarray, np.ndarray]  # a sorted run, and its order by hash_top
 Shard = Tuple[np.ndarray, np.ndarray, np.ndarray]  # keys, counts, partition bounds
 _ENTRY_BYTES = 16  # one uint64 key + one int64 count
-LONG_ENTRY_BYTES = 120  # memory of one long piece in the dict, beyond its bytes
 LongShard = List[Dict[bytes, int]]  # a shard's long pieces, a dict per partition
 PackedLong = List[bytes]  # the same, each dict pickled (b"": none in that partition)
 _BLOB_BYTES = 33  # memory of a bytes object beyond its data
@@ -132,21 +130,16 @@ def pack_long(shard: LongShard) -> PackedLong:
     return [pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL) if part else b"" for part in shard]
 
 
-def long_bytes(counts: Dict[bytes, int]) -> int:
-    """Memory held by a dict of long-piece counts, as the budget counts it."""
-    return sum(map(len, counts)) + LONG_ENTRY_BYTES * len(counts)
-
-
-def add_up_long_task(state: Any, blobs: PackedLong) -> Tuple[bytes, int, int]:
+def add_up_long_task(state: Any, blobs: PackedLong) -> Tuple[bytes, int]:
     """The reduce task of long pieces: one partition's dicts (pickled, several end to end
     in a blob read back from disk) added up by piece; the total pickled, with its number
-    of pieces and its memory as a dict (:func:`long_bytes`)."""
+    of pieces."""
     parts = sorted((part for blob in blobs for part in read_pickles(io.BytesIO(blob))), key=len, reverse=True)
     total = Counter(parts[0])
     for part in parts[1:]:
         total.update(part)
     del parts
-    return pickle.dumps(dict(total), protocol=pickle.HIGHEST_PROTOCOL), len(total), long_bytes(total)
+    return pickle.dumps(dict(total), protocol=pickle.HIGHEST_PROTOCOL), len(total)
 
 
 class CountStore:
@@ -314,19 +307,19 @@ class CountStore:
                     yield blobs
 
         added = pool.imap(add_up_long_task, items()) if pool is not None else (add_up_long_task(None, item) for item in items())
-        memory: Dict[bytes, int] = {}
-        held = 0
+        held: List[Tuple[bytes, int]] = []
+        held_bytes = 0
         runs: List[Tuple[str, int]] = []
-        for blob, length, size in added:
-            if held + size > self.limit():  # stays pickled, on disk
+        for blob, length in added:
+            if held_bytes + len(blob) + _BLOB_BYTES > self.limit():  # on disk
                 path = os.path.join(self._directory(), f"long-result-{len(runs)}")
                 with open(path, "wb") as handle:
                     handle.write(blob)
                 runs.append((path, length))
-            else:
-                memory.update(pickle.loads(blob))  # the partitions' pieces are disjoint: no adding up
-                held += size
-        return LongCounts(memory, runs)
+            else:  # still pickled: the driver never makes the pieces objects
+                held.append((blob, length))
+                held_bytes += len(blob) + _BLOB_BYTES
+        return LongCounts({}, runs, pickled=held)
 
     def _directory(self) -> str:
         """The directory of spilled runs, made on first use. Its name is recorded before it
@@ -377,60 +370,64 @@ def _at_least(run: Run, min_count: int) -> Run:
 
 
 class LongCounts:
-    """Counts of long pieces: a dict, plus partitions on disk (one pickled dict a file,
-    their pieces disjoint from the dict's and from each other's) when they did not fit the
-    budget. :meth:`items` and :meth:`chunks` read one partition at a time.
+    """Counts of long pieces: a dict, plus partitions still pickled (each a dict's pickle,
+    with its number of pieces) and partitions on disk (one pickled dict a file), their
+    pieces disjoint from each other's. :meth:`items` reads one partition at a time.
 
-    >>> counts = LongCounts({b"long piece": 2})
+    >>> counts = LongCounts({b"long piece": 2}, pickled=[(pickle.dumps({b"another one": 3}), 1)])
     >>> list(counts.items()), len(counts)
-    ([(b'long piece', 2)], 1)
+    ([(b'long piece', 2), (b'another one', 3)], 2)
     """
 
-    def __init__(self, memory: Dict[bytes, int], runs: Optional[List[Tuple[str, int]]] = None) -> None:
+    def __init__(
+        self, memory: Dict[bytes, int], runs: Optional[List[Tuple[str, int]]] = None, *, pickled: Optional[List[Tuple[bytes, int]]] = None
+    ) -> None:
         self.memory = memory
+        self.pickled = [blob for blob, _ in pickled or []]
         self.runs = [path for path, _ in runs or []]
-        self._length = len(memory) + sum(length for _, length in runs or [])
-
-    def _parts(self) -> Iterator[Dict[bytes, int]]:
-        yield self.memory
-        for path in self.runs:
-            (part,) = _read_pickles(path)
-            yield part
+        self._length = len(memory) + sum(length for _, length in (runs or []) + (pickled or []))
 
     def items(self) -> Iterator[Tuple[bytes, int]]:
-        for part in self._parts():
-            yield from part.items()
+        for blob in self.take_pickled(keep=True):
+            yield from pickle.loads(blob).items()
 
-    def chunks(self, size: int) -> Iterator[Tuple[Sequence[bytes], Sequence[int]]]:
-        """:meth:`items` as (pieces, counts), ``size`` at a time, listed by each dict in C,
-        not item by item in Python: pruning sorts out millions of long pieces this way.
+    def take_pickled(self, *, keep: bool = False) -> Iterator[bytes]:
+        """Each partition as a pickled dict: the one in memory, those held pickled, then
+        those on disk (read as they are asked for). Unless ``keep``, each is forgotten once
+        given (the files stay until the store is closed), so the caller, pruning, can send
+        them to its workers and hold at most one.
 
-        >>> [tuple(map(list, c)) for c in LongCounts({b"piece one": 1, b"piece two": 2}).chunks(1)]
-        [([b'piece one'], [1]), ([b'piece two'], [2])]
+        >>> counts = LongCounts({b"long piece": 2})
+        >>> [pickle.loads(blob) for blob in counts.take_pickled()], len(counts)
+        ([{b'long piece': 2}], 0)
         """
-        for part in self._parts():
-            pieces, counts = list(part), list(part.values())
-            for first in range(0, len(pieces), size):
-                yield pieces[first : first + size], counts[first : first + size]
+        if self.memory:
+            blob = pickle.dumps(self.memory, protocol=pickle.HIGHEST_PROTOCOL)
+            if not keep:
+                self._length -= len(self.memory)
+                self.memory = {}
+            yield blob
+        for blob in list(self.pickled) if keep else _popped(self.pickled):
+            yield blob
+        for path in list(self.runs) if keep else _popped(self.runs):
+            with open(path, "rb") as handle:
+                yield handle.read()
+        if not keep:
+            self._length = 0
 
     def __len__(self) -> int:
         return self._length
 
-    def take_memory(self) -> Dict[bytes, int]:
-        """The counts held in memory, which this object then forgets (its partitions on
-        disk stay), so that the caller can pack them and free the dict.
-
-        >>> counts = LongCounts({b"long piece": 2})
-        >>> counts.take_memory(), len(counts), list(counts.items())
-        ({b'long piece': 2}, 0, [])
-        """
-        memory, self.memory = self.memory, {}
-        self._length -= len(memory)
-        return memory
-
     def clear(self) -> None:
         """Forget the counts (the files are deleted with the store's directory)."""
-        self.memory, self.runs, self._length = {}, [], 0
+        self.memory, self.pickled, self.runs, self._length = {}, [], [], 0
+
+
+def _popped(items: List[Any]) -> Iterator[Any]:
+    """The items of a list from the first, each removed from it as it is given."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _read_pickles(path: str) -> Iterator[Dict[bytes, int]]:

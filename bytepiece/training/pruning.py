@@ -42,7 +42,6 @@ Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
 GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, about
 MIN_GROUP_BYTES = 64 << 10  # and at least (a slice of the batch path costs about 0.5 ms)
-_LONG_CHUNK = 4096  # long pieces sorted out at once (a group exceeds GROUP_BYTES by at most these)
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
 
@@ -196,7 +195,9 @@ class Strings:
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
         order = np.argsort(-lengths, kind="stable")
         data = b"".join(pick(strings, order))
-        return cls(data, lengths[order], np.fromiter(weights, dtype=np.int64, count=len(strings))[order])
+        if not isinstance(weights, np.ndarray):
+            weights = np.fromiter(weights, dtype=np.int64, count=len(strings))
+        return cls(data, lengths[order], weights[order])
 
     def groups(self, size: int) -> List[Tuple[int, int]]:
         """Consecutive (first, last) string ranges of about ``size`` bytes each."""
@@ -236,7 +237,7 @@ def prune_packed(
     dropped pieces wait for step 2 in a temporary file in ``spill_dir`` (default: the
     system's).
     """
-    keep, drop = _sort_out(pieces, min_count, max_piece_length, spill_dir)
+    keep, drop = _sort_out(pieces, min_count, max_piece_length, spill_dir, workers)
     result: Dict[int, Counts] = {}
     with pool_for(workers, purpose="pruning") as pool:
         split = Counter(keep)
@@ -260,7 +261,7 @@ def prune_packed(
 
 
 def _sort_out(
-    pieces: PieceCounts, min_count: int, max_piece_length: int, spill_dir: Optional[str] = None
+    pieces: PieceCounts, min_count: int, max_piece_length: int, spill_dir: Optional[str] = None, workers: Runner = 1
 ) -> Tuple[Counts, Iterator[Strings]]:
     """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones as a stream
     of groups of strings (made or read from disk as they are segmented: never all in
@@ -277,24 +278,24 @@ def _sort_out(
     lengths = packed_lengths(keys)
     kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
     keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
-    # The long pieces held in memory are packed now, and their dict freed, before the
-    # caller forks pruning's workers: forked, the workers would keep the dict's pages
-    # (280 MB at 100 MB, never read by them) for all of pruning after the driver freed
-    # them (``docs/scaling.md``, "Session 7"). Packed, a piece costs its bytes and 32
-    # more (its length, weight, start and end), against about 120 in the dict. The kept
-    # ones are made objects again only once the dict is gone: kept alive among its
-    # pieces, they would pin the allocator's pages. The dropped ones go to a temporary
-    # file, a group at a time, and are read back as they are sent: held in the driver,
-    # they were inherited by every worker of step 2 (0.2 GB at 391 MB). The partitions on
-    # disk are read once, the same way.
+    # The long pieces (2.4 million at 100 MB) come pickled, a partition at a time, and are
+    # sorted out by tasks on the pool: the driver never makes them objects, and holds only
+    # the kept ones (a few thousand) and one partition's dropped ones, packed, on their way
+    # to a temporary file. Held in the driver, they would be inherited by every worker of
+    # step 2, which is forked after this (0.2 GB at 391 MB; ``docs/scaling.md``, "Session
+    # 7"). This pool is forked while the driver holds the pickles, and closed before them.
     long = pieces.long if isinstance(pieces.long, LongCounts) else LongCounts(pieces.long)
+    pieces.long = long
     kept_long: List[Tuple[bytes, np.ndarray, np.ndarray]] = []
     packed = tempfile.TemporaryFile(prefix="bytepiece-dropped-", dir=spill_dir)  # no name: gone when closed, or if killed
-    for source in (LongCounts(long.take_memory()), long):  # in memory, then on disk
-        for group in _split_long(source, min_count, max_piece_length, kept_long):
-            pickle.dump((group.data, group.lengths, group.weights), packed, protocol=pickle.HIGHEST_PROTOCOL)
-        source.clear()
-    del source
+    if len(long):
+        with pool_for(workers, purpose="pruning") as pool:
+            items = ((blob, min_count, max_piece_length) for blob in long.take_pickled())
+            for kept_part, groups in pool.imap(sort_out_long, items):
+                kept_long.append(kept_part)
+                for group in groups:
+                    pickle.dump(group, packed, protocol=pickle.HIGHEST_PROTOCOL)
+    long.clear()
     for data, kept_lengths, kept_counts in kept_long:
         ends = np.cumsum(kept_lengths).tolist()
         keep.update(zip(map(data.__getitem__, map(slice, [0] + ends[:-1], ends)), kept_counts.tolist()))
@@ -315,38 +316,28 @@ def _sort_out(
     return keep, dropped()
 
 
-def _split_long(
-    long: LongCounts, min_count: int, max_piece_length: int, kept: List[Tuple[bytes, np.ndarray, np.ndarray]]
-) -> Iterator[Strings]:
-    """The long pieces that step 2 drops, as groups of about ``GROUP_BYTES`` of strings;
-    the kept ones appended to ``kept`` as they are read, packed (their bytes joined,
-    their lengths, their counts): one pass over pieces that may be on disk."""
-    batch: List[bytes] = []
-    weights: List[int] = []
-    size = 0
-    for strings, long_counts, long_lengths, out in _long_chunks(long, min_count, max_piece_length):
-        chosen = np.flatnonzero(~out)
-        kept.append((b"".join(pick(strings, chosen)), long_lengths[chosen], long_counts[chosen]))
-        chosen = np.flatnonzero(out)
-        batch.extend(pick(strings, chosen))
-        weights.extend(long_counts[chosen].tolist())
-        size += int(long_lengths[chosen].sum())
-        if size >= GROUP_BYTES:
-            yield Strings.from_lists(batch, weights)
-            batch, weights, size = [], [], 0
-    if batch:
-        yield Strings.from_lists(batch, weights)
+def sort_out_long(state: Any, item: Tuple[bytes, int, int]) -> Tuple[Tuple[bytes, np.ndarray, np.ndarray], List[Tuple[bytes, np.ndarray, np.ndarray]]]:
+    """The task that sorts out one partition of long pieces (a pickled ``piece -> count``
+    dict, with ``min_count`` and ``max_piece_length``): the kept ones packed (their bytes
+    joined, their lengths, their counts), and the dropped ones as groups of about
+    ``GROUP_BYTES`` of :class:`Strings`, as (data, lengths, weights).
 
-
-def _long_chunks(
-    long: LongCounts, min_count: int, max_piece_length: int
-) -> Iterator[Tuple[Sequence[bytes], np.ndarray, np.ndarray, np.ndarray]]:
-    """The long pieces ``_LONG_CHUNK`` at a time, as (pieces, counts, lengths, which are dropped),
-    sorted out in numpy: there are millions of them (2.4 million at 100 MB)."""
-    for strings, chunk_counts in long.chunks(_LONG_CHUNK):
-        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
-        found = np.fromiter(chunk_counts, dtype=np.int64, count=len(strings))
-        yield strings, found, lengths, (lengths > max_piece_length) | (found < min_count)
+    >>> kept, dropped = sort_out_long(None, (pickle.dumps({b"a long piece": 5, b"a rare piece": 1}), 2, 36))
+    >>> kept[0], dropped[0][0]
+    (b'a long piece', b'a rare piece')
+    """
+    blob, min_count, max_piece_length = item
+    part = pickle.loads(blob)
+    strings = list(part)
+    counts = np.fromiter(part.values(), dtype=np.int64, count=len(strings))
+    del part
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    out = (lengths > max_piece_length) | (counts < min_count)
+    chosen = np.flatnonzero(~out)
+    kept = (b"".join(pick(strings, chosen)), lengths[chosen], counts[chosen])
+    chosen = np.flatnonzero(out)
+    dropped = Strings.from_lists(pick(strings, chosen), counts[chosen])
+    return kept, [(group.data, group.lengths, group.weights) for group in dropped.split(GROUP_BYTES)]
 
 
 def check_vocab_sizes(sizes: Sequence[int], reserved: int = 3) -> List[int]:

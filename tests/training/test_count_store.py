@@ -3,6 +3,7 @@ tasks on a pool; the same totals as a plain sum for any partitions, budget or po
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 
 import numpy as np
@@ -79,9 +80,10 @@ def test_long_pieces_spill_and_add_up_by_piece(partitions, workers, tmp_path):
             long = store.long_result(pool)
         assert long.runs  # partitions beyond the budget stay on disk
         assert sorted(long.items()) == sorted(total.items()) and len(long) == len(total)
-        chunks = list(long.chunks(7))
-        assert all(len(pieces) == len(counts) <= 7 for pieces, counts in chunks)
-        assert sorted((p, c) for pieces, counts in chunks for p, c in zip(pieces, counts)) == sorted(total.items())
+        assert long.memory == {}  # the rest stays pickled: the driver makes no piece an object
+        parts = [pickle.loads(blob) for blob in long.take_pickled()]
+        assert len(parts) == partitions and len(long) == 0 and not long.pickled and not long.runs
+        assert sorted(p for part in parts for p in part.items()) == sorted(total.items())
 
 
 def test_long_pieces_split_for_another_store_are_refused():
@@ -97,9 +99,16 @@ def test_a_long_piece_always_falls_in_the_same_partition():
     assert [sorted(p.items()) for p in parts] == [sorted(p.items()) for p in again]
 
 
-def test_long_counts_in_memory_come_in_chunks_of_the_size_asked():
-    counts = {f"long piece {i}".encode(): i for i in range(10)}
-    chunks = list(LongCounts(counts).chunks(4))
-    assert [len(pieces) for pieces, _ in chunks] == [4, 4, 2]
-    assert [(p, c) for pieces, numbers in chunks for p, c in zip(pieces, numbers)] == list(counts.items())
-    assert list(LongCounts({}).chunks(4)) == []
+def test_long_counts_give_each_partition_pickled_once_and_forget_it(tmp_path):
+    on_disk = tmp_path / "part"
+    on_disk.write_bytes(pickle.dumps({b"on disk piece": 4}))
+    counts = LongCounts({b"in memory piece": 1}, [(str(on_disk), 1)], pickled=[(pickle.dumps({b"pickled piece": 2}), 1)])
+    assert sorted(counts.items()) == [(b"in memory piece", 1), (b"on disk piece", 4), (b"pickled piece", 2)]
+    assert len(counts) == 3  # items() reads them and keeps them
+    given = counts.take_pickled()
+    assert pickle.loads(next(given)) == {b"in memory piece": 1} and counts.memory == {} and len(counts) == 2
+    assert pickle.loads(next(given)) == {b"pickled piece": 2} and counts.pickled == []
+    assert pickle.loads(next(given)) == {b"on disk piece": 4} and counts.runs == []
+    assert list(given) == [] and len(counts) == 0
+    assert list(LongCounts({}).take_pickled()) == []
+

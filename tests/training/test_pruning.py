@@ -15,7 +15,7 @@ from bytepiece.encoding.engine import Engine
 from bytepiece.encoding.viterbi import best_path
 from bytepiece.normalization import training_chunks
 from bytepiece.training import pruning
-from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, rank, rank_key, remove_wasted, split_into
+from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, prune_packed, rank, rank_key, remove_wasted, split_into
 
 from conftest import DEMO_CORPUS
 
@@ -165,18 +165,28 @@ def test_vocab_sizes_are_sorted_largest_first():
     assert check_vocab_sizes([8000, 32000, 8000]) == [32000, 8000]
 
 
-def test_long_pieces_are_sorted_out_alike_in_any_chunk_size(monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_long_pieces_are_sorted_out_alike_in_any_partitioning_grouping_or_workers(monkeypatch, workers):
     # pieces of more than 7 bytes are counted apart from the packed ones and sorted out
-    # in chunks: kept when short and frequent enough, else split into the kept pieces
+    # by tasks, a partition at a time: kept when short and frequent enough, else split
+    # into the kept pieces
+    import pickle
+
+    from bytepiece.training.count_store import LongCounts, split_long
+    from bytepiece.training.piece_counting import PieceCounts
+
     counts = toy_counts()
-    counts.update({b"long piece %d" % i: 3 + i % 4 for i in range(40)})  # 12-13 bytes; 3 is too rare
-    counts.update({b"y" * (37 + i): 6 for i in range(5)})  # too long
-    expected = prune(dict(counts), vocab_sizes=[400], min_count=4, max_piece_length=36)[400]
+    long = {b"long piece %d" % i: 3 + i % 4 for i in range(40)}  # 12-13 bytes; 3 is too rare
+    long.update({b"y" * (37 + i): 6 for i in range(5)})  # too long
+    expected = prune({**counts, **long}, vocab_sizes=[400], min_count=4, max_piece_length=36)[400]
     assert all((b"long piece %d" % i in expected) == (i % 4 > 0) for i in range(40))
     assert not any(b"y" * (37 + i) in expected for i in range(5))
-    for size in (1, 3, 64):
-        monkeypatch.setattr(pruning, "_LONG_CHUNK", size)
-        assert prune(dict(counts), vocab_sizes=[400], min_count=4, max_piece_length=36)[400] == expected
+    short = PieceCounts.from_dict(counts)
+    for partitions, group_bytes in ((1, 16), (4, 40), (8, 1 << 20)):
+        monkeypatch.setattr(pruning, "GROUP_BYTES", group_bytes)
+        parts = [(pickle.dumps(part), len(part)) for part in split_long({**short.long, **long}, partitions) if part]
+        pieces = PieceCounts(short.keys.copy(), short.counts.copy(), LongCounts({}, pickled=parts))
+        assert prune_packed(pieces, vocab_sizes=[400], min_count=4, max_piece_length=36, workers=workers)[400] == expected
 
 
 def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group_is_sent():
@@ -192,6 +202,7 @@ def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group
     pieces = PieceCounts(short.keys, short.counts, LongCounts(dict(long)))
     keep, dropped = pruning._sort_out(pieces, min_count=4, max_piece_length=36)
     assert pieces.long.memory == {} and len(pieces.long) == 0  # let go before the stream starts
+    assert not pieces.long.pickled and not pieces.long.runs
     assert {p: c for p, c in keep.items() if len(p) > 7} == {p: c for p, c in long.items() if c >= 4 and len(p) <= 36}
     sent = {}
     for group in dropped:
