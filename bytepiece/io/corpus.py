@@ -334,6 +334,7 @@ class CorpusReader:
         self._warn = warn
         self._passes = 0
         self._planned = False
+        self._first_plan: Dict[str, Any] = {}  # the options of the first plan, for the later passes
         # From the first plan and pass, to check the later passes against: each local
         # file's (size, modification time), and what each part read.
         self._signatures: Dict[str, Optional[Tuple[int, int]]] = {}
@@ -366,6 +367,8 @@ class CorpusReader:
         ``MIN_PART_BYTES``) so that the corpus makes at least this many parts: the workers
         of a small corpus share it evenly (4 parts of 1.2-2.3 MB left one of two workers
         idle for a quarter of each pass)."""
+        if not self._planned:
+            self._first_plan = {"part_bytes": part_bytes, "whole_txt": whole_txt, "min_parts": min_parts}
         part_bytes = part_bytes or PART_BYTES
         listings = [(root, _listing(root, on_error=self.report_unlistable)) for root in self._roots]
         if min_parts > 1 and listings:
@@ -481,7 +484,10 @@ class CorpusReader:
     def __iter__(self) -> Iterator[str]:
         first = self._passes == 0
         self._passes += 1
-        plan = list(self.parts()) if first else self.unchanged(self.parts())
+        # A later pass is checked part by part against the first (verify), so it cuts the
+        # corpus as the first plan did: the trainer's passes plan parts for its workers,
+        # and its refinement pass reads the corpus through this.
+        plan = list(self.parts()) if first else self.unchanged(self.parts(**self._first_plan))
         for part in plan:
             stats = CorpusStats()
             yield from read_part(part, self.format, stats)

@@ -163,6 +163,23 @@ def test_reading_again_after_the_parts_were_recorded_counts_nothing_twice(tmp_pa
     assert len(warnings) == count
 
 
+def test_a_later_pass_cuts_the_corpus_as_the_first_plan_did(tmp_path, monkeypatch):
+    # The trainer plans parts for its workers (min_parts); --refine then reads the reader
+    # itself. Planned with other options, its parts were checked against other parts,
+    # reported as "read differently", and under "fail" the refinement stopped.
+    for name in "abc":
+        write(tmp_path / f"{name}.txt", "".join(f"{name} line {i}\n" for i in range(2000)).encode())
+    monkeypatch.setattr(corpus, "MIN_PART_BYTES", 1000)
+    warnings = []
+    reader = CorpusReader(tmp_path, on_error="fail", warn=warnings.append)
+    for part in reader.parts(min_parts=8):
+        stats = corpus.CorpusStats()
+        list(corpus.read_part(part, reader.format, stats))
+        reader.record(stats, part)
+    assert "".join(reader) == "".join(CorpusReader(tmp_path))  # no CorpusError
+    assert warnings == [] and reader.stats.changed_files == 0
+
+
 @pytest.mark.parametrize(
     "name, data, message",
     [
