@@ -134,8 +134,10 @@ class HashTable:
         """An empty table long enough for the highest slot used."""
         rows = max(self._buckets, last_slot // _WIDTH + 1) + 1
         self._table = _aligned_table(rows)
-        self._table[:, :_WIDTH] = self._EMPTY
-        self._table[:, _WIDTH:] = np.float64(self._missing).view(np.uint64)
+        empty = np.empty(2 * _WIDTH, dtype=np.uint64)  # one bucket, copied to every row in one pass
+        empty[:_WIDTH] = self._EMPTY
+        empty[_WIDTH:] = np.float64(self._missing).view(np.uint64)
+        self._table[...] = empty
 
     def _place(self, slot: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
         """Keys and their values into their slots (a block of them)."""

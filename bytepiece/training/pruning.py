@@ -128,9 +128,10 @@ def count_segments(
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
-    # The engine (its model, checked, and its tables) is built in the workers; here only
-    # the ids are needed, which are the pieces in the model's order.
-    pieces = Model.piece_order(vocabulary)
+    # The engine (its model, checked, and its tables) is built in the workers, which
+    # answer with each piece's place in the vocabulary's own order: the driver sorts
+    # nothing (the ids' order, Model.piece_order, took it 0.65 s a run at 100 MB).
+    pieces = list(vocabulary)
     totals = np.zeros(len(pieces), dtype=np.int64)
     with pool_for(workers, purpose="pruning") as pool:
         if isinstance(strings, Strings):  # a vocabulary of 90k pieces is one group of 600 KB: cut it for every worker
@@ -138,29 +139,35 @@ def count_segments(
             groups: Iterable[Strings] = strings.split(max(MIN_GROUP_BYTES, min(GROUP_BYTES, share)))
         else:
             groups = strings
-        engine = pool.share(vocabulary_engine, vocabulary)
-        for ids, counts, size in pool.imap(segment_strings, groups, shared=engine):
-            totals[ids] += counts
+        segmenter = pool.share(Segmenter, vocabulary)
+        for places, counts, size in pool.imap(segment_strings, groups, shared=segmenter):
+            totals[places] += counts
             progress(size)
     used = np.flatnonzero(totals)
     return dict(zip(pick(pieces, used), totals[used].tolist()))
 
 
-def vocabulary_engine(vocabulary: Counts) -> Engine:
-    """The engine that segments by ``vocabulary`` (no special tokens: ids are the pieces'
-    positions in :meth:`Model.piece_order`)."""
-    return Engine(Model.from_counts(vocabulary, special_tokens=()))
+class Segmenter:
+    """What each worker builds from a round's vocabulary: the engine that segments by it
+    (no special tokens), and each id's place among the vocabulary's pieces as the dict
+    lists them, the order the driver knows them in."""
+
+    def __init__(self, vocabulary: Counts) -> None:
+        self.engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
+        place = dict(zip(vocabulary, range(len(vocabulary))))
+        pieces = self.engine.model.pieces
+        self.places = np.fromiter(map(place.__getitem__, pieces), dtype=np.int64, count=len(pieces))
 
 
-def segment_strings(engine: Engine, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
-    """The task: weighted piece totals of the strings, segmented by the engine, as
-    (ids, totals) of the pieces used (a few thousand, not the whole vocabulary), and the
-    bytes segmented."""
-    ids, offsets = engine.encode_chunks(strings.data, strings.starts, strings.lengths)
+def segment_strings(segmenter: Segmenter, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
+    """The task: weighted piece totals of the strings, segmented by the round's engine,
+    as (places in the vocabulary, totals) of the pieces used (a few thousand, not the
+    whole vocabulary), and the bytes segmented."""
+    ids, offsets = segmenter.engine.encode_chunks(strings.data, strings.starts, strings.lengths)
     used, where = np.unique(ids, return_inverse=True)
     totals = np.zeros(len(used), dtype=np.int64)
     np.add.at(totals, where, np.repeat(strings.weights, np.diff(offsets)))
-    return used, totals, len(strings.data)
+    return segmenter.places[used], totals, len(strings.data)
 
 
 class Strings:
