@@ -9,6 +9,7 @@ run it on two corpus sizes to see which stage and which table grow with the corp
 
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 20
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --whole --workers 2 --memory-budget 512M
+    python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 100 --dask local:2
 
 With ``--smaps``, it also prints each process's shared and private dirty memory at each
 stage's peak: pages a worker shares with the driver or the other worker (inherited at the
@@ -60,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_corpus_arguments(parser, size_mb=20)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--dask", help="train on Dask (an address, or local:N) instead of --workers: stage times side by side")
     parser.add_argument("--memory-budget", type=parse_size, default=None, help="as bytepiece train's (default: the trainer's)")
     parser.add_argument("--smaps", action="store_true", help="also each process's shared and private dirty memory at each stage's peak")
     args = parser.parse_args()
@@ -86,9 +88,10 @@ def main() -> int:
     threading.Thread(target=sample, args=(meter, peaks, stop), daemon=True).start()
     started = time.perf_counter()
     budget = {} if args.memory_budget is None else {"memory_budget": args.memory_budget}
-    trainer_module.Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False, **budget).train(train_dir, workers=args.workers)
+    runner = {"workers": args.workers} if args.dask is None else {"dask": args.dask}
+    trainer_module.Trainer(vocab_size=args.vocab_size, min_count=args.min_count, progress=False, **budget).train(train_dir, **runner)
     stop.set()
-    print(f"wall {time.perf_counter() - started:.1f} s, workers {args.workers}")
+    print(f"wall {time.perf_counter() - started:.1f} s, " + (f"workers {args.workers}" if args.dask is None else f"dask {args.dask}"))
     driver = os.getpid()
     rows: List[str] = []
     for stage, (total, per_process) in peaks.items():
