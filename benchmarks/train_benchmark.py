@@ -89,8 +89,10 @@ def _tree(pid: int) -> List[int]:
     pids, frontier = [pid], [pid]
     while frontier:
         parent = frontier.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        children = []
+        try:  # every thread's: a Dask local cluster starts its workers from another thread
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                children.extend((task / "children").read_text().split())
         except OSError:
             continue
         pids.extend(int(c) for c in children)

@@ -42,7 +42,7 @@ import uuid
 import zlib
 from collections import Counter
 from operator import itemgetter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -428,12 +428,6 @@ def _popped(items: List[Any]) -> Iterator[Any]:
     items.reverse()
     while items:
         yield items.pop()
-
-
-def _read_pickles(path: str) -> Iterator[Dict[bytes, int]]:
-    """The dicts pickled one after the other into ``path``."""
-    with open(path, "rb") as handle:
-        yield from read_pickles(handle)
 
 
 def read_pickles(handle: Any) -> Iterator[Any]:
