@@ -111,4 +111,3 @@ def test_long_counts_give_each_partition_pickled_once_and_forget_it(tmp_path):
     assert pickle.loads(next(given)) == {b"on disk piece": 4} and counts.runs == []
     assert list(given) == [] and len(counts) == 0
     assert list(LongCounts({}).take_pickled()) == []
-
