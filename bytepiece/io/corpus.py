@@ -333,8 +333,7 @@ class CorpusReader:
         self.stats = CorpusStats()
         self._warn = warn
         self._passes = 0
-        self._planned = False
-        self._first_plan: Dict[str, Any] = {}  # the options of the first plan, for the later passes
+        self._first_plan: Optional[Dict[str, Any]] = None  # the first plan's options (None: not planned yet)
         # From the first plan and pass, to check the later passes against: each local
         # file's (size, modification time), and what each part read.
         self._signatures: Dict[str, Optional[Tuple[int, int]]] = {}
@@ -367,15 +366,14 @@ class CorpusReader:
         ``MIN_PART_BYTES``) so that the corpus makes at least this many parts: the workers
         of a small corpus share it evenly (4 parts of 1.2-2.3 MB left one of two workers
         idle for a quarter of each pass)."""
-        if not self._planned:
+        count_ignored = self._first_plan is None
+        if count_ignored:  # kept for the later passes, which must cut the corpus alike
             self._first_plan = {"part_bytes": part_bytes, "whole_txt": whole_txt, "min_parts": min_parts}
         part_bytes = part_bytes or PART_BYTES
         listings = [(root, _listing(root, on_error=self.report_unlistable)) for root in self._roots]
         if min_parts > 1 and listings:
             total = sum(max(size, 0) for _, listing in listings for _, size, _ in listing)
             part_bytes = min(part_bytes, max(MIN_PART_BYTES, -(-total // min_parts)))
-        count_ignored = not self._planned
-        self._planned = True
         index = 0
         if self._texts is not None:
             number = 1
@@ -487,7 +485,7 @@ class CorpusReader:
         # A later pass is checked part by part against the first (verify), so it cuts the
         # corpus as the first plan did: the trainer's passes plan parts for its workers,
         # and its refinement pass reads the corpus through this.
-        plan = list(self.parts()) if first else self.unchanged(self.parts(**self._first_plan))
+        plan = list(self.parts()) if first else self.unchanged(self.parts(**(self._first_plan or {})))
         for part in plan:
             stats = CorpusStats()
             yield from read_part(part, self.format, stats)

@@ -388,14 +388,17 @@ class LongCounts:
         self._length = len(memory) + sum(length for _, length in (runs or []) + (pickled or []))
 
     def items(self) -> Iterator[Tuple[bytes, int]]:
-        for blob in self.take_pickled(keep=True):
+        yield from self.memory.items()
+        for blob in self.pickled:
             yield from pickle.loads(blob).items()
+        for path in self.runs:
+            yield from _read_pickle(path).items()
 
-    def take_pickled(self, *, keep: bool = False) -> Iterator[bytes]:
+    def take_pickled(self) -> Iterator[bytes]:
         """Each partition as a pickled dict: the one in memory, those held pickled, then
-        those on disk (read as they are asked for). Unless ``keep``, each is forgotten once
-        given (the files stay until the store is closed), so the caller, pruning, can send
-        them to its workers and hold at most one.
+        those on disk (read as they are asked for), each forgotten once given (the files
+        stay until the store is closed), so that the caller, pruning, can send them to its
+        workers and hold at most one.
 
         >>> counts = LongCounts({b"long piece": 2})
         >>> [pickle.loads(blob) for blob in counts.take_pickled()], len(counts)
@@ -403,17 +406,14 @@ class LongCounts:
         """
         if self.memory:
             blob = pickle.dumps(self.memory, protocol=pickle.HIGHEST_PROTOCOL)
-            if not keep:
-                self._length -= len(self.memory)
-                self.memory = {}
+            self._length -= len(self.memory)
+            self.memory = {}
             yield blob
-        for blob in list(self.pickled) if keep else _popped(self.pickled):
-            yield blob
-        for path in list(self.runs) if keep else _popped(self.runs):
+        yield from _popped(self.pickled)
+        for path in _popped(self.runs):
             with open(path, "rb") as handle:
                 yield handle.read()
-        if not keep:
-            self._length = 0
+        self._length = 0
 
     def __len__(self) -> int:
         return self._length
@@ -421,6 +421,11 @@ class LongCounts:
     def clear(self) -> None:
         """Forget the counts (the files are deleted with the store's directory)."""
         self.memory, self.pickled, self.runs, self._length = {}, [], [], 0
+
+
+def _read_pickle(path: str) -> Dict[bytes, int]:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
 
 
 def _popped(items: List[Any]) -> Iterator[Any]:
