@@ -11,6 +11,10 @@ run it on two corpus sizes to see which stage and which table grow with the corp
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --whole --workers 2 --memory-budget 512M
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 100 --dask local:2
 
+Its wall times include what the sampling costs: reading a big process's PSS walks its
+page tables in the kernel, CPU that two busy workers on two cores miss (12.9 s of a 67 s
+run at 100 MB, session 10). Time runs with ``train_benchmark.py --no-memory``.
+
 With ``--smaps``, it also prints each process's shared and private dirty memory at each
 stage's peak: pages a worker shares with the driver or the other worker (inherited at the
 fork, counted once in the sum) against its own.

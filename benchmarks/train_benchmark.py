@@ -8,6 +8,11 @@ never overlap. Then it runs ``bytepiece train`` on the slice in a child process,
 RSS, which counts shared pages once per process, and the sum of PSS, which splits them),
 and measures bytes/token on the held-out text of each domain with our Tokenizer.
 
+The polling is not free: reading ``smaps_rollup`` walks a process's page tables, in the
+kernel, and took 12.9 s of CPU during a 67 s ``workers=2`` run at 100 MB (session 10), CPU
+that two busy workers on two cores do not have to spare, while ``workers=1`` leaves a core
+for it. Compare wall times with ``--no-memory`` (no polling); measure memory apart.
+
     python ../shared/corpus/build_corpus.py ../corpus-full
     python benchmarks/train_benchmark.py --corpus ../corpus-full --size-mb 20 \\
         --vocab-size 8000 --workers 2 --out benchmarks/results/training-20mb-8k.md
@@ -119,9 +124,15 @@ def rollup(pid: int) -> Dict[str, int]:
     return fields
 
 
-def run_training(command: List[str]) -> Dict[str, float]:
+def run_training(command: List[str], *, memory: bool = True) -> Dict[str, float]:
+    """Wall time of ``command``, and unless ``memory`` is false the peak memory of its
+    process tree, polled every 50 ms."""
     started = time.perf_counter()
     child = subprocess.Popen(command)
+    if not memory:
+        if child.wait():
+            raise SystemExit(f"training failed with exit status {child.returncode}")
+        return {"wall_s": time.perf_counter() - started, "peak_rss_sum_gb": float("nan"), "peak_pss_sum_gb": float("nan")}
     peak_rss = peak_pss = 0
     while child.poll() is None:
         rss, pss = _memory(_tree(child.pid))
@@ -164,6 +175,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--slices", type=Path, default=temp_dir("bytepiece-train-bench"),
                         help="where the slices and models are written and kept (default: %(default)s)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="wall time only: do not poll the memory (the polling takes CPU from the run)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `bytepiece train` options")
     parser.add_argument("--out", type=Path, help="append the markdown result to this file")
     args = parser.parse_args()
@@ -171,13 +184,14 @@ def main() -> int:
         train_dir, held_dir = args.corpus, None
     else:
         train_dir, held_dir = make_slice(args.corpus, args.size_mb, args.slices)
-    slice_mb = sum(p.stat().st_size for p in train_dir.rglob("*.txt")) / 1e6
+    # as the trainer reads it: hidden directories (build_corpus.py's .cache) left out
+    slice_mb = sum(p.stat().st_size for p in train_dir.rglob("*.txt") if not any(part.startswith(".") for part in p.relative_to(train_dir).parts)) / 1e6
     model = args.slices / ("model-whole" if args.whole else f"model-{args.size_mb:g}mb-{args.vocab_size}")
     model.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "bytepiece", "train", str(train_dir), "-o", str(model),
                "--vocab-size", str(args.vocab_size), "--workers", str(args.workers), *args.extra]
     print(" ".join(command), file=sys.stderr)
-    measured = run_training(command)
+    measured = run_training(command, memory=not args.no_memory)
     print(json.dumps(measured), file=sys.stderr)
     compression = held_out_bytes_per_token(model, held_dir) if held_dir is not None else {d: float("nan") for d in (*DOMAINS, "all")}
     row = {"slice_mb": round(slice_mb, 1), "vocab_size": args.vocab_size, "workers": args.workers, **measured,
@@ -186,6 +200,10 @@ def main() -> int:
     if args.out:
         write_markdown(args, row)
     return 0
+
+
+def _gb(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"  # not measured (--no-memory): NaN
 
 
 def write_markdown(args: argparse.Namespace, row: Dict) -> None:
@@ -197,13 +215,14 @@ def write_markdown(args: argparse.Namespace, row: Dict) -> None:
         "",
         f"Command: `python benchmarks/train_benchmark.py --corpus {shown(str(args.corpus))} "
         f"{'--whole' if args.whole else f'--size-mb {args.size_mb:g}'} "
-        f"--vocab-size {args.vocab_size} --workers {args.workers}{' --extra ' + extra if extra else ''}`  ",
+        f"--vocab-size {args.vocab_size} --workers {args.workers}{' --no-memory' if args.no_memory else ''}"
+        f"{' --extra ' + extra if extra else ''}`  ",
         f"Date: {now}; Python {platform.python_version()}; {os.cpu_count()} cores; {platform.machine()}",
         "",
         "| slice MB | vocab | workers | wall s | peak RSS sum GB | peak PSS sum GB | bytes/token zh | en | code | multi | all |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {row['slice_mb']:.1f} | {args.vocab_size} | {args.workers} | {row['wall_s']:.1f} | "
-        f"{row['peak_rss_sum_gb']:.2f} | {row['peak_pss_sum_gb']:.2f} | {domains} |",
+        f"{_gb(row['peak_rss_sum_gb'])} | {_gb(row['peak_pss_sum_gb'])} | {domains} |",
         "",
     ]
     with open(args.out, "a", encoding="utf-8") as handle:
