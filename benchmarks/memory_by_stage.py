@@ -12,8 +12,9 @@ run it on two corpus sizes to see which stage and which table grow with the corp
     python benchmarks/memory_by_stage.py --corpus ../corpus-full --size-mb 100 --dask local:2
 
 Its wall times include what the sampling costs: reading a big process's PSS walks its
-page tables in the kernel, CPU that two busy workers on two cores miss (12.9 s of a 67 s
-run at 100 MB, session 10). Time runs with ``train_benchmark.py --no-memory``.
+page tables in the kernel, CPU that two busy workers on two cores miss (train_benchmark.py's
+poller, every 50 ms, took 12.9 s of a 67 s ``workers=2`` run, session 10; this one polls
+every 0.1 s, from a thread of the driver). Time runs with ``train_benchmark.py --no-memory``.
 
 With ``--smaps``, it also prints each process's shared and private dirty memory at each
 stage's peak: pages a worker shares with the driver or the other worker (inherited at the
