@@ -40,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import shown, temp_dir  # noqa: E402
 
+from bytepiece.io import corpus as corpus_io  # noqa: E402
+
 HELD_OUT = 0.004
 DOMAINS = ("zh", "en", "code", "multi")
 
@@ -67,11 +69,12 @@ def make_slice(corpus: Path, size_mb: float, out: Path) -> Tuple[Path, Path]:
     return train_dir, held_dir
 
 
-def corpus_files(corpus: Path) -> List[Path]:
-    """The ``*.txt`` files the trainer reads: not those under hidden directories, such as
-    the ``.cache`` that ``build_corpus.py`` leaves in its output (29.9 MB of the "100 MB"
-    slices of session 9, which trained on 79.7 MB)."""
-    return sorted(p for p in corpus.rglob("*.txt") if not any(part.startswith(".") for part in p.relative_to(corpus).parts))
+def corpus_files(root: Path) -> List[Path]:
+    """The ``*.txt`` files of ``root`` as the trainer lists them (``bytepiece.io.corpus``:
+    hidden files and directories left out, such as the ``.cache`` that ``build_corpus.py``
+    leaves in its output: 29.9 MB of the "100 MB" slices of session 9, which trained on
+    79.7 MB)."""
+    return [Path(path) for path, _ in corpus_io.corpus_files(str(root)) if path.endswith(".txt")]
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser, size_mb: float) -> None:
