@@ -58,7 +58,7 @@ import weakref
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, Protocol, TypeVar, Union
+from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, Protocol, Set, TypeVar, Union
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -190,6 +190,11 @@ class WorkerPool(Generic[State]):
     def _start(self) -> ProcessPoolExecutor:
         release_memory()
         gc.freeze()  # the workers' collector must not touch (and so copy) the inherited objects
+        # The workers start with SIGINT and SIGTERM blocked, so that one sent to the process
+        # group while a worker starts waits until _set_state has it ignored: the handler it
+        # inherits (the command line's) would print a traceback from the worker. Here they
+        # wait too, for the few milliseconds of the forks.
+        blocked = _block_signals()
         try:
             executor = ProcessPoolExecutor(
                 self.workers, mp_context=process_context(), initializer=_set_state, initargs=(self.state,)
@@ -197,6 +202,7 @@ class WorkerPool(Generic[State]):
             # The first task starts every forked worker: now, while the collector is frozen.
             executor.submit(os.getpid).result()
         finally:
+            _unblock_signals(blocked)
             gc.unfreeze()
         return executor
 
@@ -433,8 +439,25 @@ def _set_state(state: Any) -> None:
     # handle) is noticed by the watch below, so no worker outlives it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _unblock_signals(_STOPS)  # blocked by the owner for the fork (WorkerPool._start); pending ones are dropped
     threading.Thread(target=_exit_with_owner, args=(os.getppid(),), name="bytepiece-owner-watch", daemon=True).start()
     _STATE[:] = [state]
+
+
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _block_signals() -> Set[signal.Signals]:
+    """Block SIGINT and SIGTERM in this thread (not where the platform cannot); the ones
+    that were not blocked before."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return set()
+    return _STOPS - set(signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS))
+
+
+def _unblock_signals(signals: Set[signal.Signals]) -> None:
+    if signals and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def _exit_with_owner(owner: int, interval: float = 0.5) -> None:
