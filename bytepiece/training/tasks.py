@@ -28,14 +28,7 @@ from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
 
 LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
-GROUP_BYTES = 1 << 20  # bytes of chunks counted together in pass 1, and of pruning's groups
-# Pass 2 segments fewer bytes at a time: as many as keep the Viterbi's largest arrays (its
-# emissions and their position-major copy, 8 bytes per byte and state) at this size, below
-# glibc's largest threshold for serving memory from the heap (32 MiB). Larger arrays are
-# mapped for each group and unmapped after it, and the kernel zeroes their pages every time:
-# with 1 MiB groups (48 MiB arrays at order 6), two workers spent 20-25 s of a 100 MB run in
-# the kernel, against 10-11 s (``docs/training.md``, "Speed").
-SEGMENT_ARRAY_BYTES = 24 << 20
+GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
 
 PieceShard = Tuple[Shard, PackedLong]  # packed pieces and long pieces (pickled), split in partitions
 Config = Dict[str, Any]
@@ -88,16 +81,6 @@ def segment_long_task(config: Config, chunks: List[bytes]) -> Tuple[PieceShard, 
     return segment_chunks(config, chunks), sum(map(len, chunks))
 
 
-def segment_group_bytes(order: int) -> int:
-    """Bytes of chunks segmented together with a model of ``order`` (see
-    ``SEGMENT_ARRAY_BYTES``): 512 KiB at the default order 6.
-
-    >>> segment_group_bytes(6)
-    524288
-    """
-    return max(1, SEGMENT_ARRAY_BYTES // (8 * order))
-
-
 def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
     """Segment chunks with the model and count the pieces.
 
@@ -111,9 +94,8 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
     repeated = len(distinct) < len(chunks)
     shards: List[Tuple[np.ndarray, np.ndarray]] = []
     long: Counter = Counter()
-    model = config["model"]
-    for group in batched(distinct, segment_group_bytes(model.order)):
-        buf, starts = token_starts(group, model, config["ensure_unicode"])
+    for group in batched(distinct, GROUP_BYTES):
+        buf, starts = token_starts(group, config["model"], config["ensure_unicode"])
         weights = None
         if repeated:  # each byte weighs as many as its chunk's occurrences
             lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))

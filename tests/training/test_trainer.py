@@ -273,7 +273,6 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
 
     monkeypatch.setattr(corpus, "PART_BYTES", 10_000)
     monkeypatch.setattr(tasks, "GROUP_BYTES", 8_000)
-    monkeypatch.setattr(tasks, "SEGMENT_ARRAY_BYTES", 8_000 * 8 * 6)  # groups of 8 KB at order 6
     monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
     text = (DEMO / "en/moby-dick.txt").read_bytes()[:24_000] + (DEMO / "zh/classical-poetry.txt").read_bytes()[:12_000]
     text = text[: text.rfind(b"\n") + 1]
