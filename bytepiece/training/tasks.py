@@ -23,7 +23,7 @@ import numpy as np
 from ..io.corpus import CorpusStats, Part, batched, read_part
 from .count_store import PackedLong, Shard, pack_long, split_long, split_partitions
 from .ngram_counting import count_ngrams, merge_sorted_counts
-from .ngram_segmentation import token_starts
+from .ngram_segmentation import Scratch, token_starts
 from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
 
@@ -94,8 +94,9 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
     repeated = len(distinct) < len(chunks)
     shards: List[Tuple[np.ndarray, np.ndarray]] = []
     long: Counter = Counter()
+    scratch = Scratch()  # the Viterbi's largest arrays, reused by every group of the task
     for group in batched(distinct, GROUP_BYTES):
-        buf, starts = token_starts(group, config["model"], config["ensure_unicode"])
+        buf, starts = token_starts(group, config["model"], config["ensure_unicode"], scratch)
         weights = None
         if repeated:  # each byte weighs as many as its chunk's occurrences
             lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bytepiece.training.ngram_counting import NgramModel, build_model, count_ngrams
-from bytepiece.training.ngram_segmentation import token_starts
+from bytepiece.training.ngram_segmentation import Scratch, token_starts
 from bytepiece.normalization import training_chunks
 
 from conftest import DEMO_CORPUS
@@ -107,3 +107,18 @@ def test_order_one_and_empty_input():
     assert batched_pieces([b"abc"], model, True) == [[b"a", b"b", b"c"]]
     buf, starts = token_starts([], build_model(count_ngrams([b"abc"], 3), 1), True)
     assert len(buf) == len(starts) == 0
+
+
+def test_groups_segmented_with_one_scratch_come_out_as_with_fresh_arrays(real_chunks):
+    # A task segments its part group after group in the same two arrays (Scratch): a group
+    # smaller than the one before uses the start of them, a larger one gets new arrays.
+    # Nothing of a group may leak into the next: every group must come out as it does
+    # alone, the reference of the tests above.
+    model = build_model(count_ngrams(real_chunks, 6), 2)
+    groups = [real_chunks[:400], real_chunks[400:450], real_chunks[450:1500], real_chunks[1500:1510]]
+    scratch = Scratch()
+    for group in groups:
+        buf, starts = token_starts(group, model, True, scratch)
+        alone_buf, alone_starts = token_starts(group, model, True)
+        assert buf.tobytes() == alone_buf.tobytes() and starts.tolist() == alone_starts.tolist()
+    assert len(real_chunks) > 1510
