@@ -114,6 +114,7 @@ def test_groups_segmented_with_one_scratch_come_out_as_with_fresh_arrays(real_ch
     # smaller than the one before uses the start of them, a larger one gets new arrays.
     # Nothing of a group may leak into the next: every group must come out as it does
     # alone, the reference of the tests above.
+    assert len(real_chunks) > 1510
     model = build_model(count_ngrams(real_chunks, 6), 2)
     groups = [real_chunks[:400], real_chunks[400:450], real_chunks[450:1500], real_chunks[1500:1510]]
     scratch = Scratch()
@@ -121,4 +122,3 @@ def test_groups_segmented_with_one_scratch_come_out_as_with_fresh_arrays(real_ch
         buf, starts = token_starts(group, model, True, scratch)
         alone_buf, alone_starts = token_starts(group, model, True)
         assert buf.tobytes() == alone_buf.tobytes() and starts.tolist() == alone_starts.tolist()
-    assert len(real_chunks) > 1510
