@@ -10,7 +10,9 @@ has not been used yet. Filling a fresh 200 MB array took 1.8-2.1 s in a new proc
 one, the first runs of a session more than later ones. So ratios between runs depended
 on what the runs before them had used.
 
-Run it once after the machine starts, then time the runs:
+The effect wears off: 50 minutes after 18 GiB had been used, the 200 MB fill took 1.6 s
+again (the host seems to take unused memory back). Run it right before each series of
+timings, and still alternate the runs compared:
 
     python benchmarks/warm_memory.py             # three quarters of MemAvailable
     python benchmarks/warm_memory.py --gib 18
