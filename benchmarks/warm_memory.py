@@ -10,7 +10,7 @@ has not been used yet. Filling a fresh 200 MB array took 1.8-2.1 s in a new proc
 one, the first runs of a session more than later ones. So ratios between runs depended
 on what the runs before them had used.
 
-The effect wears off: 50 minutes after 18 GiB had been used, the 200 MB fill took 1.6 s
+The effect wears off: about an hour after 18 GiB had been used, the 200 MB fill took 1.6 s
 again (the host seems to take unused memory back). Run it right before each series of
 timings, and still alternate the runs compared:
 
