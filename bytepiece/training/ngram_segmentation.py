@@ -18,20 +18,26 @@ Deliberately left out: counting the pieces (``piece_counting.py``).
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..encoding.batch.lattice import Scratch
 from .ngram_counting import NgramModel, concat_chunks
 
 _NEG_INF = -np.inf
 
 
 def token_starts(
-    chunks: Sequence[bytes], model: NgramModel, ensure_unicode: bool, scratch: Optional["Scratch"] = None
+    chunks: Sequence[bytes], model: NgramModel, ensure_unicode: bool, scratch: Optional[Scratch] = None
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The concatenated chunk bytes, and a mask of the bytes that start a token.
-    ``scratch``: the largest arrays to reuse, from a call before (:class:`Scratch`).
+    ``scratch``: where the two largest arrays (the emissions and their position-major
+    copy, 8 bytes per byte and state: 48 MiB each for a 1 MiB group at order 6) are kept
+    for the next call. Arrays that large are above glibc's largest threshold for serving
+    memory from its heap (32 MiB): allocated afresh, each is a new mapping whose pages the
+    kernel zeroes, for every group. A pass-2 task segments its part a group at a time with
+    one ``Scratch`` (the batch encoder's, ``encoding/batch/lattice.py``).
 
     >>> import numpy as np
     >>> from bytepiece.training.ngram_counting import count_ngrams, build_model
@@ -46,39 +52,19 @@ def token_starts(
     if model.order == 1:  # one state: every byte starts a token
         return buf, np.ones(len(buf), dtype=bool)
     scratch = Scratch() if scratch is None else scratch
-    emissions = _emissions(buf, offset, model, ensure_unicode, scratch.array(0, (len(buf), model.order)))
+    shape = (len(buf), model.order)
+    emissions = _emissions(buf, offset, model, ensure_unicode, scratch.get("emissions", shape[0] * shape[1]).reshape(shape))
     layout = Layout(offset, left)
     # take(axis=0): rows gathered as blocks, 2.6 times faster than emissions[indices];
     # mode="clip" (the indices are all in range) because take buffers ``out`` otherwise
-    ordered = emissions.take(layout.to_original, axis=0, out=scratch.array(1, emissions.shape), mode="clip")
+    ordered = scratch.get("position-major", shape[0] * shape[1]).reshape(shape)
+    emissions.take(layout.to_original, axis=0, out=ordered, mode="clip")
     del emissions
     starts_t = _viterbi(ordered, layout, model.order)
     starts = np.empty(len(buf), dtype=bool)
     starts[layout.to_original] = starts_t
     starts[offset == 0] = True  # a chunk always starts a token, even a malformed one
     return buf, starts
-
-
-class Scratch:
-    """The two largest arrays of :func:`token_starts` (the emissions and their
-    position-major copy, 8 bytes per byte and state: 48 MiB for a 1 MiB group at order 6),
-    kept for the next group of the same task.
-
-    Arrays that large are above glibc's largest threshold for serving memory from its heap
-    (32 MiB): allocated afresh, each is a new mapping whose pages the kernel zeroes, for
-    every group. A pass-2 task segments its part a group at a time with one of these.
-    """
-
-    def __init__(self) -> None:
-        self._arrays: List[np.ndarray] = [np.empty(0), np.empty(0)]
-
-    def array(self, which: int, shape: Tuple[int, int]) -> np.ndarray:
-        """Array ``which`` (0 or 1) as an uninitialised float64 array of ``shape``."""
-        size = shape[0] * shape[1]
-        if self._arrays[which].size < size:
-            self._arrays[which] = np.empty(0)  # the old one goes first
-            self._arrays[which] = np.empty(size)
-        return self._arrays[which][:size].reshape(shape)
 
 
 def _emissions(buf: np.ndarray, offset: np.ndarray, model: NgramModel, ensure_unicode: bool, out: np.ndarray) -> np.ndarray:

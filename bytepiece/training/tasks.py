@@ -23,7 +23,8 @@ import numpy as np
 from ..io.corpus import CorpusStats, Part, batched, read_part
 from .count_store import PackedLong, Shard, pack_long, split_long, split_partitions
 from .ngram_counting import count_ngrams, merge_sorted_counts
-from .ngram_segmentation import Scratch, token_starts
+from ..encoding.batch.lattice import Scratch
+from .ngram_segmentation import token_starts
 from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
 

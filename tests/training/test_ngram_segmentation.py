@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bytepiece.training.ngram_counting import NgramModel, build_model, count_ngrams
-from bytepiece.training.ngram_segmentation import Scratch, token_starts
+from bytepiece.encoding.batch.lattice import Scratch
+from bytepiece.training.ngram_segmentation import token_starts
 from bytepiece.normalization import training_chunks
 
 from conftest import DEMO_CORPUS

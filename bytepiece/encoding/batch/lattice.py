@@ -112,15 +112,25 @@ def linear_weights_fit(worst: float, reach: int) -> bool:
 
 
 class Scratch:
-    """Working arrays kept by a ``BatchEncoder`` between slices and calls: fresh arrays of
-    tens of MB cost about as much in page faults as the work done in them."""
+    """Working arrays kept between slices and calls, by a ``BatchEncoder`` and by training's
+    pass-2 tasks (``training/ngram_segmentation.py``): fresh arrays of tens of MB cost
+    about as much in page faults as the work done in them.
+
+    >>> scratch = Scratch()
+    >>> scratch.get("a", 4).size, scratch.get("a", 2).size, scratch.get("a", 2).base is scratch.get("a", 4).base
+    (4, 2, True)
+    """
 
     def __init__(self) -> None:
         self._arrays: Dict[str, np.ndarray] = {}
 
     def get(self, name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
+        """The first ``size`` items of array ``name`` (uninitialised), made larger if it is
+        smaller than that."""
         array = self._arrays.get(name)
         if array is None or array.size < size or array.dtype != dtype:
+            self._arrays.pop(name, None)  # the old one goes first: not both at once
+            del array
             array = self._arrays[name] = np.empty(size, dtype)
         return array[:size]
 
