@@ -142,7 +142,7 @@ class DaskPool:
         (self._state,) = client.scatter([Opaque(state)], broadcast=True, hash=False)
         self._shared: Optional[Any] = None  # the shared value's argument, on every worker
 
-    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared:
+    def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
         """A handle on ``build(argument)``: the argument is broadcast to the workers once
         (and the previous one released); each worker builds the value on first use."""
         if self._shared is not None:

@@ -211,7 +211,7 @@ def _short(value: Any) -> str:
     return repr(value)[:80]
 
 
-def unigram_log_probs(counts: Sequence[int], total: Optional[int] = None) -> "np.ndarray":
+def unigram_log_probs(counts: Union[Sequence[int], "np.ndarray"], total: Optional[int] = None) -> "np.ndarray":
     """``log(count) - log(total)`` per piece, in float64; ``total`` is the sum of the counts
     unless given (an extended model keeps the total it had before, ``Model.total_count``).
 

@@ -34,8 +34,10 @@ which runs it.
 (pruning: one vocabulary per round) keeps one pool for the whole run instead of starting
 one per round: ``pool.share(build, argument)`` sends ``argument`` to the workers once
 (through a file for worker processes, a broadcast on Dask), and ``imap(task, items,
-shared=...)`` calls ``task(build(argument), item)``, where ``build(argument)`` runs once
-per worker, in the worker, on its first task of the round.
+shared=...)`` calls ``task(value, item)``, where ``value = build(argument, previous)`` is
+made once per worker, in the worker, on its first task of the round; ``previous`` is the
+value that worker made for the last round (or ``None``), which a build may reuse (pruning
+keeps its trie from round to round and changes only the scores).
 """
 
 from __future__ import annotations
@@ -131,30 +133,34 @@ def keep_freed_memory() -> None:
 @dataclass(frozen=True)
 class Shared:
     """A value that a pool's tasks use for a while, built in each worker on first use as
-    ``build(argument)``: made by ``pool.share``, passed to ``pool.imap(..., shared=)``.
+    ``build(argument, previous)`` (``previous``: the worker's value of the last round, or
+    ``None``): made by ``pool.share``, passed to ``pool.imap(..., shared=)``.
     ``argument`` travels with the handle only in this process; worker processes read it
     from ``path``, and Dask hands it to the task beside the handle."""
 
     key: str
-    build: Callable[[Any], Any]
+    build: Callable[[Any, Any], Any]
     argument: Any = None
     path: Optional[str] = None
 
 
 def shared_value(shared: Shared, argument: Any = None) -> Any:
-    """``shared``'s value in this process: built on first use, kept until another one is
-    asked for (one round's value at a time). Thread-safe: a Dask worker may run several
-    tasks at once in threads; they build the value once, and none gets another run's."""
+    """``shared``'s value in this process: built on first use, from the last round's value
+    if its build reuses it, and kept until another one is asked for (one round's value at
+    a time). Thread-safe: a Dask worker may run several tasks at once in threads; they
+    build the value once, and none gets another run's."""
     with _SHARED_LOCK:
         if _SHARED and _SHARED[0] == shared.key:
             return _SHARED[1]
-        _SHARED.clear()  # the last round's value goes before this one is built
+        previous = _SHARED[1] if _SHARED else None
+        _SHARED.clear()
         if shared.path is not None:
             with open(shared.path, "rb") as handle:
                 argument = pickle.load(handle)
         elif argument is None:
             argument = shared.argument
-        value = shared.build(argument)
+        value = shared.build(argument, previous)
+        del previous  # what the build did not keep of it goes before the round's tasks run
         _SHARED[:] = [shared.key, value]
         return value
 
@@ -211,8 +217,8 @@ class WorkerPool(Generic[State]):
         """Whether tasks run in this process (one worker)."""
         return self._executor is None
 
-    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared:
-        """A handle on ``build(argument)`` for :meth:`imap`'s ``shared``: ``argument`` is
+    def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
+        """A handle on ``build(argument, previous)`` for :meth:`imap`'s ``shared``: ``argument`` is
         written once (pickled, to a file the workers read; kept as is with one worker), and
         the previous shared value's file is deleted."""
         key = uuid.uuid4().hex
@@ -324,7 +330,7 @@ class Pool(Protocol[State]):
 
     def map(self, task: Callable[[State, Item], Result], items: Iterable[Item]) -> List[Result]: ...
 
-    def share(self, build: Callable[[Any], Any], argument: Any) -> Shared: ...
+    def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared: ...
 
     def close(self) -> None: ...
 

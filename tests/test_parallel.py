@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 import pytest
 
@@ -58,16 +59,18 @@ def test_workers_means_the_same_everywhere():
             resolve_workers(bad)
 
 
-def built(argument: int) -> tuple:
-    return argument, os.getpid()  # which process built the value
+def built(argument: int, previous: Optional[tuple]) -> tuple:
+    # which process built the value, and the argument of the value it was given to reuse
+    return argument, os.getpid(), None if previous is None else previous[0]
 
 
 def with_pid(value: tuple, item: int) -> tuple:
-    return value[0] * item, value[1], os.getpid()
+    return value[0] * item, value[1], os.getpid(), value[2]
 
 
 def test_one_pool_serves_rounds_of_shared_values():
-    # Each round's value is built once per worker, in the worker; the processes stay.
+    # Each round's value is built once per worker, in the worker, and is given the value
+    # that worker built last (to reuse); the processes stay.
     for workers in (1, 2):
         with WorkerPool(workers, None) as pool:
             rounds = []
@@ -75,8 +78,11 @@ def test_one_pool_serves_rounds_of_shared_values():
                 shared = pool.share(built, factor)
                 results = list(pool.imap(with_pid, range(20), shared=shared))
                 assert [r[0] for r in results] == [factor * i for i in range(20)]
-                assert all(builder == runner for _, builder, runner in results)  # built where it runs
-                rounds.append({runner for _, _, runner in results})
+                assert all(builder == runner for _, builder, runner, _ in results)  # built where it runs
+                assert {last for *_, last in results} <= {None, 2, 5} - {factor}  # never its own, or a later one
+                if workers == 1:
+                    assert {last for *_, last in results} == {None if factor == 2 else {5: 2, 7: 5}[factor]}
+                rounds.append({runner for _, _, runner, _ in results})
             assert len(rounds[0] | rounds[1] | rounds[2]) <= workers  # no new processes per round
             if workers == 1:
                 assert rounds[0] == {os.getpid()}
@@ -110,7 +116,7 @@ with WorkerPool(2, 3) as pool:
     with pytest.raises(TypeError, match="task must be a module-level function"):
         pool.map(lambda state, item: item, [1, 2, 3])
     with pytest.raises(TypeError, match="build must be a module-level function"):
-        pool.share(lambda argument: argument, 5)
+        pool.share(lambda argument, previous: argument, 5)
     assert pool.map(scaled, [1, 2]) == [3, 6]  # the pool still works
 print("done")
 """
@@ -129,7 +135,7 @@ def test_what_cannot_reach_the_workers_is_refused_without_hanging():
 def test_a_shared_value_is_built_once_per_process_even_from_threads():
     builds = []
 
-    def build(argument: int) -> int:
+    def build(argument: int, previous: None) -> int:
         builds.append(argument)
         time.sleep(0.05)  # long enough for every thread to arrive while it is built
         return argument * 2
@@ -145,7 +151,7 @@ def test_a_shared_value_is_built_once_per_process_even_from_threads():
 def test_shared_files_are_removed_when_the_pool_closes_or_is_dropped():
     for close in (True, False):
         pool: WorkerPool[None] = WorkerPool(2, None)
-        shared = pool.share(abs, -3)
+        shared = pool.share(max, -3)
         assert shared.path is not None and os.path.exists(shared.path)
         directory = os.path.dirname(shared.path)
         if close:

@@ -84,6 +84,7 @@ class Engine:
         self.id_to_special: Dict[int, str] = {i: t for t, i in model.special_tokens.items()}
         self._automaton: Any = None
         self._log_probs: Optional[np.ndarray] = None
+        self._rescored = False  # scores not from the model's counts (rescored)
         self._piece_length_table: Optional[np.ndarray] = None
         self._batch_encoder: Optional["BatchEncoder"] = None
         self._prefix_index: Optional["PrefixIndex"] = None
@@ -108,8 +109,9 @@ class Engine:
                 if self._automaton is None:
                     model = self.model
                     automaton = ahocorasick.Automaton()
-                    for piece, logp, piece_id in zip(model.pieces, model.log_probs().tolist(), model.ids):
-                        automaton.add_word(piece.decode("latin-1"), (len(piece), logp, piece_id))
+                    logp = self.log_probs().tolist()
+                    for piece, piece_id in zip(model.pieces, model.ids):
+                        automaton.add_word(piece.decode("latin-1"), (len(piece), logp[piece_id], piece_id))
                     automaton.make_automaton()
                     self._automaton = automaton
         return self._automaton
@@ -132,6 +134,36 @@ class Engine:
             logp[np.asarray(self.model.ids, dtype=np.int64)] = self.model.log_probs()
             self._log_probs = logp
         return self._log_probs
+
+    def rescored(self, log_probs: np.ndarray) -> "Engine":
+        """This engine with each piece scored by ``log_probs[id]`` (-inf: never used) in
+        place of the model's counts, on the same tables and batch trie (built now if they
+        were not), and a random stream of its own. Pruning's rounds are this: a vocabulary
+        that only changes its counts and loses pieces (``training/pruning.py``), whose
+        trie costs seconds to build and nothing to keep.
+
+        >>> engine = Engine(Model.from_counts({bytes([b]): 1 for b in range(256)} | {b"ab": 9}))
+        >>> scores = engine.log_probs().copy()
+        >>> scores[259] = -np.inf  # b"ab" is gone
+        >>> engine.encode_utf8(b"ab"), engine.rescored(scores).encode_utf8(b"ab")
+        ([259], [100, 101])
+        """
+        scores = np.asarray(log_probs, dtype=np.float64)
+        if scores.shape != (self.vocab_size,):
+            raise ValueError(f"log_probs must hold one score per id ({self.vocab_size}), got shape {scores.shape}")
+        if not (scores[self.piece_length_table() == 1] > -np.inf).all():
+            raise ValueError("every single byte must keep a finite score, so that any text can be segmented")
+        engine = Engine.__new__(Engine)
+        engine.__dict__.update(self.__dict__)  # the tables by id, which nothing changes
+        engine.random = RandomStream(None)
+        engine.chunk_cache = ChunkCache(max_bytes=self.chunk_cache.max_bytes)
+        engine._automaton = None
+        engine._log_probs = scores
+        engine._rescored = True
+        engine._batch_encoder = self.batch_encoder().rescored(scores)
+        engine._pool = None
+        engine._build_lock = threading.Lock()
+        return engine
 
     def batch_encoder(self) -> "BatchEncoder":
         """The vectorised Viterbi and sampler of ``batch/`` for this model."""
@@ -410,11 +442,14 @@ class Engine:
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> Dict[str, Any]:
         # Ship the compact model file, not the tables; a copy rebuilds them on first use.
-        return {"model": dumps_model(self.model), "random": self.random}
+        scores = self._log_probs if self._rescored else None
+        return {"model": dumps_model(self.model), "random": self.random, "log_probs": scores}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(loads_model(state["model"]))  # type: ignore[misc]
         self.random = state["random"]
+        if state.get("log_probs") is not None:
+            self._log_probs, self._rescored = state["log_probs"], True
 
 
 class _TrieMatches:

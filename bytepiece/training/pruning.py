@@ -15,23 +15,33 @@ Re-segmenting *is* inference: a vocabulary becomes an :class:`~bytepiece.encodin
 and the strings go through its batch path (``encoding/batch/``), the same vectorised Viterbi
 that ``encode_batch`` uses (score ``log count - log total``, ties to the longer piece), on
 the executor (``parallel.py``). One pool serves the whole run: each round's vocabulary is
-sent to the workers as a shared value (``Pool.share``), and each worker builds the round's
-engine from it on its first task, so no round starts processes, and the engines are built
-in parallel, not by the driver.
+sent to the workers as a shared value (``Pool.share``), and each worker makes the round's
+engine on its first task, so no round starts processes, and the engines are made in
+parallel, not by the driver.
+
+Rounds only take pieces away: every vocabulary of step 3 is a subset of the first, and
+every one of step 4 a subset of its size's kept set. So a run of rounds is segmented over
+one fixed list of pieces (:class:`RoundPieces`), each round being their counts, 0 for the
+pieces it has dropped; a worker builds the engine over the list once and, each round after
+that, only rescores it (``Engine.rescored``: a dropped piece scores -inf, so no path uses
+it). Building the trie of 300k-800k pieces took 1.5-4 s a round in each worker; rescoring
+is a pass over its slots. The scores are the ones a fresh engine of the round's vocabulary
+computes (the same ``unigram_log_probs``), so the segmentations are identical.
 """
 
 from __future__ import annotations
 
 import pickle
 import tempfile
+import uuid
 from collections import Counter
 from operator import itemgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..encoding.engine import Engine
-from ..model import Model
+from ..model import Model, unigram_log_probs
 from ..parallel import Pool, Runner, pool_for
 from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
 from .count_store import LongCounts, read_pickles
@@ -107,61 +117,135 @@ def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Workers = 1
 
 
 def remove_wasted(counts: Counts, workers: Workers = 1, progress: Progress = _no_progress) -> Counts:
-    """Step 3: rebuild from self-segmentations until the number of pieces stops changing."""
-    while True:
-        size = len(counts)
-        counts = count_segments(counts, Strings.from_counts(counts), workers)
-        progress(sum(map(len, counts)))
-        if len(counts) == size:
-            return counts
+    """Step 3: rebuild from self-segmentations until the number of pieces stops changing.
+    Each round's pieces are some of the first round's: one :class:`RoundPieces` for all."""
+    within = RoundPieces(list(counts))
+    with pool_for(workers, purpose="pruning") as pool:  # one pool: its workers keep the engine
+        while True:
+            size = len(counts)
+            counts = count_segments(counts, Strings.from_counts(counts), pool, within=within)
+            progress(sum(map(len, counts)))
+            if len(counts) == size:
+                return counts
 
 
 def count_segments(
-    vocabulary: Counts, strings: Union["Strings", Iterable["Strings"]], workers: Workers = 1, progress: Progress = _no_progress
+    vocabulary: Counts,
+    strings: Union["Strings", Iterable["Strings"]],
+    workers: Workers = 1,
+    progress: Progress = _no_progress,
+    *,
+    within: Optional["RoundPieces"] = None,
 ) -> Counts:
     """``{piece: sum of the weights of the strings whose segmentation by vocabulary uses
     it, once per use}``. ``vocabulary`` must hold every single byte. ``strings``: one
     :class:`Strings`, or a stream of them (each segmented by one task, so only the few in
-    flight are in memory); ``progress`` is told the bytes of each one done.
+    flight are in memory); ``progress`` is told the bytes of each one done. ``within``:
+    the pieces of a run of rounds, which hold ``vocabulary``'s (default: its own).
 
     >>> vocabulary = {**{bytes([b]): 1 for b in range(256)}, b"ab": 50, b"abc": 2}
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
     # The engine (its model, checked, and its tables) is built in the workers, which
-    # answer with each piece's place in the vocabulary's own order: the driver sorts
-    # nothing (the ids' order, Model.piece_order, took it 0.65 s a run at 100 MB).
-    pieces = list(vocabulary)
-    totals = np.zeros(len(pieces), dtype=np.int64)
+    # answer with each piece's place in ``within``'s list: the driver sorts nothing (the
+    # ids' order, Model.piece_order, took it 0.65 s a run at 100 MB).
+    within = RoundPieces(list(vocabulary)) if within is None else within
+    round_ = within.round(vocabulary)
+    totals = np.zeros(len(within.pieces), dtype=np.int64)
     with pool_for(workers, purpose="pruning") as pool:
         if isinstance(strings, Strings):  # a vocabulary of 90k pieces is one group of 600 KB: cut it for every worker
             share = -(-len(strings.data) // (TASKS_PER_WORKER * pool.workers))
             groups: Iterable[Strings] = strings.split(max(MIN_GROUP_BYTES, min(GROUP_BYTES, share)))
         else:
             groups = strings
-        segmenter = pool.share(Segmenter, vocabulary)
+        segmenter = pool.share(Segmenter.for_round, round_)
         for places, counts, size in pool.imap(segment_strings, groups, shared=segmenter):
             totals[places] += counts
             progress(size)
     used = np.flatnonzero(totals)
-    return dict(zip(pick(pieces, used), totals[used].tolist()))
+    return dict(zip(pick(within.pieces, used), totals[used].tolist()))
+
+
+class Round(NamedTuple):
+    """What the workers get for a round: its pieces, as :class:`RoundPieces` (their key,
+    their bytes joined and their lengths: two objects to pickle, not 800k), and the
+    round's count of each (0: not in its vocabulary)."""
+
+    key: str
+    data: bytes
+    lengths: np.ndarray
+    counts: np.ndarray
+
+
+class RoundPieces:
+    """The pieces of a run of rounds, in a fixed order: every round's vocabulary is some
+    of them (see the module docstring), sent as :class:`Round`.
+
+    >>> within = RoundPieces([b"a", b"b", b"ab"])
+    >>> within.round({b"b": 4, b"a": 2}).counts.tolist()
+    [2, 4, 0]
+    """
+
+    def __init__(self, pieces: List[bytes]) -> None:
+        self.pieces = pieces
+        self.key = uuid.uuid4().hex
+        self.data = b"".join(pieces)
+        self.lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        self.place = dict(zip(pieces, range(len(pieces))))
+
+    def round(self, vocabulary: Counts) -> Round:
+        """``vocabulary`` as counts of these pieces; ``ValueError`` for a piece not among them."""
+        counts = np.zeros(len(self.pieces), dtype=np.int64)
+        try:
+            where = np.fromiter(map(self.place.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary))
+        except KeyError as exc:
+            raise ValueError(f"piece {exc.args[0]!r} is not among the pieces of these rounds") from None
+        counts[where] = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        return Round(self.key, self.data, self.lengths, counts)
 
 
 class Segmenter:
-    """What each worker builds from a round's vocabulary: the engine that segments by it
-    (no special tokens), and each id's place among the vocabulary's pieces as the dict
-    lists them, the order the driver knows them in."""
+    """What each worker makes for a round: an engine over the run's pieces scored by the
+    round's counts (no special tokens), and each id's place in the run's list of pieces,
+    the order the driver knows them in. ``base``: the engine as built, kept for the next
+    round."""
 
-    def __init__(self, vocabulary: Counts) -> None:
-        self.engine = Engine(Model.from_counts(vocabulary, special_tokens=()))
-        place = dict(zip(vocabulary, range(len(vocabulary))))
-        pieces = self.engine.model.pieces
-        self.places = np.fromiter(map(place.__getitem__, pieces), dtype=np.int64, count=len(pieces))
+    def __init__(self, key: str, base: Engine, places: np.ndarray, counts: np.ndarray) -> None:
+        self.key, self.base, self.places = key, base, places
+        by_id = counts[places]
+        if by_id.all():  # all pieces in use: the engine as built (on these counts, or on the same ones again)
+            same = np.array_equal(by_id, base.model.counts)
+            self.engine = base if same else base.rescored(_scores(by_id))
+        else:
+            self.engine = base.rescored(_scores(by_id))
+
+    @classmethod
+    def for_round(cls, round_: Round, previous: Any) -> "Segmenter":
+        """The round's segmenter, on the previous round's engine if it is over the same pieces."""
+        if isinstance(previous, Segmenter) and previous.key == round_.key:
+            return cls(round_.key, previous.base, previous.places, round_.counts)
+        ends = np.cumsum(round_.lengths).tolist()
+        pieces = list(map(round_.data.__getitem__, map(slice, [0] + ends[:-1], ends)))
+        # a piece the round has dropped (count 0) is still in the trie, scored -inf
+        engine = Engine(Model.from_counts(dict(zip(pieces, np.maximum(round_.counts, 1).tolist())), special_tokens=()))
+        place = dict(zip(pieces, range(len(pieces))))
+        places = np.fromiter(map(place.__getitem__, engine.model.pieces), dtype=np.int64, count=len(pieces))
+        return cls(round_.key, engine, places, round_.counts)
+
+
+def _scores(counts: np.ndarray) -> np.ndarray:
+    """Each id's log probability for these counts by id (-inf for 0), as a model of the
+    pieces with counts would score them (``unigram_log_probs``: the same floats)."""
+    scores = np.full(len(counts), -np.inf)
+    present = counts > 0
+    scores[present] = unigram_log_probs(counts[present], int(counts.sum()))
+    return scores
 
 
 def segment_strings(segmenter: Segmenter, strings: "Strings") -> Tuple[np.ndarray, np.ndarray, int]:
     """The task: weighted piece totals of the strings, segmented by the round's engine,
-    as (places in the vocabulary, totals) of the pieces used (a few thousand, not the
+    as (places in the run's pieces, totals) of the pieces used (a few thousand, not the
     whole vocabulary), and the bytes segmented."""
     ids, offsets = segmenter.engine.encode_chunks(strings.data, strings.starts, strings.lengths)
     used, where = np.unique(ids, return_inverse=True)

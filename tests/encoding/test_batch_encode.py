@@ -11,6 +11,8 @@ import collections
 import math
 import multiprocessing
 import os
+import pickle
+import re
 import unicodedata
 
 import numpy as np
@@ -19,6 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepiece import Tokenizer
+from bytepiece.encoding.engine import Engine
+from bytepiece.model import Model
 from bytepiece.encoding.batch import encode as batch_module
 from bytepiece.encoding.batch import lattice as batch_lattice
 from bytepiece.encoding.batch import layout as batch_layout
@@ -394,3 +398,49 @@ def test_workers_inside_a_daemonic_process_run_in_process(monkeypatch):
     child.join(timeout=60)
     assert ids == [row["ids"] for row in rows]
     assert any("daemonic" in m for m in messages)
+
+
+@pytest.mark.parametrize("dropped", [0.0, 0.3, 0.9])
+def test_a_rescored_engine_segments_as_a_fresh_engine_of_what_is_left(dropped, tok80k):
+    # Pruning's rounds (training/pruning.py) keep one trie and change only the scores: a
+    # piece scored -inf is never on a path, and the others must be chosen exactly as by an
+    # engine built afresh from the smaller vocabulary, on both the batch path and the
+    # scalar decoder (ids differ between the two engines: compare the pieces).
+    model = tok80k.engine.model
+    rng = np.random.default_rng(7)
+    counts = np.array(model.counts) * rng.integers(1, 4, len(model.counts))  # new counts...
+    lengths = np.array([len(p) for p in model.pieces])
+    counts[(lengths > 1) & (rng.random(len(counts)) < dropped)] = 0  # ...and pieces gone
+    left = {p: int(c) for p, c in zip(model.pieces, counts) if c}
+    fresh = Engine(Model.from_counts(left))
+    base = Engine(Model.from_counts(dict(zip(model.pieces, model.counts))))
+    scores = np.full(base.vocab_size, -np.inf)
+    fresh_ids, fresh_scores = fresh.model.piece_to_id, fresh.log_probs()
+    scores[list(base.model.ids)] = [fresh_scores[fresh_ids[p]] if p in left else -np.inf for p in base.model.pieces]
+    rescored = base.rescored(scores)
+    data = "\n".join(row["text"] for row in golden_rows("bytepiece_80k")[:200]).encode("utf-8")
+    ends = np.array([m.end() for m in re.finditer(rb"\n|$", data)])
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    keep = ends > starts
+    starts, lengths_ = starts[keep], ends[keep] - starts[keep]
+
+    def pieces(engine, ids):
+        return [engine.pieces_by_id[i] for i in ids]
+
+    want, _ = fresh.encode_chunks(data, starts, lengths_)
+    got, _ = rescored.encode_chunks(data, starts, lengths_)
+    assert pieces(rescored, got.tolist()) == pieces(fresh, want.tolist())
+    lines = data.split(b"\n")[:40]
+    assert [pieces(rescored, rescored.decode_chunk(line)) for line in lines] == [pieces(fresh, fresh.decode_chunk(line)) for line in lines]
+    copy = pickle.loads(pickle.dumps(rescored))  # the scores travel with it
+    assert np.array_equal(copy.log_probs(), rescored.log_probs())
+    assert base.batch_encoder().prepare() is rescored.batch_encoder().prepare()  # one trie
+
+
+def test_a_rescored_engine_keeps_every_single_byte(tok80k):
+    scores = tok80k.engine.log_probs().copy()
+    scores[tok80k.engine.model.piece_to_id[b"a"]] = -np.inf
+    with pytest.raises(ValueError, match="single byte"):
+        tok80k.engine.rescored(scores)
+    with pytest.raises(ValueError, match="one score per id"):
+        tok80k.engine.rescored(scores[:-1])

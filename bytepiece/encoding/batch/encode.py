@@ -83,12 +83,30 @@ class BatchEncoder:
         """Build the trie now (before forking workers, say); returns it."""
         with self._lock:
             if self._trie is None:
-                trie = FlatTrie.build(self._pieces, self._ids)
-                self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
-                self._worst = -float(self._slot_logp[trie.term >= 0].min())
-                self._viterbi = table(trie, self._slot_logp)
-                self._trie = trie
+                self._score(FlatTrie.build(self._pieces, self._ids))
+            assert self._trie is not None
             return self._trie
+
+    def rescored(self, log_probs: np.ndarray) -> "BatchEncoder":
+        """An encoder of the same pieces scored by ``log_probs`` (by id; -inf: a piece
+        never used), on this one's trie, built now if it was not: only the tables of
+        scores are made again, a pass over the trie's slots.
+
+        >>> pieces = [bytes([b]) for b in range(256)] + [b"ab"]
+        >>> encoder = BatchEncoder(pieces, range(257), np.full(257, -6.0))
+        >>> encoder.rescored(np.append(np.full(256, -5.5), -np.inf)).prepare() is encoder.prepare()
+        True
+        """
+        encoder = BatchEncoder(self._pieces, self._ids, log_probs)
+        encoder._score(self.prepare())
+        return encoder
+
+    def _score(self, trie: FlatTrie) -> None:
+        """Take ``trie`` and make the tables of this encoder's scores over its slots."""
+        self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
+        self._worst = -float(self._slot_logp[self._slot_logp > -np.inf].min())  # of the pieces in use
+        self._viterbi = table(trie, self._slot_logp)
+        self._trie = trie
 
     def encode_chunks(
         self,
