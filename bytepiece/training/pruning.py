@@ -248,10 +248,10 @@ def segment_strings(segmenter: Segmenter, strings: "Strings") -> Tuple[np.ndarra
     as (places in the run's pieces, totals) of the pieces used (a few thousand, not the
     whole vocabulary), and the bytes segmented."""
     ids, offsets = segmenter.engine.encode_chunks(strings.data, strings.starts, strings.lengths)
-    used, where = np.unique(ids, return_inverse=True)
-    totals = np.zeros(len(used), dtype=np.int64)
-    np.add.at(totals, where, np.repeat(strings.weights, np.diff(offsets)))
-    return segmenter.places[used], totals, len(strings.data)
+    totals = np.zeros(len(segmenter.places), dtype=np.int64)  # by id: adding into it is 60x np.unique's sort
+    np.add.at(totals, ids, np.repeat(strings.weights, np.diff(offsets)))
+    used = np.flatnonzero(totals)
+    return segmenter.places[used], totals[used], len(strings.data)
 
 
 class Strings:
