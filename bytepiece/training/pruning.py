@@ -208,30 +208,27 @@ class RoundPieces:
 class Segmenter:
     """What each worker makes for a round: an engine over the run's pieces scored by the
     round's counts (no special tokens), and each id's place in the run's list of pieces,
-    the order the driver knows them in. ``base``: the engine as built, kept for the next
-    round."""
+    the order the driver knows them in."""
 
-    def __init__(self, key: str, base: Engine, places: np.ndarray, counts: np.ndarray) -> None:
-        self.key, self.base, self.places = key, base, places
-        by_id = counts[places]
-        if by_id.all():  # all pieces in use: the engine as built (on these counts, or on the same ones again)
-            same = np.array_equal(by_id, base.model.counts)
-            self.engine = base if same else base.rescored(_scores(by_id))
-        else:
-            self.engine = base.rescored(_scores(by_id))
+    def __init__(self, key: str, engine: Engine, places: np.ndarray) -> None:
+        self.key, self.engine, self.places = key, engine, places
 
     @classmethod
     def for_round(cls, round_: Round, previous: Any) -> "Segmenter":
-        """The round's segmenter, on the previous round's engine if it is over the same pieces."""
+        """The round's segmenter: the last round's engine rescored, if it is over the same
+        pieces (it holds one table of scores, as an engine built afresh would: the last
+        round's goes once this one is made), else one built from the round's pieces."""
         if isinstance(previous, Segmenter) and previous.key == round_.key:
-            return cls(round_.key, previous.base, previous.places, round_.counts)
+            return cls(round_.key, previous.engine.rescored(_scores(round_.counts[previous.places])), previous.places)
         ends = np.cumsum(round_.lengths).tolist()
         pieces = list(map(round_.data.__getitem__, map(slice, [0] + ends[:-1], ends)))
-        # a piece the round has dropped (count 0) is still in the trie, scored -inf
+        # a piece the round has dropped (count 0) is still in the trie, and scores -inf
         engine = Engine(Model.from_counts(dict(zip(pieces, np.maximum(round_.counts, 1).tolist())), special_tokens=()))
         place = dict(zip(pieces, range(len(pieces))))
         places = np.fromiter(map(place.__getitem__, engine.model.pieces), dtype=np.int64, count=len(pieces))
-        return cls(round_.key, engine, places, round_.counts)
+        if not round_.counts.all():
+            engine = engine.rescored(_scores(round_.counts[places]))
+        return cls(round_.key, engine, places)
 
 
 def _scores(counts: np.ndarray) -> np.ndarray:
