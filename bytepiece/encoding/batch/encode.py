@@ -102,10 +102,16 @@ class BatchEncoder:
         return encoder
 
     def _score(self, trie: FlatTrie) -> None:
-        """Take ``trie`` and make the tables of this encoder's scores over its slots."""
-        self._slot_logp = np.where(trie.term >= 0, self._logp[trie.term], -np.inf)
-        self._worst = -float(self._slot_logp[self._slot_logp > -np.inf].min())  # of the pieces in use
-        self._viterbi = table(trie, self._slot_logp)
+        """Take ``trie`` and make the tables of this encoder's scores over its slots (with
+        temporaries the size of the pieces, not of the slots: pruning rescores a trie of
+        5.6 M slots while the last round's table is still held)."""
+        slots = np.full(len(trie.term), -np.inf)
+        ends = np.flatnonzero(trie.term >= 0)  # the slots where a piece ends
+        scores = self._logp[trie.term[ends]]
+        slots[ends] = scores
+        self._slot_logp = slots
+        self._worst = -float(scores[scores > -np.inf].min())  # of the pieces in use
+        self._viterbi = table(trie, slots)
         self._trie = trie
 
     def encode_chunks(
