@@ -89,8 +89,9 @@ class BatchEncoder:
 
     def rescored(self, log_probs: np.ndarray) -> "BatchEncoder":
         """An encoder of the same pieces scored by ``log_probs`` (by id; -inf: a piece
-        never used), on this one's trie, built now if it was not: only the tables of
-        scores are made again, a pass over the trie's slots.
+        never used), on this one's trie, built now if it was not, and its working arrays
+        (so one slice at a time runs in either: they share the lock too): only the tables
+        of scores are made again, a pass over the trie's slots.
 
         >>> pieces = [bytes([b]) for b in range(256)] + [b"ab"]
         >>> encoder = BatchEncoder(pieces, range(257), np.full(257, -6.0))
@@ -99,6 +100,7 @@ class BatchEncoder:
         """
         encoder = BatchEncoder(self._pieces, self._ids, log_probs)
         encoder._score(self.prepare())
+        encoder._scratch, encoder._lock = self._scratch, self._lock
         return encoder
 
     def _score(self, trie: FlatTrie) -> None:
