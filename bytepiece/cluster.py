@@ -143,8 +143,9 @@ class DaskPool:
         self._shared: Optional[Any] = None  # the shared value's argument, on every worker
 
     def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
-        """A handle on ``build(argument)``: the argument is broadcast to the workers once
-        (and the previous one released); each worker builds the value on first use."""
+        """A handle on ``build(argument, previous)``: the argument is broadcast to the
+        workers once (and the previous one released); each worker builds the value on first
+        use, handed its value of the last round (``parallel.shared_value``)."""
         if self._shared is not None:
             self._shared.release()
         (self._shared,) = self.client.scatter([Opaque(argument)], broadcast=True, hash=False)
