@@ -70,23 +70,43 @@ class Engine:
     ([259, 102], b'ab')
     """
 
-    def __init__(self, model: Model, *, seed: Seed = None, cache_bytes: int = MAX_BYTES) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: Model,
+        *,
+        seed: Seed = None,
+        cache_bytes: int = MAX_BYTES,
+        log_probs: Optional[np.ndarray] = None,
+        like: Optional["Engine"] = None,
+    ) -> None:
+        """``log_probs``: each id's score instead of the model's counts' (see
+        :meth:`rescored`); ``like``: an engine of the same model whose tables by id (never
+        changed) this one shares, and with ``log_probs`` its batch trie."""
+        self.model: Model = model
+        if like is not None and like.model is not model:
+            raise ValueError("like= must be an engine of the same model")
         self.random = RandomStream(seed)
         # Viterbi ids of short chunks seen before (``encode()`` only; 0 turns it off).
         self.chunk_cache = ChunkCache(max_bytes=cache_bytes)
-        self.pieces_by_id: List[bytes] = [b""] * model.vocab_size  # b"" for special tokens
-        self.piece_lengths: List[int] = [0] * model.vocab_size
-        for piece, piece_id in zip(model.pieces, model.ids):
-            self.pieces_by_id[piece_id] = piece
-            self.piece_lengths[piece_id] = len(piece)
+        self.pieces_by_id: List[bytes]
+        self.piece_lengths: List[int]
+        if like is not None:
+            self.pieces_by_id, self.piece_lengths = like.pieces_by_id, like.piece_lengths
+        else:
+            self.pieces_by_id = [b""] * model.vocab_size  # b"" for special tokens
+            self.piece_lengths = [0] * model.vocab_size
+            for piece, piece_id in zip(model.pieces, model.ids):
+                self.pieces_by_id[piece_id] = piece
+                self.piece_lengths[piece_id] = len(piece)
         self.special_to_id: Dict[str, int] = dict(model.special_tokens)
         self.id_to_special: Dict[int, str] = {i: t for t, i in model.special_tokens.items()}
         self._automaton: Any = None
-        self._log_probs: Optional[np.ndarray] = None
-        self._rescored = False  # scores not from the model's counts (rescored)
+        self._log_probs = log_probs
+        self._rescored = log_probs is not None  # scores not from the model's counts
         self._piece_length_table: Optional[np.ndarray] = None
         self._batch_encoder: Optional["BatchEncoder"] = None
+        if like is not None and log_probs is not None:
+            self._batch_encoder = like.batch_encoder().rescored(log_probs)
         self._prefix_index: Optional["PrefixIndex"] = None
         self._added_pieces: Optional["AddedPieces"] = None
         self._id_objects: Optional[np.ndarray] = None  # int objects by id, for id_list
@@ -153,17 +173,7 @@ class Engine:
             raise ValueError(f"log_probs must hold one score per id ({self.vocab_size}), got shape {scores.shape}")
         if not (scores[self.piece_length_table() == 1] > -np.inf).all():
             raise ValueError("every single byte must keep a finite score, so that any text can be segmented")
-        engine = Engine.__new__(Engine)
-        engine.__dict__.update(self.__dict__)  # the tables by id, which nothing changes
-        engine.random = RandomStream(None)
-        engine.chunk_cache = ChunkCache(max_bytes=self.chunk_cache.max_bytes)
-        engine._automaton = None
-        engine._log_probs = scores
-        engine._rescored = True
-        engine._batch_encoder = self.batch_encoder().rescored(scores)
-        engine._pool = None
-        engine._build_lock = threading.Lock()
-        return engine
+        return Engine(self.model, cache_bytes=self.chunk_cache.max_bytes, log_probs=scores, like=self)
 
     def batch_encoder(self) -> "BatchEncoder":
         """The vectorised Viterbi and sampler of ``batch/`` for this model."""
@@ -446,10 +456,8 @@ class Engine:
         return {"model": dumps_model(self.model), "random": self.random, "log_probs": scores}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(loads_model(state["model"]))  # type: ignore[misc]
+        self.__init__(loads_model(state["model"]), log_probs=state.get("log_probs"))  # type: ignore[misc]
         self.random = state["random"]
-        if state.get("log_probs") is not None:
-            self._log_probs, self._rescored = state["log_probs"], True
 
 
 class _TrieMatches:

@@ -64,9 +64,12 @@ MIN_JOB_CHARS = 64 << 10  # smaller jobs are not worth sending to a worker
 class BatchEncoder:
     """Vectorised Viterbi / sampling over the chunks of a buffer, for one vocabulary:
     ``pieces`` with their ``ids``, and ``log_probs`` indexed by id. The flat trie is built
-    on first use (or by :meth:`prepare`)."""
+    on first use (or by :meth:`prepare`). ``on``: an encoder of the same pieces whose trie
+    this one takes, and its working arrays and lock (see :meth:`rescored`)."""
 
-    def __init__(self, pieces: Sequence[bytes], ids: Sequence[int], log_probs: np.ndarray) -> None:
+    def __init__(
+        self, pieces: Sequence[bytes], ids: Sequence[int], log_probs: np.ndarray, *, on: Optional["BatchEncoder"] = None
+    ) -> None:
         self._pieces = pieces
         self._ids = ids
         self._logp = log_probs
@@ -76,12 +79,16 @@ class BatchEncoder:
         self._logp_floats: Optional[List[float]] = None
         self._weights: Dict[Tuple[float, bool], Table] = {}
         self._viterbi: Optional[Table] = None
-        self._scratch = Scratch()
-        self._lock = threading.Lock()  # one slice at a time: threads would share the scratch
+        # The arrays a slice works in, kept between slices, and the lock that lets one
+        # slice at a time use them (threads share an encoder); shared with ``on``.
+        self.scratch: Scratch = Scratch() if on is None else on.scratch
+        self.lock: threading.Lock = threading.Lock() if on is None else on.lock
+        if on is not None:
+            self._score(on.prepare())
 
     def prepare(self) -> FlatTrie:
         """Build the trie now (before forking workers, say); returns it."""
-        with self._lock:
+        with self.lock:
             if self._trie is None:
                 self._score(FlatTrie.build(self._pieces, self._ids))
             assert self._trie is not None
@@ -98,10 +105,7 @@ class BatchEncoder:
         >>> encoder.rescored(np.append(np.full(256, -5.5), -np.inf)).prepare() is encoder.prepare()
         True
         """
-        encoder = BatchEncoder(self._pieces, self._ids, log_probs)
-        encoder._score(self.prepare())
-        encoder._scratch, encoder._lock = self._scratch, self._lock
-        return encoder
+        return BatchEncoder(self._pieces, self._ids, log_probs, on=self)
 
     def _score(self, trie: FlatTrie) -> None:
         """Take ``trie`` and make the tables of this encoder's scores over its slots (with
@@ -144,13 +148,13 @@ class BatchEncoder:
                 alone.append(group)
                 continue
             layout = lay_out(data, starts[group], lengths[group], trie)
-            with self._lock:
+            with self.lock:
                 if alpha is None:
                     assert self._viterbi is not None
-                    ids, counts, unsure = viterbi_slice(layout, trie, self._viterbi, self._worst, self._scratch)
+                    ids, counts, unsure = viterbi_slice(layout, trie, self._viterbi, self._worst, self.scratch)
                 else:
                     assert rng is not None and weights is not None
-                    ids, counts, unsure = sample_slice(layout, trie, weights, rng, self._scratch)
+                    ids, counts, unsure = sample_slice(layout, trie, weights, rng, self.scratch)
             found_at = np.cumsum(counts) - counts + position
             parts.append(ids)
             position += ids.size
