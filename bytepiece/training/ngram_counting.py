@@ -297,6 +297,13 @@ def _conditional(
     prefix_keys, prefix_raw = prefix
     for first in range(0, len(keys), _BLOCK):
         block = slice(first, first + _BLOCK)
-        where = np.searchsorted(prefix_keys, keys[block] >> np.uint64(8))
-        np.subtract(raw[block], prefix_raw[where], out=logp[block])
+        # In key order the n-grams of one prefix are neighbours: each distinct prefix is
+        # searched once (the searches were half of the model's build in the driver).
+        prefixes = keys[block] >> np.uint64(8)
+        new = np.empty(len(prefixes), dtype=bool)
+        new[:1] = True
+        np.not_equal(prefixes[1:], prefixes[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        where = np.searchsorted(prefix_keys, prefixes[starts])
+        np.subtract(raw[block], np.repeat(prefix_raw[where], np.diff(starts, append=len(prefixes))), out=logp[block])
     return logp, raw if keep_raw else None
