@@ -101,12 +101,12 @@ class Engine:
         self.special_to_id: Dict[str, int] = dict(model.special_tokens)
         self.id_to_special: Dict[int, str] = {i: t for t, i in model.special_tokens.items()}
         self._automaton: Any = None
-        self._log_probs = log_probs
-        self._rescored = log_probs is not None  # scores not from the model's counts
         self._piece_length_table: Optional[np.ndarray] = None
+        self._log_probs = None if log_probs is None else self._checked_scores(log_probs)
+        self._rescored = log_probs is not None  # scores not from the model's counts
         self._batch_encoder: Optional["BatchEncoder"] = None
-        if like is not None and log_probs is not None:
-            self._batch_encoder = like.batch_encoder().rescored(log_probs)
+        if like is not None and self._log_probs is not None:
+            self._batch_encoder = like.batch_encoder().rescored(self._log_probs)
         self._prefix_index: Optional["PrefixIndex"] = None
         self._added_pieces: Optional["AddedPieces"] = None
         self._id_objects: Optional[np.ndarray] = None  # int objects by id, for id_list
@@ -168,12 +168,15 @@ class Engine:
         >>> engine.encode_utf8(b"ab"), engine.rescored(scores).encode_utf8(b"ab")
         ([259], [100, 101])
         """
+        return Engine(self.model, cache_bytes=self.chunk_cache.max_bytes, log_probs=log_probs, like=self)
+
+    def _checked_scores(self, log_probs: np.ndarray) -> np.ndarray:
         scores = np.asarray(log_probs, dtype=np.float64)
         if scores.shape != (self.vocab_size,):
             raise ValueError(f"log_probs must hold one score per id ({self.vocab_size}), got shape {scores.shape}")
         if not (scores[self.piece_length_table() == 1] > -np.inf).all():
             raise ValueError("every single byte must keep a finite score, so that any text can be segmented")
-        return Engine(self.model, cache_bytes=self.chunk_cache.max_bytes, log_probs=scores, like=self)
+        return scores
 
     def batch_encoder(self) -> "BatchEncoder":
         """The vectorised Viterbi and sampler of ``batch/`` for this model."""
