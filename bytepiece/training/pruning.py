@@ -31,6 +31,7 @@ computes (the same ``unigram_log_probs``), so the segmentations are identical.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import tempfile
 import uuid
@@ -84,6 +85,16 @@ def rank(counts: Counts) -> List[Tuple[bytes, int]]:
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     order = np.lexsort((-lengths, -weights, lengths > 1))  # the last key sorts first
     return list(zip(pick(pieces, order), weights[order].tolist()))
+
+
+def unjoin(data: bytes, lengths: np.ndarray) -> List[bytes]:
+    """The strings that were joined into ``data``, of these ``lengths``, sliced in C.
+
+    >>> unjoin(b"abcd", np.array([1, 3]))
+    [b'a', b'bcd']
+    """
+    ends = np.cumsum(lengths).tolist()
+    return list(map(data.__getitem__, map(slice, [0] + ends[:-1], ends)))
 
 
 def pick(items: Sequence[Any], indices: np.ndarray) -> Sequence[Any]:
@@ -192,16 +203,23 @@ class RoundPieces:
         self.key = uuid.uuid4().hex
         self.data = b"".join(pieces)
         self.lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-        self.place = dict(zip(pieces, range(len(pieces))))
+
+    @functools.cached_property
+    def place(self) -> Dict[bytes, int]:
+        """Each piece's place in the list, made for the first round that is not all of them."""
+        return dict(zip(self.pieces, range(len(self.pieces))))
 
     def round(self, vocabulary: Counts) -> Round:
         """``vocabulary`` as counts of these pieces; ``ValueError`` for a piece not among them."""
+        values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        if list(vocabulary) == self.pieces:  # the pieces' own vocabulary (a first round): no look-ups
+            return Round(self.key, self.data, self.lengths, values)
         counts = np.zeros(len(self.pieces), dtype=np.int64)
         try:
             where = np.fromiter(map(self.place.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary))
         except KeyError as exc:
             raise ValueError(f"piece {exc.args[0]!r} is not among the pieces of these rounds") from None
-        counts[where] = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        counts[where] = values
         return Round(self.key, self.data, self.lengths, counts)
 
 
@@ -220,8 +238,7 @@ class Segmenter:
         round's goes once this one is made), else one built from the round's pieces."""
         if isinstance(previous, Segmenter) and previous.key == round_.key:
             return cls(round_.key, previous.engine.rescored(_scores(round_.counts[previous.places])), previous.places)
-        ends = np.cumsum(round_.lengths).tolist()
-        pieces = list(map(round_.data.__getitem__, map(slice, [0] + ends[:-1], ends)))
+        pieces = unjoin(round_.data, round_.lengths)
         # a piece the round has dropped (count 0) is still in the trie, and scores -inf
         engine = Engine(Model.from_counts(dict(zip(pieces, np.maximum(round_.counts, 1).tolist())), special_tokens=()))
         place = dict(zip(pieces, range(len(pieces))))
@@ -385,8 +402,7 @@ def _sort_out(
                     pickle.dump(group, packed, protocol=pickle.HIGHEST_PROTOCOL)
     long.clear()
     for data, kept_lengths, kept_counts in kept_long:
-        ends = np.cumsum(kept_lengths).tolist()
-        keep.update(zip(map(data.__getitem__, map(slice, [0] + ends[:-1], ends)), kept_counts.tolist()))
+        keep.update(zip(unjoin(data, kept_lengths), kept_counts.tolist()))
     del kept_long
 
     def dropped() -> Iterator[Strings]:

@@ -255,3 +255,13 @@ def test_dropped_long_pieces_wait_on_disk_and_not_in_the_driver(tmp_path):
         for start, end, weight in zip(group.starts.tolist(), group.ends.tolist(), group.weights.tolist()):
             sent[group.data[start:end]] = weight
     assert {p for p in sent if len(p) > 7} == {b"%06d" % i * 20 for i in range(20_000)}
+
+
+def test_a_round_names_a_piece_outside_its_run():
+    from bytepiece.training.pruning import RoundPieces
+
+    within = RoundPieces([b"a", b"b", b"ab"])
+    assert within.round({b"a": 1, b"b": 2, b"ab": 3}).counts.tolist() == [1, 2, 3]  # all of them, in order
+    assert within.round({b"ab": 3, b"a": 1}).counts.tolist() == [1, 0, 3]
+    with pytest.raises(ValueError, match="b'abc' is not among the pieces"):
+        within.round({b"a": 1, b"abc": 2})
