@@ -44,6 +44,17 @@ Result = TypeVar("Result")
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 CONNECT_TIMEOUT = "30s"
+# The cluster that ``local:N`` starts shares this machine's cores with the driver: it does
+# without Dask's bookkeeping that costs CPU and tells a trial run nothing. Each worker's
+# statistical profiler samples the task thread's stack every 10 ms (taking the GIL from
+# it), and the system and memory monitors poll psutil 2 and 10 times a second. At 100 MB
+# on 2 cores these cost 1-3 s of a 52-58 s run (docs/scaling.md, "Session 13"). A real
+# cluster keeps its own configuration (the same keys, in the workers' Dask config).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 class DaskError(ValueError):
@@ -98,14 +109,17 @@ class DaskExecutor(Executor):
             workers = int(local.group(1) or 2)
             if workers < 1:
                 raise DaskError(f"local:N needs N >= 1 worker processes, got {address!r}")
-            cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-            )
+            import dask  # installed with distributed
+
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read by the scheduler and passed on by the nannies
+                cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.ERROR,
+                )
             client = distributed.Client(cluster)
             return cls(client, owned=[client, cluster])
         try:

@@ -16,6 +16,7 @@ import pytest
 
 from bytepiece import Tokenizer, TokenFile, Trainer, encode_corpus
 from bytepiece.cli import main
+from bytepiece.cluster import LOCAL_CLUSTER_CONFIG, DaskExecutor
 from bytepiece.io import corpus
 
 from conftest import REPO
@@ -134,3 +135,19 @@ def test_bad_dask_addresses_are_clear_errors(corpus_dir, capsys):
     assert "local:N needs N >= 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not both"):
         trainer().train(corpus_dir, workers=2, dask="local:1")
+
+
+def _worker_settings() -> dict:
+    import dask
+
+    return {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}
+
+
+def test_a_local_cluster_runs_without_the_bookkeeping_that_competes_for_its_cores():
+    # local:N shares the driver's machine: its workers run without the statistical
+    # profiler, and with slower monitors; the caller's own Dask config is left as it was.
+    before = _worker_settings()
+    with DaskExecutor.connect("local:1") as executor:
+        (settings,) = executor.client.run(_worker_settings).values()
+        assert settings == LOCAL_CLUSTER_CONFIG
+    assert _worker_settings() == before
