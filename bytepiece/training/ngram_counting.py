@@ -126,7 +126,7 @@ def add_by_key(sorted_keys: np.ndarray, counts: np.ndarray) -> Tuple[np.ndarray,
     if not len(sorted_keys):
         return sorted_keys, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
-    return sorted_keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
+    return sorted_keys[starts], np.add.reduceat(counts.astype(np.int64, copy=False), starts)  # int64: narrower counts would wrap
 
 
 # ---------------------------------------------------------------- the n-gram model

@@ -46,6 +46,23 @@ def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_p
     assert list(tmp_path.iterdir()) == []  # spilled files are deleted
 
 
+@pytest.mark.parametrize("budget", [None, 64])
+def test_shards_travel_narrow_and_their_totals_never_wrap(budget, tmp_path):
+    # A map task's counts fit 32 bits and travel so (12 bytes an entry, not 16); totals
+    # past 2**32 (a byte of a corpus of many GB) are still exact, in memory or spilled.
+    big = np.array([(1 << 32) - 1, 7], dtype=np.int64)
+    keys = np.array([3, 9], dtype=np.uint64)
+    shard = split_partitions(keys, big, 4)
+    assert shard[1].dtype == np.uint32
+    with CountStore(budget, str(tmp_path), partitions=4) as store:
+        for _ in range(3):
+            store.add("t", *shard)
+        assert store.held_bytes() in (0, 3 * (8 + 4) * 2)  # spilled, or 12 bytes an entry
+        store.add("t", keys, np.array([5, 1 << 40]))  # too wide for 32 bits: kept as it is
+        totals = dict(zip(*(a.tolist() for a in store.result("t"))))
+    assert totals == {3: 3 * ((1 << 32) - 1) + 5, 9: 3 * 7 + (1 << 40)}
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_result_in_runs_has_the_same_totals_in_hash_order(tmp_path, workers):
     # the n-gram model's longest length: only hashed, so never sorted by key nor gathered
