@@ -44,12 +44,13 @@ Result = TypeVar("Result")
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 CONNECT_TIMEOUT = "30s"
-# The cluster that ``local:N`` starts shares this machine's cores with the driver: it does
-# without Dask's bookkeeping that costs CPU and tells a trial run nothing. Each worker's
-# statistical profiler samples the task thread's stack every 10 ms (taking the GIL from
-# it), and the system and memory monitors poll psutil 2 and 10 times a second. At 100 MB
-# on 2 cores these cost 1-3 s of a 52-58 s run (docs/scaling.md, "Session 13"). A real
-# cluster keeps its own configuration (the same keys, in the workers' Dask config).
+# The cluster that ``local:N`` starts shares this machine's cores with the driver, so it
+# does without the Dask bookkeeping that costs CPU and tells a trial run nothing: each
+# worker's statistical profiler (by default it samples the task thread's stack every 10
+# ms, taking the GIL from it), and most of the system and memory monitors' polling (by
+# default 2 and 10 times a second). At 100 MB on 2 cores they cost 1-3 s of a 52-58 s run
+# (docs/scaling.md, "Session 13"). A cluster you start keeps its own configuration (the
+# same keys, in its workers' Dask config).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "2s",
