@@ -87,9 +87,9 @@ def split_partitions(keys: np.ndarray, counts: np.ndarray, partitions: int) -> S
 
 def narrowed(counts: np.ndarray) -> np.ndarray:
     """``counts`` as uint32 when they fit (a map task's always do: it counts a few MB):
-    a shard is then 12 bytes an entry instead of 16, and pass 1's shards, which are about
-    as many entries as the corpus has distinct n-grams, travel to the driver and on to
-    the reduce tasks a quarter lighter (spilled, they are int64). Totals are added up in int64
+    a shard is then 12 bytes an entry instead of 16, and pass 1's shards (several times
+    as many entries as the n-gram model keeps) travel to the driver and on to the reduce
+    tasks a quarter lighter (spilled, they are int64). Totals are added up in int64
     (:func:`~bytepiece.training.ngram_counting.add_by_key`), never in this type."""
     if counts.dtype == np.uint32 or (len(counts) and (int(counts.max()) > _NARROW_MAX or int(counts.min()) < 0)):
         return counts
