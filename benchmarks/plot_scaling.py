@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ def main(source: str, target: str, commit: str) -> int:
 
     # Left: the median run of each kind, its stages stacked (the rest: the model's build,
     # planning, saving, starting processes).
-    labels, walls = [], []
+    labels = []
     for position, run in enumerate(RUNS):
         mine = sorted((r for r in rounds if r["run"] == run), key=lambda r: r["wall_s"])
         if not mine:
@@ -49,7 +48,6 @@ def main(source: str, target: str, commit: str) -> int:
             start += seconds
         left.barh(position, median["wall_s"] - start, left=start, color="0.75", label="the rest" if position == 0 else None)
         labels.append(f"{run}\n(median of {len(mine)}: {median['wall_s']:.1f} s)")
-        walls.append(median["wall_s"])
     left.set_yticks(range(len(labels)))
     left.set_yticklabels(labels, fontsize=9)
     left.invert_yaxis()

@@ -103,8 +103,7 @@ def add_up_task(state: Any, item: Tuple[List[Run], int, bool]) -> "Run | HashedR
     end: sorting is always done."""
     runs, min_count, hash_order = item
     keys = np.concatenate([k for k, _ in runs]) if len(runs) > 1 else runs[0][0]
-    # int64 before adding: the runs' counts may be uint32 (narrowed), their totals not
-    counts = np.concatenate([c for _, c in runs], dtype=np.int64) if len(runs) > 1 else runs[0][1].astype(np.int64, copy=False)
+    counts = np.concatenate([c for _, c in runs]) if len(runs) > 1 else runs[0][1]  # int64 below: add_by_key, _at_least
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
         order = np.argsort(keys, kind="stable")  # runs end to end: near linear
         keys, counts = add_by_key(keys[order], counts[order])
