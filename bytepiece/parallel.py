@@ -62,6 +62,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, Protocol, Set, TypeVar, Union
 
+import numpy as np
+
 State = TypeVar("State")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -165,6 +167,21 @@ def shared_value(shared: Shared, argument: Any = None) -> Any:
         return value
 
 
+def mapped_state(path: str) -> Any:
+    """The state in ``path`` (:func:`write_state`), read once in this process and kept
+    until :func:`forget_mapped`. Thread-safe, as :func:`shared_value` is."""
+    with _SHARED_LOCK:
+        if path not in _MAPPED:
+            _MAPPED[path] = read_state(path)
+        return _MAPPED[path]
+
+
+def forget_mapped(path: str) -> None:
+    """Drop the state of ``path`` from this process (its pool is closing)."""
+    with _SHARED_LOCK:
+        _MAPPED.pop(path, None)
+
+
 def forget_shared() -> None:
     """Drop this process's shared value (a pool that built it here is closing)."""
     with _SHARED_LOCK:
@@ -188,7 +205,7 @@ class WorkerPool(Generic[State]):
         self.workers = available_workers(resolve_workers(workers), purpose)
         self.owner = os.getpid()
         self._executor: Optional[ProcessPoolExecutor] = None
-        self._shared_dir: Optional[str] = None  # files of shared values, for the workers
+        self._files = PoolFiles()  # of shared values, for the workers
         if self.workers > 1:
             self._executor = self._start()
             self._finalizer = weakref.finalize(self, _shut_down, self._executor, self.owner)
@@ -221,21 +238,11 @@ class WorkerPool(Generic[State]):
         """A handle on ``build(argument, previous)`` for :meth:`imap`'s ``shared``: ``argument`` is
         written once (pickled, to a file the workers read; kept as is with one worker), and
         the previous shared value's file is deleted."""
-        key = uuid.uuid4().hex
         if self._executor is None:
-            return Shared(key, build, argument=argument)
+            return Shared(uuid.uuid4().hex, build, argument=argument)
         self._check_owner()
         _check_sendable(build, "shared value's build")
-        if self._shared_dir is None:
-            self._shared_dir = tempfile.mkdtemp(prefix="bytepiece-shared-")
-            # also gone when the pool is dropped without close()
-            self._shared_cleanup = weakref.finalize(self, shutil.rmtree, self._shared_dir, True)
-        for old in os.listdir(self._shared_dir):  # tasks of the last round are all done
-            os.unlink(os.path.join(self._shared_dir, old))
-        path = os.path.join(self._shared_dir, key)
-        with open(path, "wb") as handle:
-            pickle.dump(argument, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return Shared(key, build, path=path)
+        return self._files.share(build, argument)
 
     def imap(
         self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None
@@ -276,9 +283,7 @@ class WorkerPool(Generic[State]):
         else:
             forget_shared()  # built here, by this pool's tasks
         self._executor = None
-        if self._shared_dir is not None:
-            self._shared_cleanup()  # removes the directory, once
-            self._shared_dir = None
+        self._files.close()
 
     def _check_owner(self) -> None:
         if os.getpid() != self.owner:
@@ -289,6 +294,80 @@ class WorkerPool(Generic[State]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PoolFiles:
+    """A pool's files for worker processes on this machine: shared values (pickled), and
+    a Dask pool's state (:func:`write_state`). One temporary directory, made on first use
+    and removed when the pool closes (or is dropped without closing)."""
+
+    def __init__(self) -> None:
+        self._directory: Optional[str] = None
+
+    def path(self, name: str) -> str:
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="bytepiece-pool-")
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._directory, True)
+        return os.path.join(self._directory, name)
+
+    def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
+        """A :class:`Shared` whose argument the workers read from a file; the previous
+        shared value's file is deleted (the tasks of its round are all done)."""
+        key = uuid.uuid4().hex
+        path = self.path(f"shared-{key}")
+        for old in os.listdir(os.path.dirname(path)):
+            if old.startswith("shared-"):
+                os.unlink(os.path.join(os.path.dirname(path), old))
+        with open(path, "wb") as handle:
+            pickle.dump(argument, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return Shared(key, build, path=path)
+
+    def close(self) -> None:
+        if self._directory is not None:
+            self._cleanup()  # removes the directory, once
+            self._directory = None
+
+
+_ALIGN = 64  # a cache line: the n-gram model's hash tables want their buckets on one
+
+
+def write_state(state: Any, path: str) -> None:
+    """Write ``state`` for :func:`read_state`: its pickle (protocol 5), with its large
+    arrays out of band, each at an offset that is a multiple of 64 bytes, so that a reader
+    maps them instead of copying them (``docs/scaling.md``, "Session 14")."""
+    buffers: List[pickle.PickleBuffer] = []
+    head = pickle.dumps(state, protocol=5, buffer_callback=buffers.append)
+    views = [b.raw() for b in buffers]
+    offsets, offset = [], _aligned(16 + 16 * len(views) + len(head))
+    for view in views:
+        offsets.append(offset)
+        offset = _aligned(offset + view.nbytes)
+    with open(path, "wb") as handle:
+        handle.write(np.array([len(views), len(head)], dtype="<u8").tobytes())
+        handle.write(np.array([[o, v.nbytes] for o, v in zip(offsets, views)], dtype="<u8").reshape(-1, 2).tobytes())
+        handle.write(head)
+        for view, start in zip(views, offsets):
+            handle.seek(start)
+            handle.write(view)
+
+
+def read_state(path: str) -> Any:
+    """The state that :func:`write_state` wrote, its arrays read-only views of the file
+    mapped in memory: worker processes on one machine share its pages (in the page cache),
+    as forked workers share their parent's."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    memory = memoryview(mapped)
+    count, head_bytes = (int(x) for x in np.frombuffer(memory[:16], dtype="<u8"))
+    table = np.frombuffer(memory[16 : 16 + 16 * count], dtype="<u8").reshape(-1, 2).tolist()
+    head = memory[16 + 16 * count : 16 + 16 * count + head_bytes]
+    return pickle.loads(head, buffers=[memory[start : start + size] for start, size in table])
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
 
 
 def _check_sendable(task: Callable[..., Any], what: str = "task") -> None:
@@ -431,6 +510,7 @@ def pool_for(runner: Union[Runner, Pool[Any]], *, purpose: str = "this call") ->
 _STATE: List[Any] = []  # the pool's state, in a worker process
 _SHARED: List[Any] = []  # [key, value] of the shared value built in this process
 _SHARED_LOCK = threading.Lock()
+_MAPPED: Dict[str, Any] = {}  # states read from files (mapped_state), by path
 
 
 def _set_state(state: Any) -> None:

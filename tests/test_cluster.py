@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,13 +65,27 @@ def local_models(corpus_dir):
     return pieces_and_counts(trainer().train(corpus_dir, workers=1))
 
 
-def test_a_dask_cluster_trains_the_same_model(client, corpus_dir, local_models, monkeypatch):
+# ``local``: the executor of ``local:N``, whose workers map the state from a file and
+# whose results are fetched from the workers rather than relayed by the scheduler.
+LOCAL = pytest.mark.parametrize("local", [False, True], ids=["any-cluster", "workers-on-this-machine"])
+
+
+@LOCAL
+def test_a_dask_cluster_trains_the_same_model(client, corpus_dir, local_models, monkeypatch, local):
     monkeypatch.setattr(corpus, "PART_BYTES", 30_000)  # many parts: files cut into byte ranges
     assert len(list(corpus.CorpusReader(corpus_dir).parts())) > 10
-    assert pieces_and_counts(trainer().train(corpus_dir, dask=client)) == local_models
+    pool_files = set(Path(tempfile.gettempdir()).glob("bytepiece-pool-*"))
+    executor = DaskExecutor(client, local=local)
+    assert pieces_and_counts(trainer().train(corpus_dir, dask=executor)) == local_models
+    # the workers have let go of the states they mapped, and the files are gone
+    assert set(client.run(_pool_files_mapped).values()) == {0}
+    assert set(Path(tempfile.gettempdir()).glob("bytepiece-pool-*")) == pool_files
 
 
-def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, local_models, monkeypatch):
+@LOCAL
+def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, local_models, monkeypatch, local):
+    # A restarted worker maps the state again; a result lost with its worker is computed
+    # again, whether the scheduler relays results or the driver fetches them.
     monkeypatch.setattr(corpus, "PART_BYTES", 20_000)
     pids = client.run(os.getpid)  # {worker address: pid}
     victim = sorted(pids.values())[0]
@@ -87,11 +103,17 @@ def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, l
 
     thread = threading.Thread(target=kill_when_busy, daemon=True)
     thread.start()
-    models = trainer().train(corpus_dir, dask=client)
+    models = trainer().train(corpus_dir, dask=DaskExecutor(client, local=local))
     thread.join()
     assert killed.is_set(), "the run ended before a worker could be killed"
     assert pieces_and_counts(models) == local_models
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def _pool_files_mapped() -> int:
+    """Mappings of a pool's files in this worker (runs on the workers)."""
+    with open("/proc/self/maps") as maps:
+        return sum("bytepiece-pool-" in line for line in maps)
 
 
 def _training_tasks_done(dask_scheduler=None) -> int:

@@ -160,3 +160,26 @@ def test_shared_files_are_removed_when_the_pool_closes_or_is_dropped():
             del pool  # never closed: its finalizer cleans up
             gc.collect()
         assert not os.path.exists(directory)
+
+
+def test_a_state_written_to_a_file_is_read_back_mapped_and_aligned(tmp_path):
+    # How a Dask pool on this machine hands its state (the n-gram model) to its workers:
+    # the arrays come back equal, read-only, in the file's pages rather than copied, and
+    # 64-byte aligned, so that the model's hash tables are used where they lie.
+    import numpy as np
+
+    from bytepiece.parallel import read_state, write_state
+    from bytepiece.training.hash_table import HashTable
+
+    keys = np.arange(1, 50_000, 7, dtype=np.uint64)
+    table = HashTable(keys, keys.astype(np.float64) / 2)
+    odd = np.arange(1001, dtype=np.uint8)[1:]  # an array whose length is not a multiple of 64
+    state = {"order": 6, "table": table, "odd": odd, "words": ["a", b"b"]}
+    write_state(state, str(tmp_path / "state"))
+    read = read_state(str(tmp_path / "state"))
+    assert read["order"] == 6 and read["words"] == ["a", b"b"]
+    assert np.array_equal(read["odd"], odd) and not read["odd"].flags.writeable
+    queries = np.arange(0, 60_000, dtype=np.uint64)
+    assert np.array_equal(read["table"].get(queries), table.get(queries))
+    mapped = read["table"].__getstate__()["_table"]
+    assert mapped.ctypes.data % 64 == 0 and not mapped.flags.writeable  # the file's pages, not a copy

@@ -153,10 +153,11 @@ class HashTable:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        # unpickled, the table lies wherever the pickle's buffer was: aligned again
-        table = _aligned_table(len(state["_table"]))
-        table[...] = state["_table"]
-        self._table = table
+        table = state["_table"]
+        if table.ctypes.data % _LINE:  # unpickled wherever the pickle's buffer was: aligned again
+            table = _aligned_table(len(table))
+            table[...] = state["_table"]
+        self._table = table  # else used where it is (read-only, mapped from a file: parallel.read_state)
         self._rows = _bucket_view(table)
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
