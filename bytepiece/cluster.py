@@ -105,6 +105,8 @@ class DaskExecutor(Executor):
         # from a file they map and results are fetched from them, not relayed by the
         # scheduler (see the module's docstring). Off for a cluster you started.
         self.local = local
+        if not local:
+            _check_replicas(client)
 
     @classmethod
     def connect(cls, address: Any) -> "DaskExecutor":
@@ -158,6 +160,25 @@ class DaskExecutor(Executor):
         owned, self._owned = self._owned, []
         for thing in owned:  # the client first, then the cluster it talks to
             thing.close()
+
+
+def _check_replicas(client: Any) -> None:
+    """Warn if the scheduler's Active Memory Manager runs (Dask's default): it drops the
+    copies of scattered data on workers with no task waiting for it, so a worker whose
+    queue ran dry for a moment fetches the state (the n-gram model: 216 MB at 100 MB)
+    again from a peer (``docs/scaling.md``, "Running on a real cluster")."""
+    try:
+        running = bool(client.amm.running())
+    except Exception:  # a scheduler without one (older Dask): nothing to warn about
+        return
+    if running:
+        warnings.warn(
+            "the Dask scheduler runs the Active Memory Manager, which drops the copies of the "
+            "state that bytepiece sends every worker (the n-gram model) from workers with no task "
+            "waiting, so that they fetch it again; start the scheduler with "
+            "DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__START=False (see docs/scaling.md)",
+            stacklevel=3,
+        )
 
 
 class DaskPool:

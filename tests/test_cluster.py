@@ -12,6 +12,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,13 @@ DEMO = REPO / "demo-corpus"
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-    )
+    import dask
+
+    # as docs/scaling.md asks of a cluster you start: no Active Memory Manager
+    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        )
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -173,3 +178,18 @@ def test_a_local_cluster_runs_without_the_bookkeeping_that_competes_for_its_core
         (settings,) = executor.client.run(_worker_settings).values()
         assert settings == LOCAL_CLUSTER_CONFIG
     assert _worker_settings() == before
+
+
+def test_a_cluster_whose_scheduler_drops_replicas_is_warned_about(client):
+    # Dask's Active Memory Manager (on by default) drops the copies of the scattered state
+    # from workers with no task waiting for it; they would fetch the model again.
+    assert not client.amm.running()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DaskExecutor(client)  # the fixture's scheduler runs without it: no warning
+    client.amm.start()
+    try:
+        with pytest.warns(UserWarning, match="ACTIVE_MEMORY_MANAGER__START=False"):
+            DaskExecutor(client)
+    finally:
+        client.amm.stop()
