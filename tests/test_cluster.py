@@ -132,9 +132,11 @@ def test_encode_corpus_on_dask_gives_the_same_token_file(client, corpus_dir, loc
     encode_corpus(tok, corpus_dir, tmp_path / "local", split="lines")
     monkeypatch.setattr(corpus, "PART_BYTES", 30_000)  # many parts, each read by a worker
     encode_corpus(tok, corpus_dir, tmp_path / "local-shuffled", split="lines", shuffle=3)
-    encode_corpus(tok, corpus_dir, tmp_path / "dask-shuffled", split="lines", shuffle=3, dask=client)
-    for name in ("tokens.bin", "offsets.npy"):
-        assert (tmp_path / "dask-shuffled" / name).read_bytes() == (tmp_path / "local-shuffled" / name).read_bytes()
+    for local in (False, True):  # any cluster, and workers on this machine (local:N)
+        target = tmp_path / f"dask-shuffled-{local}"
+        encode_corpus(tok, corpus_dir, target, split="lines", shuffle=3, dask=DaskExecutor(client, local=local))
+        for name in ("tokens.bin", "offsets.npy"):
+            assert (target / name).read_bytes() == (tmp_path / "local-shuffled" / name).read_bytes()
     address = client.scheduler.address  # the CLI path: a scheduler address
     model_path = tmp_path / "m.model"
     from bytepiece import save_model
