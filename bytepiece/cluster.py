@@ -10,10 +10,11 @@ its pools have the same ``imap`` / ``map`` interface, so training's passes, prun
 * **Except on this machine** (``local:N``): there the state is written once to a file
   (:func:`~bytepiece.parallel.write_state`) that each worker maps, its arrays aligned in
   place, as forked local workers share their parent's pages; shared values go through
-  files too, as for local workers; and results are fetched from the workers rather than
-  relayed by the scheduler, which runs in the driver's process. At 100 MB the scattered
-  n-gram model (216 MB) took 1.9 s to reach the workers and 0.75 s in each to be copied
-  into aligned tables, and every result crossed the driver's event loop twice
+  files too, as for local workers; and so do each task's item and result
+  (:class:`Parcel`), Dask carrying only their paths, rather than relaying them through
+  the scheduler, which runs in the driver's process. At 100 MB the scattered n-gram
+  model (216 MB) took 1.9 s to reach the workers and 0.75 s in each to be copied into
+  aligned tables, and every result crossed the driver's event loop twice
   (``docs/scaling.md``, "Session 14").
 * **Tasks are module-level functions** ``task(state, item)``, sent by name: the workers
   need ``bytepiece`` installed (the same version as the driver).
@@ -39,6 +40,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
+import pickle
 import re
 import uuid
 import warnings
@@ -101,9 +104,9 @@ class DaskExecutor(Executor):
         self.client = client
         self._owned = owned or []  # a LocalCluster and/or a Client we started
         self.name = "dask"
-        # ``local``: the workers run on this machine (``local:N``), so they read the state
-        # from a file they map and results are fetched from them, not relayed by the
-        # scheduler (see the module's docstring). Off for a cluster you started.
+        # ``local``: the workers run on this machine (``local:N``), so the state, shared
+        # values, items and results go through files, not through the scheduler (see the
+        # module's docstring). Off for a cluster you started.
         self.local = local
         if not local:
             _check_replicas(client)
@@ -215,10 +218,11 @@ class DaskPool:
         pending: Deque[Any] = collections.deque()
         try:
             for item in items:
+                wrapped = self._parcel(item) if self.local else Opaque(item)
                 if shared is None:
-                    future = self.client.submit(run_task, task, self._state, Opaque(item), pure=False)
+                    future = self.client.submit(run_task, task, self._state, wrapped, pure=False)
                 else:
-                    future = self.client.submit(run_shared_task, task, shared, self._shared, Opaque(item), pure=False)
+                    future = self.client.submit(run_shared_task, task, shared, self._shared, wrapped, pure=False)
                 pending.append(future)
                 if len(pending) >= 2 * self.workers:
                     yield self._result(pending.popleft())
@@ -228,9 +232,16 @@ class DaskPool:
             for future in pending:  # an error or an abandoned iterator: stop the rest
                 future.cancel()
 
+    def _parcel(self, item: Any) -> "Parcel":
+        parcel = Parcel(self._files.path(f"item-{uuid.uuid4().hex}"))
+        with open(parcel.path, "wb") as handle:
+            pickle.dump(item, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return parcel
+
     def _result(self, future: Any) -> Any:
         """A task's result, waited for; a worker lost meanwhile costs a rerun (Dask's)."""
-        return self.client.gather(future, direct=self.local).value
+        answer = self.client.gather(future, direct=self.local)
+        return answer.result() if isinstance(answer, Parcel) else answer.value
 
     def map(self, task: Callable[[Any, Item], Result], items: Iterable[Item]) -> List[Result]:
         return list(self.imap(task, items))
@@ -298,14 +309,55 @@ def _forget(path: Optional[str]) -> None:
         forget_mapped(path)
 
 
-def run_task(task: Callable[[Any, Any], Any], state: "Opaque | StateFile", item: Opaque) -> Opaque:
+class Parcel:
+    """A task's item and then its result, in files (``local:N``): the item is pickled to
+    ``path`` by the driver, the result to ``path + ".result"`` by the worker, and Dask
+    carries only the path, rather than relaying the item through the scheduler in the
+    driver's process and the result through the worker's and the driver's event loops.
+    A rerun (its worker lost) reads the same item and replaces the result."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @property
+    def value(self) -> Any:
+        with open(self.path, "rb") as handle:
+            return pickle.load(handle)
+
+    def reply(self, result: Any) -> "Parcel":
+        """Write the result (in a worker): whole or not at all."""
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, self.path + ".result")
+        return self
+
+    def result(self) -> Any:
+        """The result (in the driver), its files then deleted."""
+        with open(self.path + ".result", "rb") as handle:
+            result = pickle.load(handle)
+        os.unlink(self.path + ".result")
+        os.unlink(self.path)
+        return result
+
+    def __reduce__(self) -> Any:
+        return (Parcel, (self.path,))
+
+
+def _answer(item: "Opaque | Parcel", result: Any) -> "Opaque | Parcel":
+    return item.reply(result) if isinstance(item, Parcel) else Opaque(result)
+
+
+def run_task(task: Callable[[Any, Any], Any], state: "Opaque | StateFile", item: "Opaque | Parcel") -> "Opaque | Parcel":
     """What a Dask worker runs: one task on the scattered state (after undoing Dask's
     malloc setting, :func:`keep_freed_memory`: a few microseconds, idempotent)."""
     keep_freed_memory()
-    return Opaque(task(state.value, item.value))
+    return _answer(item, task(state.value, item.value))
 
 
-def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Opaque, item: Opaque) -> Opaque:
+def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Opaque, item: "Opaque | Parcel") -> "Opaque | Parcel":
     """One task on a shared value, built from its broadcast argument once per worker."""
     keep_freed_memory()
-    return Opaque(task(shared_value(shared, argument.value), item.value))
+    return _answer(item, task(shared_value(shared, argument.value), item.value))
