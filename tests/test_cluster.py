@@ -71,7 +71,7 @@ def local_models(corpus_dir):
 
 
 # ``local``: the executor of ``local:N``, whose workers map the state from a file and
-# whose results are fetched from the workers rather than relayed by the scheduler.
+# whose items and results go through files too, Dask carrying only their paths.
 LOCAL = pytest.mark.parametrize("local", [False, True], ids=["any-cluster", "workers-on-this-machine"])
 
 
@@ -89,8 +89,8 @@ def test_a_dask_cluster_trains_the_same_model(client, corpus_dir, local_models, 
 
 @LOCAL
 def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, local_models, monkeypatch, local):
-    # A restarted worker maps the state again; a result lost with its worker is computed
-    # again, whether the scheduler relays results or the driver fetches them.
+    # A restarted worker maps the state again; a task lost with its worker runs again,
+    # whether Dask carries its item and result or their files do.
     monkeypatch.setattr(corpus, "PART_BYTES", 20_000)
     pids = client.run(os.getpid)  # {worker address: pid}
     victim = sorted(pids.values())[0]

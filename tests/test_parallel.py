@@ -173,7 +173,7 @@ def test_a_state_written_to_a_file_is_read_back_mapped_and_aligned(tmp_path):
 
     keys = np.arange(1, 50_000, 7, dtype=np.uint64)
     table = HashTable(keys, keys.astype(np.float64) / 2)
-    odd = np.arange(1001, dtype=np.uint8)[1:]  # an array whose length is not a multiple of 64
+    odd = np.arange(1, 1000, dtype=np.int32)  # 3996 bytes: not a multiple of 64
     state = {"order": 6, "table": table, "odd": odd, "words": ["a", b"b"]}
     write_state(state, str(tmp_path / "state"))
     read = read_state(str(tmp_path / "state"))
