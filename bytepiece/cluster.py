@@ -189,17 +189,24 @@ class DaskPool:
 
     def __init__(self, client: Any, state: Any, *, workers: int, local: bool = False) -> None:
         self.client = client
-        self.state = state
         self.workers = workers
         self.local = local  # the workers are on this machine (see DaskExecutor)
         self._files = PoolFiles()
         self._state: Any
-        if local:
+        self._kept: Any = None  # the state as given, where this process keeps it
+        if local:  # not kept here: the driver need not hold what its workers map
             self._state = StateFile(self._files.path("state"))
             write_state(state, self._state.path)
         else:  # in a list: scatter would take a dict state for named pieces of data
+            self._kept = state
             (self._state,) = client.scatter([Opaque(state)], broadcast=True, hash=False)
         self._shared: Optional[Any] = None  # the shared value's argument, on every worker
+
+    @property
+    def state(self) -> Any:
+        """The pool's state; on this machine (``local:N``) mapped from its file when asked
+        for, not held by the driver while the workers use it."""
+        return self._state.value if isinstance(self._state, StateFile) else self._kept
 
     def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
         """A handle on ``build(argument, previous)``: the argument is broadcast to the

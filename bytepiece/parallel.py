@@ -400,8 +400,10 @@ def _warn_daemon(purpose: str) -> None:
 class Pool(Protocol[State]):
     """What a stage uses to run its tasks: a :class:`WorkerPool`, or a Dask pool."""
 
-    state: State
     workers: int
+
+    @property
+    def state(self) -> State: ...
 
     def imap(
         self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None

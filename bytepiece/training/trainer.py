@@ -218,11 +218,14 @@ class Trainer:
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped
-        config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
         # The model is held through pass 2 beside the counts (shared with local workers):
         # it counts toward the budget (at 391 MB: 0.53 GB against the 512 MiB default).
-        store.reserve(config["model"].nbytes)
+        # Only the pool holds it: one that hands it to its workers through a file
+        # (``local:N``) lets it go here.
+        store.reserve(model[0].nbytes)
+        config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
+            del config
 
             def add(shard: PieceShard, size: int) -> None:
                 store.add("pieces", *shard[0])
