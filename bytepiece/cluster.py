@@ -48,7 +48,8 @@ import warnings
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
 
 from .parallel import (
-    Executor, Pool, PoolFiles, Shared, forget_mapped, forget_shared, keep_freed_memory, mapped_state, shared_value, write_state,
+    Executor, Pool, PoolFiles, Shared, forget_mapped, forget_shared, keep_freed_memory, mapped_state, read_state, shared_value,
+    write_state,
 )
 
 State = TypeVar("State")
@@ -206,7 +207,7 @@ class DaskPool:
     def state(self) -> Any:
         """The pool's state; on this machine (``local:N``) mapped from its file when asked
         for, not held by the driver while the workers use it."""
-        return self._state.value if isinstance(self._state, StateFile) else self._kept
+        return read_state(self._state.path) if isinstance(self._state, StateFile) else self._kept
 
     def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
         """A handle on ``build(argument, previous)``: the argument is broadcast to the

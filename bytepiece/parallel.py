@@ -33,9 +33,10 @@ which runs it.
 **Shared values.** A stage that runs many rounds with a different state each time
 (pruning: one vocabulary per round) keeps one pool for the whole run instead of starting
 one per round: ``pool.share(build, argument)`` sends ``argument`` to the workers once
-(through a file for worker processes, a broadcast on Dask), and ``imap(task, items,
-shared=...)`` calls ``task(value, item)``, where ``value = build(argument, previous)`` is
-made once per worker, in the worker, on its first task of the round; ``previous`` is the
+(through a file for worker processes and for a Dask cluster on this machine, a
+broadcast on other Dask clusters), and ``imap(task, items, shared=...)`` calls
+``task(value, item)``, where ``value = build(argument, previous)`` is made once per
+worker, in the worker, on its first task of the round; ``previous`` is the
 value that worker made for the last round (or ``None``), which a build may reuse (pruning
 keeps its trie from round to round and changes only the scores).
 """
@@ -137,8 +138,9 @@ class Shared:
     """A value that a pool's tasks use for a while, built in each worker on first use as
     ``build(argument, previous)`` (``previous``: the worker's value of the last round, or
     ``None``): made by ``pool.share``, passed to ``pool.imap(..., shared=)``.
-    ``argument`` travels with the handle only in this process; worker processes read it
-    from ``path``, and Dask hands it to the task beside the handle."""
+    ``argument`` travels with the handle only in this process; worker processes (and a
+    Dask cluster on this machine) read it from ``path``, and other Dask clusters hand it to
+    the task beside the handle."""
 
     key: str
     build: Callable[[Any, Any], Any]
