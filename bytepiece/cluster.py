@@ -241,10 +241,7 @@ class DaskPool:
                 future.cancel()
 
     def _parcel(self, item: Any) -> "Parcel":
-        parcel = Parcel(self._files.path(f"item-{uuid.uuid4().hex}"))
-        with open(parcel.path, "wb") as handle:
-            pickle.dump(item, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return parcel
+        return Parcel(self._files.dump(f"item-{uuid.uuid4().hex}", item))
 
     def _result(self, future: Any) -> Any:
         """A task's result, waited for; a worker lost meanwhile costs a rerun (Dask's)."""
@@ -335,7 +332,9 @@ class Parcel:
             return pickle.load(handle)
 
     def reply(self, result: Any) -> "Parcel":
-        """Write the result (in a worker): whole or not at all."""
+        """Write the result (in a worker): whole or not at all. Not through
+        ``io.files.atomic_writer``, which fsyncs: a result lives for milliseconds, and a
+        sync per task would cost on the hot path."""
         temporary = f"{self.path}.{os.getpid()}.tmp"
         with open(temporary, "wb") as handle:
             pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)

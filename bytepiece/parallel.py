@@ -312,17 +312,22 @@ class PoolFiles:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._directory, True)
         return os.path.join(self._directory, name)
 
+    def dump(self, name: str, value: Any) -> str:
+        """Pickle ``value`` to the file ``name`` of the directory; its path."""
+        path = self.path(name)
+        with open(path, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
     def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
         """A :class:`Shared` whose argument the workers read from a file; the previous
         shared value's file is deleted (the tasks of its round are all done)."""
         key = uuid.uuid4().hex
-        path = self.path(f"shared-{key}")
-        for old in os.listdir(os.path.dirname(path)):
+        directory = os.path.dirname(self.path(f"shared-{key}"))
+        for old in os.listdir(directory):
             if old.startswith("shared-"):
-                os.unlink(os.path.join(os.path.dirname(path), old))
-        with open(path, "wb") as handle:
-            pickle.dump(argument, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return Shared(key, build, path=path)
+                os.unlink(os.path.join(directory, old))
+        return Shared(key, build, path=self.dump(f"shared-{key}", argument))
 
     def close(self) -> None:
         if self._directory is not None:
