@@ -87,6 +87,19 @@ def test_a_dask_cluster_trains_the_same_model(client, corpus_dir, local_models, 
     assert set(Path(tempfile.gettempdir()).glob("bytepiece-pool-*")) == pool_files
 
 
+def test_a_model_thinned_to_its_budget_is_the_same_on_a_cluster(client, corpus_dir, monkeypatch):
+    # The thresholds a budget raises are functions of the added-up counts: the driver
+    # decides them the same way whoever counted (floors lowered so that 3 MB binds here).
+    from bytepiece.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "MIN_MODEL_BYTES", 0)
+    monkeypatch.setattr(trainer_module, "MIN_CANDIDATES", 0)
+    bounded = Trainer(vocab_size=[2000, 800], min_count=3, memory_budget=3_000_000, progress=False)
+    local = bounded.train(corpus_dir, workers=1)
+    assert local[2000].training["corpus"]["ngram_min_counts"] and local[2000].training["corpus"]["piece_min_count"] > 3
+    assert pieces_and_counts(bounded.train(corpus_dir, dask=DaskExecutor(client, local=True))) == pieces_and_counts(local)
+
+
 @LOCAL
 def test_a_worker_killed_mid_run_costs_time_not_the_result(client, corpus_dir, local_models, monkeypatch, local):
     # A restarted worker maps the state again; a task lost with its worker runs again,

@@ -109,6 +109,26 @@ class HashTable:
             offset += len(keys)
         self._rows = _bucket_view(self._table)
 
+    @staticmethod
+    def bytes_for(keys: int, load: float = 0.75) -> int:
+        """The memory a table of ``keys`` keys takes (give or take its short tail), known
+        before it is built: 64 bytes a bucket, ``load * 4`` keys a bucket.
+
+        >>> HashTable.bytes_for(3_000_000)
+        64000000
+        """
+        return max(2, int(np.ceil(keys / (load * _WIDTH)))) * 16 * _WIDTH
+
+    @staticmethod
+    def keys_for(nbytes: int, load: float = 0.75) -> int:
+        """The most keys a table may hold in ``nbytes`` (:meth:`bytes_for` them is at most
+        that).
+
+        >>> HashTable.keys_for(64_000_000)
+        3000000
+        """
+        return int(nbytes // (16 * _WIDTH) * load * _WIDTH)
+
     def _size(self, keys: int, missing: float, load: float) -> None:
         # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
         # scaled to it. Probing runs on past the last home bucket instead of wrapping

@@ -25,6 +25,7 @@ from .hash_table import HashTable
 from .packed_keys import PACKED_MAX, pack, packed_lengths, packed_values, windows
 
 MAX_ORDER = PACKED_MAX  # an n-gram is a packed key (``packed_keys.py``)
+_NARROW_MAX = (1 << 32) - 1
 _BLOCK = 1 << 20  # n-grams given their conditionals at once
 
 
@@ -173,8 +174,81 @@ class NgramModel:
         return self._tables[n].get(grams)
 
 
-def build_model(counts: NgramCounts, min_count: int) -> NgramModel:
-    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1)."""
+def keep_threshold(counts: np.ndarray, floor: int, limit: Optional[int]) -> int:
+    """The count that at most ``limit`` of ``counts`` reach: ``floor`` if that many or
+    fewer reach it, else the lowest count above ``floor`` that so few reach. Counts tied
+    at the cut go together, so the threshold is a function of the counts alone, in any
+    order (``limit=None``: no limit). The n-gram model's budget and pruning's candidates
+    both keep their most frequent entries this way.
+
+    >>> keep_threshold(np.array([9, 5, 5, 2, 7]), 2, 3)  # 9 and 7 stay, the 5s tie
+    6
+    >>> keep_threshold(np.array([9, 5, 5, 2, 7]), 2, None), keep_threshold(np.array([9, 5]), 2, 0)
+    (2, 10)
+    """
+    above = counts[counts >= floor]
+    if limit is None or len(above) <= limit:
+        return floor
+    # the (limit + 1)-th largest count goes, and every count tied with it
+    return int(np.partition(above, len(above) - limit - 1)[len(above) - limit - 1]) + 1
+
+
+class ModelBudget:
+    """The bytes the n-gram model may take, and the count an n-gram needs to get in.
+
+    Without a limit (``max_bytes=None``) every n-gram with ``count >= min_count`` is kept:
+    the original's model. With one, the lengths come in shortest first and each takes at
+    most its share of the bytes still free (what is left over the lengths still to come,
+    itself included; the longest takes all that is left): a length that would take more
+    keeps its most frequent n-grams only, by a higher count threshold. Thresholds never
+    fall from one length to the next, so every kept n-gram's prefix is kept (a prefix
+    occurs wherever its extensions do). They are functions of the added-up counts alone,
+    so the model is the same for any number of workers and any executor
+    (``docs/training.md``, "A model that fits its budget").
+
+    >>> budget = ModelBudget(2, max_bytes=64)  # room for 3 keys
+    >>> budget.admit(3, np.array([9, 5, 5, 2, 7]), lengths_left=1)  # 9 and 7 stay, the 5s tie
+    6
+    >>> budget.thinned
+    {3: 6}
+    """
+
+    def __init__(self, min_count: int, *, max_bytes: Optional[int] = None) -> None:
+        self.min_count = min_count
+        self.max_bytes = max_bytes
+        self.used = 0  # bytes of the lengths admitted so far
+        self.thresholds: Dict[int, int] = {}
+
+    def floor(self) -> int:
+        """The lowest threshold the next length can have: the last one decided."""
+        return max([self.min_count, *self.thresholds.values()])
+
+    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int) -> int:
+        """The threshold of length ``n`` (``counts``: its n-grams' counts, any order, any
+        of them below :meth:`floor` ignored), charging the table it makes. Lengths 1 and 2
+        are dense arrays of fixed size, never thinned."""
+        threshold = self.floor() if n > 1 else 1
+        if n <= 2:
+            self.thresholds[n] = threshold
+            self.used += 8 << (8 * n)
+            return threshold
+        if self.max_bytes is not None:
+            room = max(0, self.max_bytes - self.used) // max(1, lengths_left)
+            threshold = keep_threshold(counts, threshold, HashTable.keys_for(room))
+        kept = int(np.count_nonzero(counts >= threshold))
+        self.thresholds[n] = threshold
+        self.used += HashTable.bytes_for(kept)
+        return threshold
+
+    @property
+    def thinned(self) -> Dict[int, int]:
+        """The lengths whose threshold the budget raised above ``min_count``, and to what."""
+        return {n: t for n, t in self.thresholds.items() if t > self.min_count}
+
+
+def build_model(counts: NgramCounts, min_count: "int | ModelBudget") -> NgramModel:
+    """Prune the counts and turn them into conditionals (``docs/algorithm.md``, Pass 1);
+    ``min_count`` may be a :class:`ModelBudget`."""
     return stream_model(counts.order, counts.total, _tables(counts), min_count)
 
 
@@ -182,7 +256,7 @@ def stream_model(
     order: int,
     total: int,
     tables: Iterable[Tuple[int, np.ndarray, np.ndarray]],
-    min_count: int,
+    min_count: "int | ModelBudget",
     *,
     longest: Optional[Iterable[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = None,
 ) -> NgramModel:
@@ -199,25 +273,40 @@ def stream_model(
     in key order, which a binary search needs to be fast), put in hash order, and the
     table is built from the runs (:meth:`HashTable.from_hash_ordered`). It is the
     model's largest (14 of its 24.8 million entries at 391 MB, ``docs/scaling.md``).
+
+    ``min_count`` may be a :class:`ModelBudget`, which then decides each length's
+    threshold as it comes (and records them); the caller may read its
+    :meth:`~ModelBudget.floor` to have the next length's counts below it dropped before
+    they come.
     """
+    budget = min_count if isinstance(min_count, ModelBudget) else ModelBudget(min_count)
     model = NgramModel(order)
     last = order if longest is None else order - 1
     prefix: Tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint64), np.zeros(0))
-    for n, keys, logp, raw in _conditionals(total, tables, min_count, last=last, keep_last=longest is not None):
+    for n, keys, logp, raw in _conditionals(total, tables, budget, last=last, order=order, keep_last=longest is not None):
         model.add(n, keys, logp)
         del logp
         if n == last and raw is not None:
             prefix = (keys, raw)
         del keys, raw
     if longest is not None:
-        runs = []
+        runs, run_counts = [], []
+        floor = budget.floor()
         for keys, counts, hashed in longest:  # each run's counts become its log-probabilities as it comes
-            if len(counts) and int(counts.min()) < min_count:
-                hashed = hashed[counts[hashed] >= min_count]  # the same order, of the rest
+            if len(counts) and int(counts.min()) < floor:
+                hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
             logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
             runs.append((keys.take(hashed), logp.take(hashed)))
+            # kept (4 bytes an entry) until every run is in and the budget has its say
+            run_counts.append(np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32))
             del keys, counts, hashed, logp
         del prefix
+        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1)
+        if threshold > floor:
+            for i, counts in enumerate(run_counts):
+                keep = counts >= threshold
+                runs[i] = (runs[i][0][keep], runs[i][1][keep])
+        run_counts.clear()
         model.add_hash_ordered(order, runs)
         runs.clear()
     return model
@@ -239,13 +328,21 @@ def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]
 
 
 def _conditionals(
-    total: int, tables: Iterable[Tuple[int, np.ndarray, np.ndarray]], min_count: int, *, last: int, keep_last: bool = False
+    total: int,
+    tables: Iterable[Tuple[int, np.ndarray, np.ndarray]],
+    min_count: "int | ModelBudget",
+    *,
+    last: int,
+    order: Optional[int] = None,
+    keep_last: bool = False,
 ) -> Iterator[Tuple[int, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """:func:`conditionals` of a stream of tables (lengths 1, 2, ..., ``last`` in order),
     with each length's raw log counts for the next length (``keep_last``: length
     ``last``'s too; else None for it). Arrays are let go as soon as they are used, and
     the next length is reduced only once this one is a table: each is the size of a
     length's model."""
+    budget = min_count if isinstance(min_count, ModelBudget) else ModelBudget(min_count)
+    order = last if order is None else order  # the lengths the budget is shared among
     stream = iter(tables)
     item = next(stream)
     n, byte_keys, byte_counts_seen = item
@@ -258,6 +355,7 @@ def _conditionals(
     unseen = byte_counts == 0
     byte_counts[unseen] = 1
     total = total + int(unseen.sum())
+    budget.admit(1, byte_counts, lengths_left=order)
     keys = np.arange(256, dtype=np.uint64)
     raw = np.log(byte_counts.astype(np.float64))
     yield 1, keys, raw - np.log(float(total)), raw if last > 1 or keep_last else None
@@ -269,7 +367,7 @@ def _conditionals(
             raise ValueError(f"the n-gram tables must come in order of length: got {n} after {expected - 1}")
         prefix = (keys, raw)
         del keys, raw
-        keep = all_counts >= min_count
+        keep = all_counts >= budget.admit(n, all_counts, lengths_left=order - n + 1)
         whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then
         keys = all_keys if whole else all_keys[keep]
         counts = all_counts if whole else all_counts[keep]

@@ -46,6 +46,7 @@ from ..model import Model, unigram_log_probs
 from ..parallel import Pool, Runner, pool_for
 from .packed_keys import PACKED_MAX, pack_pieces, packed_bytes, packed_lengths, unpack_pieces
 from .count_store import LongCounts, read_pickles
+from .ngram_counting import keep_threshold
 from .piece_counting import PieceCounts
 
 Counts = Dict[bytes, int]
@@ -334,15 +335,20 @@ def prune_packed(
     workers: Runner = 1,
     progress: Progress = _no_progress,
     spill_dir: Optional[str] = None,
+    max_candidates: Optional[int] = None,
+    on_cut: Callable[[int], object] = _no_progress,
 ) -> Dict[int, Counts]:
     """Steps 1-4; returns ``{vocab_size: pieces}`` for each requested size.
 
     The counts of pass 2 stay packed in numpy until they are sorted into kept and
     dropped pieces: only the kept ones become a dict. ``pieces`` is consumed. The long
     dropped pieces wait for step 2 in a temporary file in ``spill_dir`` (default: the
-    system's).
+    system's). ``max_candidates`` bounds the pieces step 2 keeps besides the single
+    bytes, the most frequent ones (``docs/training.md``, "A model that fits its budget");
+    ``None``: every piece that passes ``min_count``.
+    ``on_cut`` is told the count the candidates needed if that bound raised it.
     """
-    keep, drop = _sort_out(pieces, min_count, max_piece_length, spill_dir, workers)
+    keep, drop = _sort_out(pieces, min_count, max_piece_length, spill_dir, workers, max_candidates, on_cut)
     result: Dict[int, Counts] = {}
     with pool_for(workers, purpose="pruning") as pool:
         split = Counter(keep)
@@ -366,11 +372,19 @@ def prune_packed(
 
 
 def _sort_out(
-    pieces: PieceCounts, min_count: int, max_piece_length: int, spill_dir: Optional[str] = None, workers: Runner = 1
+    pieces: PieceCounts,
+    min_count: int,
+    max_piece_length: int,
+    spill_dir: Optional[str] = None,
+    workers: Runner = 1,
+    max_candidates: Optional[int] = None,
+    on_cut: Callable[[int], object] = _no_progress,
 ) -> Tuple[Counts, Iterator[Strings]]:
     """Steps 1 and 2: add missing bytes; the kept pieces, and the dropped ones as a stream
     of groups of strings (made or read from disk as they are segmented: never all in
-    memory at once)."""
+    memory at once). With ``max_candidates``, the count a piece needs to stay may be
+    raised above ``min_count`` (:func:`~.ngram_counting.keep_threshold`: the most frequent
+    ones stay), over the short and long pieces together."""
     singles = pack_pieces([bytes([b]) for b in range(256)])
     at = np.searchsorted(pieces.keys, singles)  # the keys are sorted (np.isin sorts them again)
     present = np.zeros(len(singles), dtype=bool)
@@ -382,7 +396,6 @@ def _sort_out(
     pieces.keys, pieces.counts = keys, counts  # consumed: the originals can go
     lengths = packed_lengths(keys)
     kept = (lengths == 1) | ((lengths <= max_piece_length) & (counts >= min_count))
-    keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
     # The long pieces (2.4 million at 100 MB) come pickled, a partition at a time, and are
     # sorted out by tasks on the pool: the driver never makes them objects, and holds only
     # the kept ones (a few thousand) and one partition's dropped ones, packed, on their way
@@ -401,8 +414,23 @@ def _sort_out(
                 for group in groups:
                     pickle.dump(group, packed, protocol=pickle.HIGHEST_PROTOCOL)
     long.clear()
+    # The budget's cut: the candidates that do not reach the threshold are dropped too.
+    passed = [counts[kept & (lengths > 1)], *(kept_counts for _, _, kept_counts in kept_long)]
+    threshold = keep_threshold(np.concatenate(passed), min_count, max_candidates)
+    del passed
+    if threshold > min_count:
+        on_cut(threshold)
+        kept &= (lengths == 1) | (counts >= threshold)
+    keep = dict(zip(unpack_pieces(keys[kept]), counts[kept].tolist()))
     for data, kept_lengths, kept_counts in kept_long:
-        keep.update(zip(unjoin(data, kept_lengths), kept_counts.tolist()))
+        strings: Sequence[bytes] = unjoin(data, kept_lengths)
+        if threshold > min_count:
+            cut = np.flatnonzero(kept_counts < threshold)
+            for below in Strings.from_lists(pick(strings, cut), kept_counts[cut]).split(GROUP_BYTES):
+                pickle.dump((below.data, below.lengths, below.weights), packed, protocol=pickle.HIGHEST_PROTOCOL)
+            chosen = np.flatnonzero(kept_counts >= threshold)
+            strings, kept_counts = pick(strings, chosen), kept_counts[chosen]
+        keep.update(zip(strings, kept_counts.tolist()))
     del kept_long
 
     def dropped() -> Iterator[Strings]:

@@ -23,7 +23,7 @@ from ..io.corpus import ON_ERROR, CorpusFormat, CorpusReader, Part, Source, batc
 from .count_store import CountStore
 from ..model import DEFAULT_SPECIAL_TOKENS, Model, PathLike
 from ..io.model_file import save_model
-from .ngram_counting import NgramModel, check_order, stream_model
+from .ngram_counting import ModelBudget, NgramModel, check_order, stream_model
 from ..normalization import check_normalization
 from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
@@ -38,6 +38,9 @@ SHARD_BYTES_PER_BYTE = 20  # pass 1's count shards, in bytes per byte of text (m
 MAX_PARTITIONS = 1024
 _PARTITION_CAP = 256 << 20  # budgets above this do not make partitions bigger
 PARTS_PER_WORKER = 8  # a small corpus is cut into at least this many parts per worker (balance)
+MIN_MODEL_BYTES = 4 << 20  # the n-gram model's room under the smallest budgets
+CANDIDATE_BYTES = 1 << 10  # what a candidate of pruning costs: the driver's dict, the workers' tries
+MIN_CANDIDATES = 1 << 16  # pruning's candidates under the smallest budgets
 
 
 class Trainer:
@@ -53,7 +56,10 @@ class Trainer:
     those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
     in memory, with the n-gram model they are held beside in pass 2 (default 512 MiB;
     ``None``: no limit), spilling sorted runs to a temporary directory (in ``spill_dir``,
-    default the system's) beyond it.
+    default the system's) beyond it. It also bounds what grows with new text: the n-gram
+    model keeps its most frequent n-grams in half of it, and pruning its most frequent
+    candidates, one per ``CANDIDATE_BYTES`` (``docs/training.md``, "A model that fits its
+    budget"); the thresholds they needed are in ``training["corpus"]``.
 
     ``refine=True`` (or ``"tokens"``, or ``"likelihood"``) goes beyond the original: its
     pruning stops at 1.5 times the largest size, then counts are re-estimated on a sample
@@ -148,15 +154,23 @@ class Trainer:
                 # pass-2 pool holds it.
                 # The longest n-grams (the largest table) are nobody's prefixes and only
                 # hashed: they come as runs in hash order, never sorted nor gathered.
-                longest = store.result_runs(str(self.order), self.min_count, pool) if self.order > 2 else None
-                tables = self._ngram_tables(store, pool, include_longest=longest is None)
-                model = [stream_model(self.order, total, tables, self.min_count, longest=longest)]
+                budget = ModelBudget(self.min_count, max_bytes=model_bytes(self.memory_budget))
+                longest = self._longest_runs(store, pool, budget) if self.order > 2 else None
+                tables = self._ngram_tables(store, pool, budget, include_longest=longest is None)
+                model = [stream_model(self.order, total, tables, budget, longest=longest)]
                 del longest, tables
+                if budget.thinned:
+                    _warn(
+                        f"the n-gram model was thinned to fit half of the memory budget ({_mib(budget.max_bytes)}): "
+                        + ", ".join(f"{n}-grams need {t}+ occurrences" for n, t in budget.thinned.items())
+                        + f" (min_count {self.min_count}); a larger --memory-budget keeps them all"
+                    )
             release_memory()
             pieces = self._count_pieces(parts, reader, model, store, workers, total)
             release_memory()
             distinct = len(pieces)
             sizes = [refinement.overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
+            cut: List[int] = []
             with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
                 vocabularies = prune_packed(
                     pieces,
@@ -167,10 +181,22 @@ class Trainer:
                     workers=workers,
                     progress=bar.update,
                     spill_dir=self.spill_dir,
+                    max_candidates=max_candidates(self.memory_budget),
+                    on_cut=cut.append,
+                )
+            if cut:
+                _warn(
+                    f"pruning kept the {max_candidates(self.memory_budget)} most frequent pieces at most, "
+                    f"to fit the memory budget ({_mib(self.memory_budget)}): pieces needed {cut[0]}+ occurrences "
+                    f"(min_count {self.min_count}); a larger --memory-budget keeps them all"
                 )
         if self.refine:
             vocabularies = self._refine(reader, vocabularies[sizes[0]], total, workers)
         corpus = {**reader.stats.as_dict(), "chunks": chunk_count, "distinct_pieces": distinct}
+        if budget.thinned:  # the count each n-gram length needed, where it was above min_count
+            corpus["ngram_min_counts"] = {str(n): t for n, t in budget.thinned.items()}
+        if cut:  # the count pruning's candidates needed, where it was above min_count
+            corpus["piece_min_count"] = cut[0]
         models = {size: self._model(counts, corpus) for size, counts in vocabularies.items()}
         if output is not None:
             for size, trained in models.items():
@@ -208,13 +234,19 @@ class Trainer:
         return total, chunks
 
     def _ngram_tables(
-        self, store: CountStore, pool: Pool[Any], *, include_longest: bool
+        self, store: CountStore, pool: Pool[Any], budget: ModelBudget, *, include_longest: bool
     ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
         """Pass 1's reduce, one length at a time, on the same workers, up to the longest
         length (without ``include_longest``, one short of it: the longest is reduced
-        apart, as runs in hash order)."""
+        apart, as runs in hash order). Each length is reduced once the one before is a
+        table: the tasks drop what is below the threshold the budget has reached."""
         for n in range(1, self.order + 1 if include_longest else self.order):
-            yield (n, *store.result(str(n), self.min_count if n > 1 else 1, pool))
+            yield (n, *store.result(str(n), budget.floor() if n > 1 else 1, pool))
+
+    def _longest_runs(self, store: CountStore, pool: Pool[Any], budget: ModelBudget) -> Iterator[Any]:
+        """The longest length's reduce, as runs in hash order, started when the shorter
+        lengths are tables (and their thresholds known)."""
+        yield from store.result_runs(str(self.order), budget.floor(), pool)
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped
@@ -300,6 +332,32 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(desc=desc, total=total, unit="B", unit_scale=True, disable=not self.progress, file=sys.stderr)
+
+
+def model_bytes(memory_budget: Optional[int]) -> Optional[int]:
+    """What the n-gram model may take of the memory budget: half (the counts held beside
+    it in pass 2 get the rest), and at least ``MIN_MODEL_BYTES``; no limit without a
+    budget.
+
+    >>> model_bytes(512 << 20) >> 20, model_bytes(None)
+    (256, None)
+    """
+    return None if memory_budget is None else max(memory_budget // 2, MIN_MODEL_BYTES)
+
+
+def max_candidates(memory_budget: Optional[int]) -> Optional[int]:
+    """How many pieces (besides the single bytes) pruning may take as candidates:
+    ``CANDIDATE_BYTES`` each out of the budget, and at least ``MIN_CANDIDATES``; no limit
+    without a budget.
+
+    >>> max_candidates(512 << 20), max_candidates(None)
+    (524288, None)
+    """
+    return None if memory_budget is None else max(memory_budget // CANDIDATE_BYTES, MIN_CANDIDATES)
+
+
+def _mib(nbytes: Optional[int]) -> str:
+    return f"{(nbytes or 0) / (1 << 20):.0f} MiB"
 
 
 def count_partitions(corpus_bytes: int, memory_budget: Optional[int], workers: int) -> int:

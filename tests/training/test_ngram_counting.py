@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bytepiece.training.count_store import CountStore
-from bytepiece.training.ngram_counting import build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
+from bytepiece.training.ngram_counting import ModelBudget, build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
 from bytepiece.normalization import training_chunks
 
 from conftest import DEMO_CORPUS
@@ -116,6 +116,35 @@ def test_model_is_pruned_conditional_log_probabilities():
     got.update({bytes([b]): float(tables[1][1][b]) for b in range(256)})
     assert got.keys() == expected.keys()
     assert all(got[g] == pytest.approx(expected[g], abs=1e-12) for g in expected)
+
+
+@pytest.mark.parametrize("share", [0.6, 0.3])
+def test_a_model_budget_raises_each_lengths_threshold_just_enough_to_fit(share):
+    # A corpus many times the budget makes a model larger than it: each length then keeps
+    # its most frequent n-grams, a threshold that never falls from one length to the next
+    # (every kept n-gram's prefix is kept), and the conditionals of the full model.
+    chunks = sample_chunks(100_000)
+    order, min_count = 5, 2
+    raw = reference_counts(chunks, order)
+    full = build_model(count_ngrams(chunks, order), min_count)
+    dense = 8 * (256 + 65536)  # lengths 1 and 2 are dense arrays, never thinned
+    budget = ModelBudget(min_count, max_bytes=int(dense + share * (full.nbytes - dense)))
+    thin = build_model(count_ngrams(chunks, order), budget)
+    assert thin.nbytes <= budget.max_bytes < full.nbytes
+    thresholds = [budget.thresholds[n] for n in range(2, order + 1)]
+    assert thresholds == sorted(thresholds) and thresholds[-1] > min_count
+    assert budget.thinned == {n: t for n, t in enumerate(thresholds, start=2) if t > min_count}
+    for n in range(3, order + 1):
+        grams = [g for g in raw if len(g) == n]
+        keys = np.array([int.from_bytes(g, "big") for g in grams], dtype=np.uint64)
+        kept = np.array([raw[g] >= budget.thresholds[n] for g in grams])
+        got, whole = thin.lookup(n, keys), full.lookup(n, keys)
+        assert np.array_equal(np.isfinite(got), kept)
+        assert np.array_equal(got[kept], whole[kept])
+    # just enough: one less on the first raised length would not have fitted its share
+    first = min(budget.thinned)
+    fewer = sum(1 for g, c in raw.items() if len(g) == first and c >= budget.thresholds[first] - 1)
+    assert fewer > sum(1 for g, c in raw.items() if len(g) == first and c >= budget.thresholds[first])
 
 
 def test_lookup_returns_minus_infinity_for_pruned_ngrams():

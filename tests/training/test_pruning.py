@@ -15,6 +15,7 @@ from bytepiece.encoding.engine import Engine
 from bytepiece.encoding.viterbi import best_path
 from bytepiece.normalization import training_chunks
 from bytepiece.training import pruning
+from bytepiece.training.ngram_counting import keep_threshold
 from bytepiece.training.pruning import Strings, check_vocab_sizes, count_segments, prune, prune_packed, rank, rank_key, remove_wasted, split_into
 
 from conftest import DEMO_CORPUS
@@ -208,6 +209,35 @@ def test_long_pieces_are_sorted_out_alike_in_any_partitioning_grouping_or_worker
         parts = [(pickle.dumps(part), len(part)) for part in split_long({**short.long, **long}, partitions) if part]
         pieces = PieceCounts(short.keys.copy(), short.counts.copy(), LongCounts({}, pickled=parts))
         assert prune_packed(pieces, vocab_sizes=[400], min_count=4, max_piece_length=36, workers=workers)[400] == expected
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bound_on_the_candidates_is_min_count_raised_to_fit_it(workers):
+    # Pruning's memory grows with its candidates (a trie in every worker); a bound keeps
+    # the most frequent ones, short and long pieces together, ties at the cut going
+    # together: the same vocabulary as min_count raised to the count that fits.
+    import pickle
+
+    from bytepiece.training.count_store import LongCounts
+    from bytepiece.training.piece_counting import PieceCounts
+
+    counts = toy_counts()
+    long = {b"long piece %d" % i: 3 + i % 6 for i in range(40)}  # counts 3-8
+    every = {**counts, **long}
+    candidates = sorted((c for p, c in every.items() if len(p) > 1 and len(p) <= 36 and c >= 4), reverse=True)
+    for bound in (len(candidates), 20, 15, 3, 0):
+        threshold = keep_threshold(np.array(candidates), 4, bound)
+        assert sum(c >= threshold for c in candidates) <= bound
+        assert threshold == 4 or sum(c >= threshold - 1 for c in candidates) > bound  # not raised further than it needs
+        expected = prune(every, vocab_sizes=[300], min_count=threshold, max_piece_length=36)[300]
+        short = PieceCounts.from_dict(counts)
+        both = {**short.long, **long}
+        pieces = PieceCounts(short.keys, short.counts, LongCounts({}, pickled=[(pickle.dumps(both), len(both))]))
+        cuts: List[int] = []
+        got = prune_packed(pieces, vocab_sizes=[300], min_count=4, max_piece_length=36, workers=workers, max_candidates=bound, on_cut=cuts.append)
+        assert got[300] == expected
+        assert cuts == ([] if threshold == 4 else [threshold])
+        assert all(bytes([b]) in got[300] for b in range(256))  # the single bytes are never cut
 
 
 def test_long_pieces_in_memory_are_packed_and_their_dict_let_go_before_any_group_is_sent():

@@ -295,3 +295,51 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
             tracemalloc.stop()
     assert models[8].pieces == models[2].pieces
     assert peaks[8] <= 1.15 * peaks[2], peaks
+
+
+def test_a_budget_bounds_the_model_and_pruning_however_much_new_text_comes(tmp_path, monkeypatch):
+    # New text, unlike copies, brings new n-grams and pieces: the n-gram model and
+    # pruning's candidates grow with it (8.9 -> 20.8 MB of traced peak for 4 times the
+    # text, without the bounds; 7.9 -> 6.3 MB with them). Under a budget, each n-gram length keeps its most
+    # frequent n-grams in half of it, pruning its most frequent candidates; the peak stays
+    # flat, the raised thresholds are recorded in the model, and the model is the same for
+    # any number of workers. The floors that keep real budgets from thinning small models
+    # are lowered so that a test-sized budget binds.
+    import itertools
+    import tracemalloc
+
+    from bytepiece.io import corpus
+    from bytepiece.training import tasks, trainer as trainer_module
+
+    monkeypatch.setattr(corpus, "PART_BYTES", 20_000)
+    monkeypatch.setattr(tasks, "GROUP_BYTES", 8_000)
+    monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
+    monkeypatch.setattr(trainer_module, "MIN_MODEL_BYTES", 0)
+    monkeypatch.setattr(trainer_module, "MIN_CANDIDATES", 0)
+    budget = 3_000_000
+    built = []
+    stream_model = trainer_module.stream_model
+    monkeypatch.setattr(trainer_module, "stream_model", lambda *args, **options: (lambda m: (built.append(m), m)[1])(stream_model(*args, **options)))
+    code = b"".join(path.read_bytes() for path in sorted((DEMO / "code/go-std").rglob("*.txt")))
+    sources = [(DEMO / name).read_bytes().splitlines(keepends=True) for name in ("en/moby-dick.txt", "zh/classical-poetry.txt")]
+    sources.append(code.splitlines(keepends=True))
+    lines = [line for group in itertools.zip_longest(*sources) for line in group if line]  # the same mix at every size
+    peaks, models = {}, {}
+    for size in (200_000, 800_000):
+        root = tmp_path / f"s{size}"
+        root.mkdir()
+        ends = list(itertools.accumulate(map(len, lines)))
+        (root / "text.txt").write_bytes(b"".join(lines[: sum(end <= size for end in ends)]))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            trainer = Trainer(vocab_size=600, min_count=2, memory_budget=budget, progress=False)
+            (models[size],) = trainer.train(root).values()
+            peaks[size] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert built[-1].nbytes <= trainer_module.model_bytes(budget)
+    assert peaks[800_000] <= 1.15 * peaks[200_000], peaks
+    recorded = models[800_000].training["corpus"]
+    assert recorded["piece_min_count"] > 2 and max(recorded["ngram_min_counts"].values()) > 2
+    assert Trainer(vocab_size=600, min_count=2, memory_budget=budget, progress=False).train(tmp_path / "s800000", workers=2)[600].pieces == models[800_000].pieces
