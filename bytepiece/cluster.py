@@ -4,9 +4,14 @@
 its pools have the same ``imap`` / ``map`` interface, so training's passes, pruning and
 ``encode-corpus`` run on either without knowing which. How it maps onto Dask:
 
-* **The state goes to every worker once** (``client.scatter(..., broadcast=True)``), and
-  each task names it, so Dask fetches it from a peer if a worker joins (or is restarted)
-  mid-run.
+* **The state goes to every worker once, and stays**: it is a worker plugin
+  (:class:`HeldState`), which the scheduler installs on every worker, now and on any that
+  joins or is restarted later, and which keeps the state in the worker under a key until
+  the pool closes. Tasks name the key (:class:`Held`), not a piece of Dask data: Dask's
+  Active Memory Manager, on by default, drops the copies of scattered data from workers
+  with no task waiting for them, and a worker whose queue ran dry then fetched the n-gram
+  model again (``docs/scaling.md``, "Session 14"). Pruning's per-round values go the same
+  way.
 * **Except on this machine** (``local:N``): there the state is written once to a file
   (:func:`~bytepiece.parallel.write_state`) that each worker maps, its arrays aligned in
   place, as forked local workers share their parent's pages; shared values go through
@@ -45,12 +50,17 @@ import pickle
 import re
 import uuid
 import warnings
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, TypeVar
 
 from .parallel import (
     Executor, Pool, PoolFiles, Shared, forget_mapped, forget_shared, keep_freed_memory, mapped_state, read_state, shared_value,
     write_state,
 )
+
+try:  # the base class the scheduler recognises a worker plugin by (only with the dask extra)
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+except ImportError:  # pragma: no cover - a DaskExecutor needs distributed anyway
+    _WorkerPlugin = object  # type: ignore[misc, assignment]
 
 State = TypeVar("State")
 Item = TypeVar("Item")
@@ -109,8 +119,6 @@ class DaskExecutor(Executor):
         # values, items and results go through files, not through the scheduler (see the
         # module's docstring). Off for a cluster you started.
         self.local = local
-        if not local:
-            _check_replicas(client)
 
     @classmethod
     def connect(cls, address: Any) -> "DaskExecutor":
@@ -166,25 +174,6 @@ class DaskExecutor(Executor):
             thing.close()
 
 
-def _check_replicas(client: Any) -> None:
-    """Warn if the scheduler's Active Memory Manager runs (Dask's default): it drops the
-    copies of scattered data on workers with no task waiting for it, so a worker whose
-    queue ran dry for a moment fetches the state (the n-gram model: 216 MB at 100 MB)
-    again from a peer (``docs/scaling.md``, "Running on a real cluster")."""
-    try:
-        running = bool(client.amm.running())
-    except Exception:  # a scheduler without one (older Dask): nothing to warn about
-        return
-    if running:
-        warnings.warn(
-            "the Dask scheduler runs the Active Memory Manager, which drops the copies of the "
-            "state that bytepiece sends every worker (the n-gram model) from workers with no task "
-            "waiting, so that they fetch it again; start the scheduler with "
-            "DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__START=False (see docs/scaling.md)",
-            stacklevel=3,
-        )
-
-
 class DaskPool:
     """A pool over a Dask client: ``task(state, item)`` for each item, in item order."""
 
@@ -198,9 +187,9 @@ class DaskPool:
         if local:  # not kept here: the driver need not hold what its workers map
             self._state = StateFile(self._files.path("state"))
             write_state(state, self._state.path)
-        else:  # in a list: scatter would take a dict state for named pieces of data
+        else:
             self._kept = state
-            (self._state,) = client.scatter([Opaque(state)], broadcast=True, hash=False)
+            self._state = _hold(client, state)
         self._shared: Optional[Any] = None  # the shared value's argument, on every worker
 
     @property
@@ -216,9 +205,9 @@ class DaskPool:
         if self.local:
             self._shared = Opaque(None)  # the tasks read the argument from the file
             return self._files.share(build, argument)
-        if self._shared is not None:
-            self._shared.release()
-        (self._shared,) = self.client.scatter([Opaque(argument)], broadcast=True, hash=False)
+        if isinstance(self._shared, Held):
+            self._shared.release(self.client)
+        self._shared = _hold(self.client, argument)
         return Shared(uuid.uuid4().hex, build)
 
     def imap(self, task: Callable[[Any, Item], Result], items: Iterable[Item], *, shared: Optional[Shared] = None) -> Iterator[Result]:
@@ -256,14 +245,14 @@ class DaskPool:
         built from it: a long-lived cluster would otherwise keep the last one)."""
         state, shared = self._state, self._shared
         self._state = self._shared = None
-        for handle in (state, shared):
-            if handle is not None and not isinstance(handle, (StateFile, Opaque)):
-                handle.release()  # a future: its data on the workers
-        if isinstance(state, StateFile) or shared is not None:
-            try:
+        try:
+            for handle in (state, shared):
+                if isinstance(handle, Held):
+                    handle.release(self.client)
+            if isinstance(state, StateFile) or shared is not None:
                 self.client.run(_forget, state.path if isinstance(state, StateFile) else None)
-            except Exception as exc:  # a cluster going away: its workers' memory goes with it
-                warnings.warn(f"could not release the pool's state on the Dask workers: {exc}", stacklevel=2)
+        except Exception as exc:  # a cluster going away: its workers' memory goes with it
+            warnings.warn(f"could not release the pool's state on the Dask workers: {exc}", stacklevel=2)
         self._files.close()
 
     def __enter__(self) -> "DaskPool":
@@ -288,6 +277,62 @@ class Opaque:
 
     def __reduce__(self) -> Any:
         return (Opaque, (self.value,))
+
+
+_HELD: Dict[str, Any] = {}  # in a worker: the values of the pools' HeldState plugins, by key
+
+
+def _hold(client: Any, value: Any) -> "Held":
+    """``value`` on every worker of the cluster, now and joining later (:class:`HeldState`)."""
+    held = Held(f"bytepiece-{uuid.uuid4().hex}")
+    client.register_plugin(HeldState(held.key, Opaque(value)), name=held.key)
+    return held
+
+
+class HeldState(_WorkerPlugin):
+    """A worker plugin that keeps a pool's state (or a round's shared argument) in each
+    worker under a key, from its setup to its teardown. The scheduler keeps the plugin,
+    pickled, while it is registered, and installs it on every worker that joins, so a
+    worker restarted mid-run has the state before its first task."""
+
+    def __init__(self, key: str, value: Opaque) -> None:
+        self.key, self.value = key, value
+
+    def setup(self, worker: Any) -> None:
+        _HELD[self.key] = self.value.value
+
+    def teardown(self, worker: Any) -> None:
+        _HELD.pop(self.key, None)
+
+
+class Held:
+    """What a task gets in place of a value held by :class:`HeldState`: its key.
+
+    >>> _HELD["k"] = 5; Held("k").value
+    5
+    """
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @property
+    def value(self) -> Any:
+        try:
+            return _HELD[self.key]
+        except KeyError:
+            raise RuntimeError(
+                f"this Dask worker does not hold the pool's state {self.key}: its plugin was not installed "
+                "(is bytepiece the same version on every worker?) or the pool was closed"
+            ) from None
+
+    def release(self, client: Any) -> None:
+        """Remove the plugin: every worker lets the value go."""
+        client.unregister_worker_plugin(self.key)
+
+    def __reduce__(self) -> Any:
+        return (Held, (self.key,))
 
 
 class StateFile:
@@ -357,14 +402,14 @@ def _answer(item: "Opaque | Parcel", result: Any) -> "Opaque | Parcel":
     return item.reply(result) if isinstance(item, Parcel) else Opaque(result)
 
 
-def run_task(task: Callable[[Any, Any], Any], state: "Opaque | StateFile", item: "Opaque | Parcel") -> "Opaque | Parcel":
-    """What a Dask worker runs: one task on the scattered state (after undoing Dask's
+def run_task(task: Callable[[Any, Any], Any], state: "Held | StateFile", item: "Opaque | Parcel") -> "Opaque | Parcel":
+    """What a Dask worker runs: one task on the pool's state (after undoing Dask's
     malloc setting, :func:`keep_freed_memory`: a few microseconds, idempotent)."""
     keep_freed_memory()
     return _answer(item, task(state.value, item.value))
 
 
-def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: Opaque, item: "Opaque | Parcel") -> "Opaque | Parcel":
-    """One task on a shared value, built from its broadcast argument once per worker."""
+def run_shared_task(task: Callable[[Any, Any], Any], shared: Shared, argument: "Held | Opaque", item: "Opaque | Parcel") -> "Opaque | Parcel":
+    """One task on a shared value, built from its argument once per worker."""
     keep_freed_memory()
     return _answer(item, task(shared_value(shared, argument.value), item.value))
