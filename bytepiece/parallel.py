@@ -536,6 +536,7 @@ def _set_state(state: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _unblock_signals(_STOPS)  # blocked by the owner for the fork (WorkerPool._start); pending ones are dropped
     threading.Thread(target=_exit_with_owner, args=(os.getppid(),), name="bytepiece-owner-watch", daemon=True).start()
+    keep_freed_memory()  # EXPERIMENT
     _STATE[:] = [state]
 
 
