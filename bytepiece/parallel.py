@@ -117,11 +117,16 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
 
 def keep_freed_memory() -> None:
     """Let glibc reuse freed memory in this process, as its defaults do after warming up.
+    Every worker process calls it, local or Dask.
 
-    Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, to hand memory back
-    to the OS quickly. Setting it also freezes glibc's mmap threshold at 128 KB, so every
-    numpy temporary above that is a fresh mapping, faulted in page by page and unmapped
-    again: training's n-gram Viterbi took 1.4-1.5 times the CPU (``docs/scaling.md``).
+    A local worker is forked with the thresholds glibc starts with (mmap above 128 KB),
+    which it raises only as large blocks are freed: until then a task's arrays are fresh
+    mappings, faulted in page by page (on the sample, 300k faults in the workers against
+    117k). Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, to hand
+    memory back to the OS quickly. Setting it also freezes glibc's mmap threshold at 128
+    KB, so every numpy temporary above that is a fresh mapping, faulted in page by page and
+    unmapped again: training's n-gram Viterbi took 1.4-1.5 times the CPU
+    (``docs/scaling.md``).
     These are the values glibc's own adjustment reaches; :func:`release_memory` still hands
     memory back between stages. Not glibc: nothing to do.
     """
@@ -536,7 +541,10 @@ def _set_state(state: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _unblock_signals(_STOPS)  # blocked by the owner for the fork (WorkerPool._start); pending ones are dropped
     threading.Thread(target=_exit_with_owner, args=(os.getppid(),), name="bytepiece-owner-watch", daemon=True).start()
-    keep_freed_memory()  # EXPERIMENT
+    # A worker forked at a stage's start inherits glibc's cold thresholds (the driver has
+    # not warmed them up yet): every large numpy temporary was a fresh mapping, 2.5 times
+    # the page faults (docs/scaling.md, "Session 15").
+    keep_freed_memory()
     _STATE[:] = [state]
 
 
