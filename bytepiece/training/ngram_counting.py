@@ -297,8 +297,8 @@ def stream_model(
                 hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
             logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
             runs.append((keys.take(hashed), logp.take(hashed)))
-            # kept (4 bytes an entry) until every run is in and the budget has its say
-            run_counts.append(np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32))
+            if budget.max_bytes is not None:  # kept (4 bytes an entry) until every run is in and the budget has its say
+                run_counts.append(np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32))
             del keys, counts, hashed, logp
         del prefix
         threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1)
