@@ -197,6 +197,8 @@ class Trainer:
             corpus["ngram_min_counts"] = {str(n): t for n, t in budget.thinned.items()}
         if cut:  # the count pruning's candidates needed, where it was above min_count
             corpus["piece_min_count"] = cut[0]
+        if budget.thinned or cut:  # the setting that raised them
+            corpus["memory_budget"] = self.memory_budget
         models = {size: self._model(counts, corpus) for size, counts in vocabularies.items()}
         if output is not None:
             for size, trained in models.items():

@@ -342,4 +342,5 @@ def test_a_budget_bounds_the_model_and_pruning_however_much_new_text_comes(tmp_p
     assert peaks[800_000] <= 1.15 * peaks[200_000], peaks
     recorded = models[800_000].training["corpus"]
     assert recorded["piece_min_count"] > 2 and max(recorded["ngram_min_counts"].values()) > 2
+    assert recorded["memory_budget"] == budget
     assert Trainer(vocab_size=600, min_count=2, memory_budget=budget, progress=False).train(tmp_path / "s800000", workers=2)[600].pieces == models[800_000].pieces
