@@ -415,9 +415,11 @@ def _sort_out(
                     pickle.dump(group, packed, protocol=pickle.HIGHEST_PROTOCOL)
     long.clear()
     # The budget's cut: the candidates that do not reach the threshold are dropped too.
-    passed = [counts[kept & (lengths > 1)], *(kept_counts for _, _, kept_counts in kept_long)]
-    threshold = keep_threshold(np.concatenate(passed), min_count, max_candidates)
-    del passed
+    threshold = min_count
+    if max_candidates is not None:
+        passed = [counts[kept & (lengths > 1)], *(kept_counts for _, _, kept_counts in kept_long)]
+        threshold = keep_threshold(np.concatenate(passed), min_count, max_candidates)
+        del passed
     if threshold > min_count:
         on_cut(threshold)
         kept &= (lengths == 1) | (counts >= threshold)
