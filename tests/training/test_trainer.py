@@ -300,11 +300,11 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
 def test_a_budget_bounds_the_model_and_pruning_however_much_new_text_comes(tmp_path, monkeypatch):
     # New text, unlike copies, brings new n-grams and pieces: the n-gram model and
     # pruning's candidates grow with it (8.9 -> 20.8 MB of traced peak for 4 times the
-    # text, without the bounds; 7.9 -> 6.3 MB with them). Under a budget, each n-gram length keeps its most
-    # frequent n-grams in half of it, pruning its most frequent candidates; the peak stays
-    # flat, the raised thresholds are recorded in the model, and the model is the same for
-    # any number of workers. The floors that keep real budgets from thinning small models
-    # are lowered so that a test-sized budget binds.
+    # text without the bounds; 7.9 -> 6.3 MB with them). Under a budget, the n-gram model
+    # keeps its most frequent n-grams in half of it, and pruning its most frequent
+    # candidates: the peak stays flat, the raised thresholds are recorded in the model,
+    # and the model is the same for any number of workers. The floors that keep real
+    # budgets from thinning small models are lowered so that a test-sized budget binds.
     import itertools
     import tracemalloc
 
