@@ -373,8 +373,7 @@ class Parcel:
 
     @property
     def value(self) -> Any:
-        with open(self.path, "rb") as handle:
-            return pickle.load(handle)
+        return PoolFiles.load(self.path)
 
     def reply(self, result: Any) -> "Parcel":
         """Write the result (in a worker): whole or not at all. Not through
@@ -388,8 +387,7 @@ class Parcel:
 
     def result(self) -> Any:
         """The result (in the driver), its files then deleted."""
-        with open(self.path + ".result", "rb") as handle:
-            result = pickle.load(handle)
+        result = PoolFiles.load(self.path + ".result")
         os.unlink(self.path + ".result")
         os.unlink(self.path)
         return result

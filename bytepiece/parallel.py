@@ -164,8 +164,7 @@ def shared_value(shared: Shared, argument: Any = None) -> Any:
         previous = _SHARED[1] if _SHARED else None
         _SHARED.clear()
         if shared.path is not None:
-            with open(shared.path, "rb") as handle:
-                argument = pickle.load(handle)
+            argument = PoolFiles.load(shared.path)
         elif argument is None:
             argument = shared.argument
         value = shared.build(argument, previous)
@@ -323,6 +322,12 @@ class PoolFiles:
         with open(path, "wb") as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         return path
+
+    @staticmethod
+    def load(path: str) -> Any:
+        """What :meth:`dump` pickled to ``path`` (read in a worker, or by the driver)."""
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
 
     def share(self, build: Callable[[Any, Any], Any], argument: Any) -> Shared:
         """A :class:`Shared` whose argument the workers read from a file; the previous

@@ -13,6 +13,7 @@ import numpy as np
 
 
 _WIDTH = 4  # keys in a bucket: 4 keys and their 4 values are one 64-byte cache line
+_BUCKET_BYTES = 2 * _WIDTH * 8
 _SCALAR_TAIL = 16  # probe the last few keys of a block one at a time
 _BLOCK = 1 << 20  # keys per block of the build's temporaries
 _QUERY_BLOCK = 1 << 15  # queries looked up together: their buckets (2 MB) stay in the cache
@@ -117,7 +118,7 @@ class HashTable:
         >>> HashTable.bytes_for(3_000_000)
         64000000
         """
-        return max(2, int(np.ceil(keys / (load * _WIDTH)))) * 16 * _WIDTH
+        return _bucket_count(keys, load) * _BUCKET_BYTES
 
     @staticmethod
     def keys_for(nbytes: int, load: float = 0.75) -> int:
@@ -127,13 +128,13 @@ class HashTable:
         >>> HashTable.keys_for(64_000_000)
         3000000
         """
-        return int(nbytes // (16 * _WIDTH) * load * _WIDTH)
+        return int(nbytes // _BUCKET_BYTES * load * _WIDTH)
 
     def _size(self, keys: int, missing: float, load: float) -> None:
         # Any number of buckets works: the home is the top 32 bits of a multiplicative hash
         # scaled to it. Probing runs on past the last home bucket instead of wrapping
         # around, into a tail that ends with an empty bucket.
-        self._buckets = max(2, int(np.ceil(keys / (load * _WIDTH))))
+        self._buckets = _bucket_count(keys, load)
         if self._buckets >= 1 << 32:
             raise ValueError("too many keys for one table")
         self._missing = missing
@@ -268,6 +269,11 @@ def _probe(slot: np.ndarray, offset: int, carry: int) -> int:
     for first in blocks:
         slot[first : first + _BLOCK] += np.arange(offset + first, offset + min(first + _BLOCK, len(slot)))
     return carry
+
+
+def _bucket_count(keys: int, load: float) -> int:
+    """The home buckets of a table of ``keys`` keys at ``load`` keys a slot."""
+    return max(2, int(np.ceil(keys / (load * _WIDTH))))
 
 
 def _aligned_table(rows: int) -> np.ndarray:

@@ -219,6 +219,11 @@ class ModelBudget:
         self.used = 0  # bytes of the lengths admitted so far
         self.thresholds: Dict[int, int] = {}
 
+    @classmethod
+    def of(cls, min_count: "int | ModelBudget") -> "ModelBudget":
+        """``min_count`` as a budget: itself, or one without a limit."""
+        return min_count if isinstance(min_count, ModelBudget) else cls(min_count)
+
     def floor(self) -> int:
         """The lowest threshold the next length can have: the last one decided."""
         return max([self.min_count, *self.thresholds.values()])
@@ -279,7 +284,7 @@ def stream_model(
     :meth:`~ModelBudget.floor` to have the next length's counts below it dropped before
     they come.
     """
-    budget = min_count if isinstance(min_count, ModelBudget) else ModelBudget(min_count)
+    budget = ModelBudget.of(min_count)
     model = NgramModel(order)
     last = order if longest is None else order - 1
     prefix: Tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint64), np.zeros(0))
@@ -341,7 +346,7 @@ def _conditionals(
     ``last``'s too; else None for it). Arrays are let go as soon as they are used, and
     the next length is reduced only once this one is a table: each is the size of a
     length's model."""
-    budget = min_count if isinstance(min_count, ModelBudget) else ModelBudget(min_count)
+    budget = ModelBudget.of(min_count)
     order = last if order is None else order  # the lengths the budget is shared among
     stream = iter(tables)
     item = next(stream)

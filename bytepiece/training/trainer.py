@@ -171,6 +171,7 @@ class Trainer:
             distinct = len(pieces)
             sizes = [refinement.overshoot(self.vocab_sizes)] if self.refine else self.vocab_sizes
             cut: List[int] = []
+            candidates = max_candidates(self.memory_budget)
             with self._bar("pruning") as bar:  # in the store: long pieces may be in its spilled runs
                 vocabularies = prune_packed(
                     pieces,
@@ -181,12 +182,12 @@ class Trainer:
                     workers=workers,
                     progress=bar.update,
                     spill_dir=self.spill_dir,
-                    max_candidates=max_candidates(self.memory_budget),
+                    max_candidates=candidates,
                     on_cut=cut.append,
                 )
             if cut:
                 _warn(
-                    f"pruning kept the {max_candidates(self.memory_budget)} most frequent pieces at most, "
+                    f"pruning kept the {candidates} most frequent pieces at most, "
                     f"to fit the memory budget ({_mib(self.memory_budget)}): pieces needed {cut[0]}+ occurrences "
                     f"(min_count {self.min_count}); a larger --memory-budget keeps them all"
                 )
