@@ -130,8 +130,11 @@ def _pool_files_mapped() -> int:
 
 
 def _training_tasks_done(dask_scheduler=None) -> int:
-    """Tasks of the run that have finished (runs on the scheduler)."""
-    return sum(1 for key, ts in dask_scheduler.tasks.items() if "run_task" in str(key) and ts.state == "memory")
+    """Tasks of the run on the workers or finished (runs on the scheduler). Finished ones
+    alone are a poor signal: a pool gathers each result and lets its task go at once, so
+    they seldom add up to a few at a time, and a run on files (``local:N``) once ended
+    before three were seen together."""
+    return sum(1 for key, ts in dask_scheduler.tasks.items() if "run_task" in str(key) and ts.state in ("processing", "memory"))
 
 
 def test_encode_corpus_on_dask_gives_the_same_token_file(client, corpus_dir, local_models, tmp_path, monkeypatch):
