@@ -33,10 +33,10 @@ def token_starts(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The concatenated chunk bytes, and a mask of the bytes that start a token.
     ``scratch``: where the two largest arrays (the emissions and their position-major
-    copy, 8 bytes per byte and state: 48 MiB each for a 1 MiB group at order 6) are kept
-    for the next call. Arrays that large are above glibc's largest threshold for serving
-    memory from its heap (32 MiB): allocated afresh, each is a new mapping whose pages the
-    kernel zeroes, for every group. A pass-2 task segments its part a group at a time with
+    copy, 8 bytes per byte and state: 24 MiB each for a group of 512 KiB at order 6) are kept
+    for the next call. Allocated afresh for every group, arrays that large are mapped
+    afresh (above glibc's threshold for serving memory from its heap), and the kernel
+    zeroes their pages every time. A pass-2 task segments its part a group at a time with
     one ``Scratch`` (the batch encoder's, ``encoding/batch/lattice.py``).
 
     >>> import numpy as np

@@ -29,7 +29,11 @@ from ..normalization import normalize, training_chunks
 from .piece_counting import count_pieces
 
 LONG_CHUNK = 1024  # bytes; longer chunks are segmented in groups of their own
-GROUP_BYTES = 1 << 20  # bytes segmented together (bounds the Viterbi's arrays)
+GROUP_BYTES = 1 << 20  # bytes counted together in pass 1 (about ten 8-byte arrays a byte)
+# Bytes segmented together in pass 2: the Viterbi's arrays take about 2 * 8 * order bytes
+# a byte (200 MB a worker at 1 MiB, with the temporaries). Half a MiB keeps a worker about
+# 85 MB smaller and costs no time (docs/scaling.md, "Session 16").
+SEGMENT_BYTES = 512 << 10
 
 PieceShard = Tuple[Shard, PackedLong]  # packed pieces and long pieces (pickled), split in partitions
 Config = Dict[str, Any]
@@ -96,7 +100,7 @@ def segment_chunks(config: Config, chunks: List[bytes]) -> PieceShard:
     shards: List[Tuple[np.ndarray, np.ndarray]] = []
     long: Counter = Counter()
     scratch = Scratch()  # the Viterbi's largest arrays, reused by every group of the task
-    for group in batched(distinct, GROUP_BYTES):
+    for group in batched(distinct, SEGMENT_BYTES):
         buf, starts = token_starts(group, config["model"], config["ensure_unicode"], scratch)
         weights = None
         if repeated:  # each byte weighs as many as its chunk's occurrences

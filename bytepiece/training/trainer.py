@@ -29,7 +29,7 @@ from .piece_counting import PieceCounts
 from .pruning import check_vocab_sizes, prune_packed
 from . import refinement  # its settings are read at call time (benchmarks/refine_settings.py sets them)
 from ..parallel import Executor, Pool, Runner, executor_for, release_memory
-from .tasks import GROUP_BYTES, PieceShard, count_task, segment_long_task, segment_task
+from .tasks import SEGMENT_BYTES, PieceShard, count_task, segment_long_task, segment_task
 
 _SAMPLE_BATCH_CHARS = 2_000_000  # characters of text per task of the refinement's sampling
 _LONG_BATCH_BYTES = 16 << 20  # long chunks waiting to be segmented together
@@ -276,7 +276,7 @@ class Trainer:
             waiting: List[bytes] = []
             waiting_bytes = 0
             # the long chunks wait in this process: a share of the budget, at least a group
-            batch_bytes = _LONG_BATCH_BYTES if self.memory_budget is None else max(GROUP_BYTES, min(_LONG_BATCH_BYTES, self.memory_budget // 16))
+            batch_bytes = _LONG_BATCH_BYTES if self.memory_budget is None else max(SEGMENT_BYTES, min(_LONG_BATCH_BYTES, self.memory_budget // 16))
             for part, (shard, size, long_chunks, stats) in zip(parts, pool.imap(segment_task, parts)):
                 if not reader.verify(part, stats):  # read differently than in pass 1: skipped
                     bar.update(size)

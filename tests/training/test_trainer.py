@@ -273,7 +273,8 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path, monkeypatch):
 
     monkeypatch.setattr(corpus, "PART_BYTES", 10_000)
     monkeypatch.setattr(tasks, "GROUP_BYTES", 8_000)
-    monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
+    monkeypatch.setattr(tasks, "SEGMENT_BYTES", 8_000)
+    monkeypatch.setattr(trainer_module, "SEGMENT_BYTES", 8_000)
     text = (DEMO / "en/moby-dick.txt").read_bytes()[:24_000] + (DEMO / "zh/classical-poetry.txt").read_bytes()[:12_000]
     text = text[: text.rfind(b"\n") + 1]
     peaks, models = {2: 0, 8: 0}, {}
@@ -313,7 +314,8 @@ def test_a_budget_bounds_the_model_and_pruning_however_much_new_text_comes(tmp_p
 
     monkeypatch.setattr(corpus, "PART_BYTES", 20_000)
     monkeypatch.setattr(tasks, "GROUP_BYTES", 8_000)
-    monkeypatch.setattr(trainer_module, "GROUP_BYTES", 8_000)
+    monkeypatch.setattr(tasks, "SEGMENT_BYTES", 8_000)
+    monkeypatch.setattr(trainer_module, "SEGMENT_BYTES", 8_000)
     monkeypatch.setattr(trainer_module, "MIN_MODEL_BYTES", 0)
     monkeypatch.setattr(trainer_module, "MIN_CANDIDATES", 0)
     budget = 3_000_000
