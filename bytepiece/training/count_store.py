@@ -47,6 +47,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..parallel import release_memory
 from .hash_table import hash_top
 from .ngram_counting import add_by_key
 
@@ -166,7 +167,6 @@ class CountStore:
 
     def __init__(self, memory_budget: Optional[int] = None, spill_dir: Optional[str] = None, *, partitions: int = 1) -> None:
         self.memory_budget = memory_budget
-        self._reserved = 0  # held by the caller beside the store, out of the same budget
         self.partitions = max(1, int(partitions))
         self._spill_parent = spill_dir
         self._spill_dir: Optional[str] = None
@@ -216,24 +216,23 @@ class CountStore:
         """Bytes of counts held in memory now."""
         return self._held + self._long_bytes
 
-    def reserve(self, nbytes: int) -> None:
-        """Count ``nbytes`` that the caller holds beside the store (the n-gram model, in
-        pass 2) toward the budget, until told 0. The store keeps an eighth of the budget
-        for itself whatever is reserved, so as not to spill at every shard.
+    def limit(self) -> float:
+        """The bytes of counts held before the store spills: an eighth of the budget
+        (infinite without one).
 
-        >>> store = CountStore(800)
-        >>> store.reserve(500); store.limit()
-        300
-        >>> store.reserve(5000); store.limit()
+        Held counts are only on their way to disk or to their reduce, so holding more
+        makes nothing faster (100 MB, two workers: the same wall time with half of the
+        budget). The rest is for what the driver holds beside them: the n-gram model
+        (within half of the budget), the shards arriving, the heap's slack. With the
+        whole budget for the counts, or what the model left of it, the driver was
+        larger the more a corpus filled them (docs/scaling.md, "Session 16").
+
+        >>> CountStore(800).limit()
         100
         """
-        self._reserved = max(0, int(nbytes))
-
-    def limit(self) -> float:
-        """The bytes of counts held before the store spills (infinite without a budget)."""
         if self.memory_budget is None:
             return float("inf")
-        return max(self.memory_budget // 8, self.memory_budget - self._reserved)
+        return self.memory_budget // 8
 
     def spill(self) -> None:
         """Append every partition's runs to its file on disk and free the memory."""
@@ -260,6 +259,10 @@ class CountStore:
                 parts.clear()
         self._long_bytes = 0
         self.spills += 1
+        # glibc keeps the freed runs' pages for reuse (the heap's holes): without this,
+        # a driver that spilled once stayed at its peak for the rest of the stage, and
+        # pass 2's peak at 391 MB was that plus the workers' (docs/scaling.md, "Session 16")
+        release_memory()
 
     # ------------------------------------------------------------------ results
     def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:

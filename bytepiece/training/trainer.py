@@ -253,11 +253,10 @@ class Trainer:
 
     def _count_pieces(self, parts: List[Part], reader: CorpusReader, model: List[NgramModel], store: CountStore, workers: Executor, total: int) -> PieceCounts:
         parts = reader.unchanged(parts)  # a file that changed since pass 1 is an error, or skipped
-        # The model is held through pass 2 beside the counts (shared with local workers):
-        # it counts toward the budget (at 391 MB: 0.53 GB against the 512 MiB default).
+        # The model is held through pass 2 beside the counts (shared with local workers),
+        # within half of the budget; the counts within an eighth (CountStore.limit).
         # Only the pool holds it: one that hands it to its workers through a file
         # (``local:N``) lets it go here.
-        store.reserve(model[0].nbytes)
         config = {**self._task_config(), "partitions": store.partitions, "model": model.pop()}
         with self._bar("segmenting", total) as bar, workers.pool(config, purpose="training") as pool:
             del config
@@ -288,9 +287,13 @@ class Trainer:
                     segment_long(waiting)
                     waiting, waiting_bytes = [], 0
             segment_long(waiting)
+        # Adding the counts up needs no model: the segmenting workers go, and the model
+        # with them, before the long pieces' totals come back (at 391 MB the model was a
+        # quarter of the peak there, docs/scaling.md, "Session 16").
+        release_memory()
+        with workers.pool({**self._task_config(), "partitions": store.partitions}, purpose="training") as pool:
             keys, counts = store.result("pieces", 1, pool)
             long = store.long_result(pool)
-        store.reserve(0)
         return PieceCounts(keys, counts, long)
 
     def _refine(self, reader: CorpusReader, pruned: Dict[bytes, int], total: int, workers: Executor) -> Dict[int, Dict[bytes, int]]:
