@@ -52,7 +52,10 @@ from .piece_counting import PieceCounts
 Counts = Dict[bytes, int]
 Progress = Callable[[int], object]  # told the bytes segmented, after each batch
 Workers = Union[Runner, Pool[Any]]  # a number of workers, an executor, or an open pool
-GROUP_BYTES = 1 << 20  # bytes of strings segmented in one call of the batch path, about
+# Bytes of strings segmented in one call of the batch path: its arrays take about 120
+# bytes a byte, so a worker holds about 60 MB less with 512 KiB than with 1 MiB, for the
+# same time (docs/scaling.md, "Session 16").
+GROUP_BYTES = 512 << 10
 MIN_GROUP_BYTES = 64 << 10  # and at least (a slice of the batch path costs about 0.5 ms)
 TASKS_PER_WORKER = 2  # re-segmenting tasks per worker: balance, and a cheap rerun if one is lost
 
