@@ -33,7 +33,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     parser.add_argument("--normalization", choices=("nfc", "none"), default="nfc", help="Unicode normalization (default nfc)")
     parser.add_argument("--jsonl-field", default="text", help="field holding the text in .jsonl files (default text)")
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip", help="bad files/lines: skip and count them (default), or fail")
-    parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE", help="spill count tables to disk beyond this, the n-gram model counted in; a model or pruning candidates that would outgrow it keep their most frequent entries (default 512M; e.g. 2G)")
+    parser.add_argument("--memory-budget", type=parse_size, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE", help="memory the driver may hold: count tables spill to disk beyond an eighth of it, the n-gram model keeps to half of it, pruning to one candidate per KiB of it, each keeping its most frequent entries (default 512M; e.g. 2G)")
     parser.add_argument("--spill-dir", default=None, metavar="DIR", help="where spilled count runs go (default: the system temporary directory)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: one per core); the model is the same for any value")
     parser.add_argument("--refine", nargs="?", const="tokens", default=False, choices=LOSSES, metavar="LOSS", help="re-estimate counts on the corpus and prune by the tokens each piece saves (or, with 'likelihood', by log-likelihood); compresses better, trains slower (docs/algorithm.md, Refinement)")

@@ -53,10 +53,10 @@ class Trainer:
 
     ``vocab_size`` is one size or a list; several sizes give nested vocabularies from one
     run (saved as ``MODEL.<size>``). Sizes count the special tokens. The other options are
-    those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds the count tables held
-    in memory, with the n-gram model they are held beside in pass 2 (default 512 MiB;
-    ``None``: no limit), spilling sorted runs to a temporary directory (in ``spill_dir``,
-    default the system's) beyond it. It also bounds what grows with new text: the n-gram
+    those of ``docs/algorithm.md``; ``memory_budget`` (bytes) bounds what the driver holds
+    (default 512 MiB; ``None``: no limit): count tables beyond an eighth of it spill as
+    sorted runs to a temporary directory (in ``spill_dir``, default the system's). It also
+    bounds what grows with new text: the n-gram
     model keeps its most frequent n-grams in half of it, and pruning its most frequent
     candidates, one per ``CANDIDATE_BYTES`` (``docs/training.md``, "A model that fits its
     budget"); the thresholds they needed are in ``training["corpus"]``.
