@@ -35,6 +35,7 @@ Deliberately left out: what the keys mean.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import shutil
@@ -315,8 +316,7 @@ class CountStore:
                 blobs, pending[partition] = pending[partition], []
                 path = self._long_spilled.pop(partition, None)
                 if path is not None:  # sent as it is on disk: the task unpickles it
-                    with open(path, "rb") as handle:
-                        blobs.append(handle.read())
+                    blobs.append(_read_bytes(path))
                     os.unlink(path)
                 if blobs:
                     yield blobs
@@ -404,10 +404,8 @@ class LongCounts:
 
     def items(self) -> Iterator[Tuple[bytes, int]]:
         yield from self.memory.items()
-        for blob in self.pickled:
+        for blob in itertools.chain(self.pickled, map(_read_bytes, self.runs)):
             yield from pickle.loads(blob).items()
-        for path in self.runs:
-            yield from _read_pickle(path).items()
 
     def take_pickled(self) -> Iterator[bytes]:
         """Each partition as a pickled dict: the one in memory, those held pickled, then
@@ -425,9 +423,7 @@ class LongCounts:
             self.memory = {}
             yield blob
         yield from _popped(self.pickled)
-        for path in _popped(self.runs):
-            with open(path, "rb") as handle:
-                yield handle.read()
+        yield from map(_read_bytes, _popped(self.runs))
         self._length = 0
 
     def __len__(self) -> int:
@@ -438,9 +434,9 @@ class LongCounts:
         self.memory, self.pickled, self.runs, self._length = {}, [], [], 0
 
 
-def _read_pickle(path: str) -> Dict[bytes, int]:
+def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
-        return pickle.load(handle)
+        return handle.read()
 
 
 def _popped(items: List[Any]) -> Iterator[Any]:

@@ -359,10 +359,10 @@ def prune_packed(
     # Step 2's strings are gone now, but forked workers would keep their pages (the
     # driver's heap at the fork, 0.3 GB each at 391 MB) for all the rounds: the rounds
     # to come get a new pool, forked from the driver as it is now, and share it.
-    del keep, drop
+    counts: Counts = dict(split)
+    del keep, drop, split  # before the fork: neither the driver nor the new workers hold a second copy
     with pool_for(workers, purpose="pruning") as pool:
-        counts = remove_wasted(dict(split), pool, progress)  # step 3
-        del split
+        counts = remove_wasted(counts, pool, progress)  # step 3
         for size in sorted(set(vocab_sizes), reverse=True):  # step 4
             target = size - reserved
             if len(counts) > target:
