@@ -13,8 +13,9 @@ its runs up and drops keys below ``min_count``; the driver concatenates the answ
 the reduce runs on the workers, in parallel, and the driver's work is proportional to
 the number of shards, not to their entries.
 
-Memory: when the entries held exceed ``memory_budget`` bytes, every partition's runs are
-appended to its file in ``spill_dir`` and memory starts empty again; a partition is read
+Memory: when the entries held exceed :meth:`CountStore.limit` (an eighth of
+``memory_budget``), every partition's runs are handed to a thread that appends them to the
+partition's file in ``spill_dir``, and memory starts empty again; a partition is read
 back when its task is sent. ``partitions`` is chosen by the trainer so that one partition
 of the whole corpus fits a worker.
 
@@ -40,6 +41,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import threading
 import uuid
 import zlib
 from collections import Counter
@@ -178,6 +180,7 @@ class CountStore:
         self._long_bytes = 0
         self._long_spilled: Dict[int, str] = {}  # partition -> file of pickled dicts
         self.spills = 0
+        self._writer: Optional[_Writer] = None  # the last spill's write, while it may be under way
 
     # ------------------------------------------------------------------ adding
     def add(self, name: str, keys: np.ndarray, counts: np.ndarray, bounds: Optional[np.ndarray] = None) -> None:
@@ -236,34 +239,39 @@ class CountStore:
         return self.memory_budget // 8
 
     def spill(self) -> None:
-        """Append every partition's runs to its file on disk and free the memory."""
+        """Hand every partition's runs to a thread that appends them to the partition's
+        file on disk and frees their memory; the store starts empty again.
+
+        The write overlaps the tasks (and, with ``workers=1``, the task running in this
+        process): written in the driver's thread, at 100 MB the spills were 0.5 s of its
+        serial time. One write at a time: a spill waits for the one before, so at most
+        two limits' worth of counts are held (docs/training.md, "Memory").
+        """
+        self.settle()
         spill_dir = self._directory()
+        tables: List[Tuple[str, List[Run]]] = []
         for name in sorted(self._pending):
             for partition, runs in enumerate(self._pending[name]):
-                if not runs:
-                    continue
-                stem = self._spilled.setdefault((name, partition), os.path.join(spill_dir, f"{name}-{partition}"))
-                with open(stem + ".keys", "ab") as handle:
-                    for keys, _ in runs:
-                        keys.astype(np.uint64, copy=False).tofile(handle)
-                with open(stem + ".counts", "ab") as handle:
-                    for _, counts in runs:
-                        counts.astype(np.int64, copy=False).tofile(handle)  # no copies to write
-                runs.clear()
-        self._held = 0
+                if runs:
+                    stem = self._spilled.setdefault((name, partition), os.path.join(spill_dir, f"{name}-{partition}"))
+                    tables.append((stem, runs))
+            self._pending[name] = [[] for _ in range(self.partitions)]
+        long: List[Tuple[str, List[bytes]]] = []
         for partition, parts in enumerate(self._long):
             if parts:
-                path = self._long_spilled.setdefault(partition, os.path.join(spill_dir, f"long-{partition}"))
-                with open(path, "ab") as handle:
-                    for blob in parts:
-                        handle.write(blob)  # pickles end to end
-                parts.clear()
-        self._long_bytes = 0
+                long.append((self._long_spilled.setdefault(partition, os.path.join(spill_dir, f"long-{partition}")), parts))
+        self._long = [[] for _ in range(self.partitions)]
+        self._held = self._long_bytes = 0
         self.spills += 1
-        # glibc keeps the freed runs' pages for reuse (the heap's holes): without this,
-        # a driver that spilled once stayed at its peak for the rest of the stage, and
-        # pass 2's peak at 391 MB was that plus the workers' (docs/scaling.md, "Session 16")
-        release_memory()
+        self._writer = _Writer(tables, long)
+
+    def settle(self) -> None:
+        """Wait until the last spill is on disk; raise its error, if it had one. Called
+        before the spilled files are read, and before the store is closed; the trainer
+        calls it before forking workers (a thread must not be writing at a fork)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.join()
 
     # ------------------------------------------------------------------ results
     def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:
@@ -288,6 +296,7 @@ class CountStore:
         return self._added_up(name, min_count, pool, hash_order=True)
 
     def _added_up(self, name: str, min_count: int, pool: Any, *, hash_order: bool) -> Iterator[Any]:
+        self.settle()
         pending = self._pending.pop(name, [[] for _ in range(self.partitions)])
         self._held -= sum(k.nbytes + c.nbytes for runs in pending for k, c in runs)
 
@@ -308,6 +317,7 @@ class CountStore:
         """All long-piece counts, added up by piece: each partition by
         :func:`add_up_long_task` on ``pool`` (None: here). The partitions that do not fit
         the budget stay on disk, one file each, for as long as the store is open."""
+        self.settle()
         pending, self._long = self._long, [[] for _ in range(self.partitions)]
         self._long_bytes = 0
 
@@ -348,7 +358,11 @@ class CountStore:
         return self._spill_dir
 
     def close(self) -> None:
-        """Delete spilled runs."""
+        """Delete spilled runs (once the last spill's write is over)."""
+        try:
+            self.settle()
+        except Exception:  # nobody reads that write's files any more: they go now
+            pass
         if self._spill_dir is not None:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
             self._spill_dir = None
@@ -358,6 +372,44 @@ class CountStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Writer(threading.Thread):
+    """One spill's write: runs appended to their partitions' files (keys and counts
+    apart), long pieces' pickles to theirs; then the memory goes back to the OS (glibc
+    kept the freed runs' pages for reuse: a driver that spilled once stayed at its peak
+    for the rest of the stage, docs/scaling.md, "Session 16"). numpy and file writes let
+    go of the GIL, so the driver goes on meanwhile."""
+
+    def __init__(self, tables: List[Tuple[str, List[Run]]], long: List[Tuple[str, List[bytes]]]) -> None:
+        super().__init__(name="bytepiece-spill", daemon=True)
+        self.tables, self.long = tables, long
+        self.error: Optional[BaseException] = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for stem, runs in self.tables:
+                with open(stem + ".keys", "ab") as handle:
+                    for keys, _ in runs:
+                        keys.astype(np.uint64, copy=False).tofile(handle)
+                with open(stem + ".counts", "ab") as handle:
+                    for _, counts in runs:
+                        counts.astype(np.int64, copy=False).tofile(handle)  # no copies to write
+            for path, blobs in self.long:
+                with open(path, "ab") as handle:
+                    for blob in blobs:
+                        handle.write(blob)  # pickles end to end
+        except BaseException as exc:  # raised in the caller's thread, by join
+            self.error = exc
+        finally:
+            self.tables, self.long = [], []  # the runs' memory goes with the references
+            release_memory()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
 
 
 def _assemble(parts: Iterable[Run]) -> Run:

@@ -290,6 +290,7 @@ class Trainer:
         # Adding the counts up needs no model: the segmenting workers go, and the model
         # with them, before the long pieces' totals come back (at 391 MB the model was a
         # quarter of the peak there, docs/scaling.md, "Session 16").
+        store.settle()  # no spill is being written while the pool forks
         release_memory()
         with workers.pool({**self._task_config(), "partitions": store.partitions}, purpose="training") as pool:
             keys, counts = store.result("pieces", 1, pool)

@@ -31,7 +31,8 @@ def expected(seed: int, min_count: int):
 
 @pytest.mark.parametrize("partitions, budget, workers", [(1, None, 1), (8, None, 1), (8, 20_000, 1), (16, 5_000, 2)])
 def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_path):
-    with CountStore(budget, str(tmp_path), partitions=partitions) as store:
+    # the pool is forked first, as the trainer's: spills are written by a thread meanwhile
+    with WorkerPool(workers, None) as pool, CountStore(budget, str(tmp_path), partitions=partitions) as store:
         for keys, counts in shards(partitions):
             if partitions > 2:  # as the map tasks do: split before adding
                 store.add("t", *split_partitions(keys, counts, partitions))
@@ -39,11 +40,27 @@ def test_partitioned_totals_equal_a_plain_sum(partitions, budget, workers, tmp_p
                 store.add("t", keys, counts)
             assert budget is None or store.held_bytes() <= budget
         assert (store.spills > 0) == (budget is not None)
-        with WorkerPool(workers, None) as pool:
-            keys, counts = store.result("t", min_count=3, pool=pool)
+        keys, counts = store.result("t", min_count=3, pool=pool)
         assert list(zip(keys.tolist(), counts.tolist())) == expected(partitions, 3)
         assert np.all(np.diff(keys.astype(np.int64)) > 0)  # sorted, distinct
     assert list(tmp_path.iterdir()) == []  # spilled files are deleted
+
+
+def test_a_spill_that_cannot_be_written_fails_the_result_and_leaves_nothing(tmp_path, monkeypatch):
+    # Spills are written by a thread: its error (a full disk, say) reaches the caller at
+    # the next spill or when the counts are read, and the store's directory still goes.
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("bytepiece.training.count_store.open", full_disk, raising=False)
+    for count in (1, 5):  # one spill, then the result; several spills
+        with CountStore(5_000, str(tmp_path), partitions=4) as store:
+            with pytest.raises(OSError, match="No space left"):
+                for keys, counts in shards(1, count=count):
+                    store.add("t", keys, counts)
+                assert store.spills == 1
+                store.result("t")
+        assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("budget", [None, 64])
