@@ -50,6 +50,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..io.files import signals_deferred
 from ..parallel import release_memory
 from .hash_table import hash_top
 from .ngram_counting import add_by_key
@@ -263,15 +264,25 @@ class CountStore:
         self._long = [[] for _ in range(self.partitions)]
         self._held = self._long_bytes = 0
         self.spills += 1
-        self._writer = _Writer(tables, long)
+        # An interrupt between the thread's start and its record here would let close()
+        # delete the directory while the thread still writes in it (and leave its files)
+        with signals_deferred():
+            self._writer = _Writer(tables, long)
 
     def settle(self) -> None:
         """Wait until the last spill is on disk; raise its error, if it had one. Called
         before the spilled files are read, and before the store is closed; the trainer
         calls it before forking workers (a thread must not be writing at a fork)."""
-        writer, self._writer = self._writer, None
+        writer = self._writer
         if writer is not None:
-            writer.join()
+            # An event, not join(): a join that a signal's exception interrupts marks the
+            # thread stopped though it still runs (CPython 3.11, threading's bpo-45274
+            # handling), and the next join would not wait. Interrupted, the writer stays
+            # recorded, and close() waits for it.
+            writer.done.wait()
+            self._writer = None
+            if writer.error is not None:
+                raise writer.error
 
     # ------------------------------------------------------------------ results
     def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:
@@ -385,6 +396,7 @@ class _Writer(threading.Thread):
         super().__init__(name="bytepiece-spill", daemon=True)
         self.tables, self.long = tables, long
         self.error: Optional[BaseException] = None
+        self.done = threading.Event()  # set last: the files are written and closed
         self.start()
 
     def run(self) -> None:
@@ -400,16 +412,12 @@ class _Writer(threading.Thread):
                 with open(path, "ab") as handle:
                     for blob in blobs:
                         handle.write(blob)  # pickles end to end
-        except BaseException as exc:  # raised in the caller's thread, by join
+        except BaseException as exc:  # raised in the store's thread, by CountStore.settle
             self.error = exc
         finally:
             self.tables, self.long = [], []  # the runs' memory goes with the references
             release_memory()
-
-    def join(self, timeout: Optional[float] = None) -> None:
-        super().join(timeout)
-        if self.error is not None:
-            raise self.error
+            self.done.set()
 
 
 def _assemble(parts: Iterable[Run]) -> Run:
