@@ -14,9 +14,8 @@ import numpy as np
 
 _WIDTH = 4  # keys in a bucket: 4 keys and their 4 values are one 64-byte cache line
 _BUCKET_BYTES = 2 * _WIDTH * 8
-_SCALAR_TAIL = 16  # probe the last few keys of a block one at a time
 _BLOCK = 1 << 20  # keys per block of the build's temporaries
-_QUERY_BLOCK = 1 << 15  # queries looked up together: their buckets (2 MB) stay in the cache
+_QUERY_BLOCK = 1 << 14  # queries looked up together: their buckets (1 MB) stay in the cache
 _LINE = 64  # bytes in a cache line: where the table starts, so that a bucket is one line
 _MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)  # of the hash (Knuth's: 2**64 / the golden ratio)
 _NO_CARRY = -(1 << 62)  # the running maximum before the first key
@@ -36,8 +35,13 @@ class HashTable:
     value) and goes on to the next bucket only while the ones it read are full: at a load
     of 3/4 about one key in four does (76% of a 3.3M-key table are in their home bucket).
     With keys and values in separate arrays and slots of one key, a look-up took two
-    random accesses and 2.5 numpy rounds on average (``docs/training.md``, "Speed"). Queries go 32k at a time, so that the buckets read
-    (2 MB) are still in the cache when the lanes are compared.
+    random accesses and 2.5 numpy rounds on average (``docs/training.md``, "Speed").
+
+    A look-up goes no further than the table's ``reach``: the farthest any key lies from
+    its home bucket (a few buckets). A key absent from the table would otherwise probe on
+    to the end of its cluster, in a numpy round per bucket, and the last few queries of a
+    block took twenty rounds. Queries go 16k at a time, so that the buckets read (1 MB)
+    are still in the core's cache when the lanes are compared.
     """
 
     _EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)  # never a key (see the class docstring)
@@ -155,6 +159,7 @@ class HashTable:
         """An empty table long enough for the highest slot used."""
         rows = max(self._buckets, last_slot // _WIDTH + 1) + 1
         self._table = _aligned_table(rows)
+        self._reach = 0  # the farthest a key lies from its home bucket, raised as keys are placed
         empty = np.empty(2 * _WIDTH, dtype=np.uint64)  # one bucket, copied to every row in one pass
         empty[:_WIDTH] = self._EMPTY
         empty[_WIDTH:] = np.float64(self._missing).view(np.uint64)
@@ -166,6 +171,8 @@ class HashTable:
         cell = slot // _WIDTH * (2 * _WIDTH) + slot % _WIDTH
         cells[cell] = keys
         cells[cell + _WIDTH] = values.astype(np.float64).view(np.uint64)
+        if len(slot):
+            self._reach = max(self._reach, int(np.max(slot // _WIDTH - self._home(keys))))
 
     def __getstate__(self) -> Dict[str, Any]:
         # ``_rows`` is a view of ``_table``: pickled too, it would be a second copy of the
@@ -204,34 +211,21 @@ class HashTable:
         bucket = self._home(queries)
         index = np.arange(len(queries))  # the queries still looked for, and their buckets
         pending = queries
-        while True:
+        for step in range(self._reach + 1):  # no key lies farther from its home
             rows = self._rows.take(bucket).view(np.uint64).reshape(-1, 2 * _WIDTH)
             values = rows.view(np.float64)
             found = np.zeros(len(pending), dtype=bool)
-            out = result if len(pending) == len(queries) else np.full(len(pending), self._missing)
+            out = result if step == 0 else np.full(len(pending), self._missing)
             for lane in range(_WIDTH):
                 hit = rows[:, lane] == pending
                 np.copyto(out, values[:, _WIDTH + lane], where=hit)
                 found |= hit
-            if out is not result:
+            if step:
                 result[index] = out
             more = np.flatnonzero(~found & (rows[:, _WIDTH - 1] != self._EMPTY))  # full: may go on
-            index, bucket, pending = index[more], bucket[more] + 1, pending[more]
-            if len(index) <= _SCALAR_TAIL:
+            if not len(more):
                 break
-        # A few keys in long probe runs: one numpy round per bucket would cost more.
-        table = self._table
-        empty = int(self._EMPTY)
-        for position, row in zip(index.tolist(), bucket.tolist()):
-            query = int(queries[position])
-            while True:
-                keys = table[row, :_WIDTH].tolist()
-                if query in keys:
-                    result[position] = table[row, _WIDTH + keys.index(query)].view(np.float64)
-                    break
-                if keys[-1] == empty:
-                    break
-                row += 1  # the table ends with an empty bucket
+            index, bucket, pending = index[more], bucket[more] + 1, pending[more]
         return result
 
 
