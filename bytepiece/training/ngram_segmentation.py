@@ -116,35 +116,38 @@ class Layout:
         self.to_original = np.empty(len(offset), dtype=np.int64)
         self.to_original[self.position_major] = np.arange(len(offset))
 
-    def step(self, l: int) -> slice:
-        return slice(int(self.start[l]), int(self.start[l] + self.active[l]))
-
 
 def _viterbi(emit: np.ndarray, layout: Layout, order: int) -> np.ndarray:
     """Token-start mask in position-major order (see :class:`Layout`)."""
     top = order - 1
     from_state0 = np.zeros(len(emit), dtype=np.int8)  # back-pointer of state 0
     top_looped = np.zeros(len(emit), dtype=bool)  # top state came from itself
-    final = np.zeros(int(layout.active[0]), dtype=np.int8)
-    scores = emit[layout.step(0)].copy()
+    width = int(layout.active[0])
+    final = np.zeros(width, dtype=np.int8)
+    # Each step writes into arrays made once (the scores in two, alternately): a step
+    # costs tens of microseconds, and ten thousand steps for a group of long chunks.
+    starts, active = layout.start.tolist(), layout.active.tolist()
+    buffers = (np.empty((width, order)), np.empty((width, order)))
+    to_zero_buffer = np.empty((width, order))
+    row_starts = np.arange(width) * order  # of each row in to_zero, flattened
+    scores = buffers[0]
+    scores[...] = emit[:width]
     for l in range(1, layout.longest):
-        here = layout.step(l)
-        k = here.stop - here.start
+        first, k = starts[l], active[l]
         if k < len(scores):  # chunks of length l end here: pick their best final state
             final[k : len(scores)] = np.argmax(scores[k:], axis=1)
             scores = scores[:k]
-        e = emit[here]
-        to_zero = scores + e[:, :1]
+        e = emit[first : first + k]
+        to_zero = np.add(scores, e[:, :1], out=to_zero_buffer[:k])
         best = np.argmax(to_zero, axis=1)
-        from_state0[here] = best
-        new = np.empty_like(scores)
-        new[:, 0] = to_zero[np.arange(k), best]
-        new[:, 1:top] = scores[:, : top - 1] + e[:, 1:top]
+        from_state0[first : first + k] = best
+        new = buffers[l & 1][:k]
+        new[:, 0] = to_zero.reshape(-1)[row_starts[:k] + best]
+        np.add(scores[:, : top - 1], e[:, 1:top], out=new[:, 1:top])
         extend = scores[:, top - 1] + e[:, top]
         loop = scores[:, top] + e[:, top]
-        looped = loop > extend  # ties go to the lower state
-        top_looped[here] = looped
-        new[:, top] = np.where(looped, loop, extend)
+        np.greater(loop, extend, out=top_looped[first : first + k])  # ties go to the lower state
+        np.maximum(loop, extend, out=new[:, top])
         scores = new
     final[: len(scores)] = np.argmax(scores, axis=1)
     return _backtrace(from_state0, top_looped, final, layout, order)
@@ -154,9 +157,10 @@ def _backtrace(from_state0: np.ndarray, top_looped: np.ndarray, final: np.ndarra
     top = order - 1
     starts = np.zeros(len(from_state0), dtype=bool)
     state = final.astype(np.int8)  # by rank; a chunk's entry is used once it is active
+    starts_at, active = layout.start.tolist(), layout.active.tolist()
     for l in range(layout.longest - 1, -1, -1):
-        here = layout.step(l)
-        k = here.stop - here.start
+        here = slice(starts_at[l], starts_at[l] + active[l])
+        k = active[l]
         current = state[:k]
         starts[here] = current == 0
         previous = np.where(current == top, np.where(top_looped[here], top, top - 1), current - 1)
