@@ -52,7 +52,7 @@ import numpy as np
 
 from ..io.files import signals_deferred
 from ..parallel import release_memory
-from .hash_table import hash_top
+from .hash_table import hash_top, stable_order
 from .ngram_counting import add_by_key
 
 Run = Tuple[np.ndarray, np.ndarray]
@@ -85,9 +85,12 @@ def split_partitions(keys: np.ndarray, counts: np.ndarray, partitions: int) -> S
     if partitions == 1:
         return keys, narrowed(counts), np.array([0, len(keys)], dtype=np.int64)
     which = partition_of(keys, partitions)
-    order = np.argsort(which, kind="stable")
-    bounds = np.searchsorted(which[order], np.arange(partitions + 1), side="left")
-    return keys[order], narrowed(counts[order]), bounds.astype(np.int64)
+    # numpy sorts 16-bit integers stably by radix, in linear time: 3-6 times faster than
+    # int64s, and these sorts were a tenth of the map tasks' time on the corpus sample
+    order = np.argsort(which.astype(np.uint16) if partitions <= 1 << 16 else which, kind="stable")
+    bounds = np.zeros(partitions + 1, dtype=np.int64)
+    np.cumsum(np.bincount(which, minlength=partitions), out=bounds[1:])
+    return keys[order], narrowed(counts[order]), bounds
 
 
 def narrowed(counts: np.ndarray) -> np.ndarray:
@@ -114,7 +117,7 @@ def add_up_task(state: Any, item: Tuple[List[Run], int, bool]) -> "Run | HashedR
         keys, counts = add_by_key(keys[order], counts[order])
     keys, counts = _at_least((keys, counts.astype(np.int64, copy=False)), min_count)
     if hash_order:
-        return keys, counts, np.argsort(hash_top(keys), kind="stable").astype(np.uint32)  # ties (rare): by key
+        return keys, counts, stable_order(hash_top(keys).view(np.int64), overwrite=True)[0]  # ties (rare): by key
     return keys, counts
 
 
