@@ -23,6 +23,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..encoding.batch.lattice import Scratch
+from ..encoding.batch.layout import longest_first
 from .ngram_counting import NgramModel, concat_chunks
 
 _NEG_INF = -np.inf
@@ -104,7 +105,7 @@ class Layout:
     def __init__(self, offset: np.ndarray, left: np.ndarray) -> None:
         chunk_starts = np.flatnonzero(offset == 0)
         lengths = left[chunk_starts]
-        rank_order = np.argsort(-lengths, kind="stable")
+        rank_order = longest_first(lengths)
         rank = np.empty(len(lengths), dtype=np.int64)
         rank[rank_order] = np.arange(len(lengths))
         self.longest = int(lengths.max())

