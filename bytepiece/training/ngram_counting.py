@@ -229,22 +229,39 @@ class ModelBudget:
         """The lowest threshold the next length can have: the last one decided."""
         return max([self.min_count, *self.thresholds.values()])
 
-    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int) -> int:
+    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int, at_least: int = 0) -> int:
         """The threshold of length ``n`` (``counts``: its n-grams' counts, any order, any
-        of them below :meth:`floor` ignored), charging the table it makes. Lengths 1 and 2
-        are dense arrays of fixed size, never thinned."""
-        threshold = self.floor() if n > 1 else 1
+        of them below :meth:`floor` or ``at_least`` ignored), charging the table it makes.
+        Lengths 1 and 2 are dense arrays of fixed size, never thinned. ``at_least``: a
+        threshold already known to be reached (:meth:`room`), whose lower counts the
+        caller has dropped.
+
+        >>> ModelBudget(2, max_bytes=640).admit(3, np.array([9, 7]), lengths_left=1, at_least=5)
+        5
+        """
+        threshold = max(self.floor(), at_least) if n > 1 else 1
         if n <= 2:
             self.thresholds[n] = threshold
             self.used += 8 << (8 * n)
             return threshold
-        if self.max_bytes is not None:
-            room = max(0, self.max_bytes - self.used) // max(1, lengths_left)
-            threshold = keep_threshold(counts, threshold, HashTable.keys_for(room))
+        room = self.room(lengths_left=lengths_left)
+        if room is not None:
+            threshold = keep_threshold(counts, threshold, room)
         kept = int(np.count_nonzero(counts >= threshold))
         self.thresholds[n] = threshold
         self.used += HashTable.bytes_for(kept)
         return threshold
+
+    def room(self, *, lengths_left: int) -> Optional[int]:
+        """The most n-grams the next length may keep (None: no limit), its share of the
+        bytes still free.
+
+        >>> ModelBudget(2, max_bytes=64).room(lengths_left=1), ModelBudget(2).room(lengths_left=1)
+        (3, None)
+        """
+        if self.max_bytes is None:
+            return None
+        return HashTable.keys_for(max(0, self.max_bytes - self.used) // max(1, lengths_left))
 
     @property
     def thinned(self) -> Dict[int, int]:
@@ -302,28 +319,50 @@ def stream_model(
         # peaks at 0.62 GB over all processes, not 0.76 (0.83, not 0.90, at 391 MB).
         release_memory()
     if longest is not None:
-        runs, run_counts = [], []
+        runs: List[Tuple[np.ndarray, np.ndarray]] = []
+        run_counts: List[np.ndarray] = []
         floor = budget.floor()
+        room = budget.room(lengths_left=1)
+        held = 0  # entries in the runs
         for keys, counts, hashed in longest:  # each run's counts become its log-probabilities as it comes
             if len(counts) and int(counts.min()) < floor:
                 hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
             logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
             runs.append((keys.take(hashed), logp.take(hashed)))
-            if budget.max_bytes is not None:  # kept (4 bytes an entry) until every run is in and the budget has its say
+            if room is not None:  # kept (4 bytes an entry) until every run is in and the budget has its say
                 run_counts.append(np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32))
+                held += len(hashed)
             del keys, counts, hashed, logp
+            if room is not None and held > room + room // 2:
+                # The runs so far hold more than the table can: the threshold over them is
+                # a floor for the one over every run (a count that too many of some runs
+                # reach, too many of all of them reach), so what is below it goes now,
+                # and the runs held stay within half the table's room of it, whatever
+                # the corpus (a doubled corpus held twice the 6-grams the table kept).
+                raised = keep_threshold(np.concatenate(run_counts), floor, room)
+                if raised > floor:
+                    floor = raised
+                    _drop_below(runs, run_counts, floor)
+                    held = sum(map(len, run_counts))
             release_memory()  # the run's temporaries lie between the kept runs
         del prefix
-        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1)
+        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1, at_least=floor)
         if threshold > floor:
-            for i, counts in enumerate(run_counts):
-                keep = counts >= threshold
-                runs[i] = (runs[i][0][keep], runs[i][1][keep])
+            _drop_below(runs, run_counts, threshold)
         run_counts.clear()
         release_memory()  # the runs' temporaries, before the largest table is allocated
         model.add_hash_ordered(order, runs)
         runs.clear()
     return model
+
+
+def _drop_below(runs: List[Tuple[np.ndarray, np.ndarray]], run_counts: List[np.ndarray], threshold: int) -> None:
+    """Drop the entries counted below ``threshold`` from each run (keys, log-probabilities)
+    and its counts, in place, keeping their order."""
+    for i, counts in enumerate(run_counts):
+        keep = counts >= threshold
+        runs[i] = (runs[i][0][keep], runs[i][1][keep])
+        run_counts[i] = counts[keep]
 
 
 def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from bytepiece.training.count_store import CountStore
-from bytepiece.training.ngram_counting import ModelBudget, build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths
+from bytepiece.training.hash_table import HashTable
+from bytepiece.training import ngram_counting
+from bytepiece.training.ngram_counting import ModelBudget, build_model, conditionals, count_ngrams, merge_sorted_counts, run_lengths, stream_model
 from bytepiece.normalization import training_chunks
 
 from conftest import DEMO_CORPUS
@@ -145,6 +147,40 @@ def test_a_model_budget_raises_each_lengths_threshold_just_enough_to_fit(share):
     first = min(budget.thinned)
     fewer = sum(1 for g, c in raw.items() if len(g) == first and c >= budget.thresholds[first] - 1)
     assert fewer > sum(1 for g, c in raw.items() if len(g) == first and c >= budget.thresholds[first])
+
+
+def test_the_longest_ngrams_thinned_run_by_run_make_the_model_of_all_their_counts(monkeypatch):
+    # The trainer's longest n-grams come a count partition at a time. When the runs held
+    # outgrow the table's room, the ones below the threshold of what has come so far go
+    # at once (its memory then does not grow with the corpus): the model must be the one
+    # whose threshold was decided over every n-gram.
+    chunks = sample_chunks(100_000)
+    order, min_count = 3, 2  # lengths 1 and 2 are dense: the budget thins the longest alone
+    counts = count_ngrams(chunks, order)
+    above = int(np.count_nonzero(counts.counts[order] >= min_count))
+    max_bytes = 8 * (256 + 65536) + HashTable.bytes_for(above // 5)
+    expected_budget = ModelBudget(min_count, max_bytes=max_bytes)
+    expected = build_model(counts, expected_budget)
+
+    store = CountStore(partitions=64)
+    for n in range(1, order + 1):
+        store.add(str(n), counts.keys[n], counts.counts[n])
+    budget = ModelBudget(min_count, max_bytes=max_bytes)
+    tables = ((n, *store.result(str(n), budget.floor() if n > 1 else 1)) for n in range(1, order))
+
+    def longest():  # read once the shorter lengths are in, as the trainer's
+        yield from store.result_runs(str(order), budget.floor())
+
+    dropped_at: List[int] = []  # how many runs had come at each drop
+    drop_below = ngram_counting._drop_below
+    monkeypatch.setattr(ngram_counting, "_drop_below", lambda runs, *rest: (dropped_at.append(len(runs)), drop_below(runs, *rest)))
+    got = stream_model(order, counts.total, tables, budget, longest=longest())
+    assert dropped_at and min(dropped_at) < 64  # some runs went before the last had come
+    assert budget.thresholds == expected_budget.thresholds and budget.thinned == expected_budget.thinned
+    assert budget.thinned and got.nbytes == expected.nbytes
+    for n in range(3, order + 1):
+        keys = counts.keys[n]
+        assert np.array_equal(got.lookup(n, keys), expected.lookup(n, keys))
 
 
 def test_lookup_returns_minus_infinity_for_pruned_ngrams():
