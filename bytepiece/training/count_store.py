@@ -46,7 +46,7 @@ import uuid
 import zlib
 from collections import Counter
 from operator import itemgetter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -288,11 +288,14 @@ class CountStore:
                 raise writer.error
 
     # ------------------------------------------------------------------ results
-    def result(self, name: str, min_count: int = 1, pool: Any = None) -> Run:
+    def result(self, name: str, min_count: int = 1, pool: Any = None, *, gather: Optional[Callable[[Iterator[Run]], Iterable[Run]]] = None) -> Run:
         """All counts of ``name`` added up, keeping keys with ``count >= min_count``,
         sorted. Each partition is added up by :func:`add_up_task` on ``pool`` (a pool of
-        ``parallel.py`` or ``cluster.py``; None: here), read from disk as it is sent."""
-        return _assemble(self._added_up(name, min_count, pool, hash_order=False))
+        ``parallel.py`` or ``cluster.py``; None: here), read from disk as it is sent.
+        ``gather``: takes the partitions' runs as they come, and gives those to assemble
+        (the n-gram model's budget thins them: ``ModelBudget.gather``)."""
+        parts = self._added_up(name, min_count, pool, hash_order=False)
+        return _assemble(parts if gather is None else gather(parts))
 
     def result_runs(self, name: str, min_count: int = 1, pool: Any = None) -> Iterator[HashedRun]:
         """:meth:`result` as one run a partition, sorted, each with the permutation that

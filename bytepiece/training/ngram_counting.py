@@ -28,6 +28,7 @@ from .packed_keys import PACKED_MAX, pack, packed_lengths, packed_values, window
 MAX_ORDER = PACKED_MAX  # an n-gram is a packed key (``packed_keys.py``)
 _NARROW_MAX = (1 << 32) - 1
 _BLOCK = 1 << 20  # n-grams given their conditionals at once
+Entries = Tuple[np.ndarray, ...]  # arrays of the same entries (keys, log-probabilities, ...)
 
 
 @dataclass
@@ -219,6 +220,7 @@ class ModelBudget:
         self.max_bytes = max_bytes
         self.used = 0  # bytes of the lengths admitted so far
         self.thresholds: Dict[int, int] = {}
+        self._reached: Dict[int, int] = {}  # by length: a threshold :meth:`gather` found it reaches
 
     @classmethod
     def of(cls, min_count: "int | ModelBudget") -> "ModelBudget":
@@ -229,17 +231,12 @@ class ModelBudget:
         """The lowest threshold the next length can have: the last one decided."""
         return max([self.min_count, *self.thresholds.values()])
 
-    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int, at_least: int = 0) -> int:
+    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int) -> int:
         """The threshold of length ``n`` (``counts``: its n-grams' counts, any order, any
-        of them below :meth:`floor` or ``at_least`` ignored), charging the table it makes.
-        Lengths 1 and 2 are dense arrays of fixed size, never thinned. ``at_least``: a
-        threshold already known to be reached (:meth:`room`), whose lower counts the
-        caller has dropped.
-
-        >>> ModelBudget(2, max_bytes=640).admit(3, np.array([9, 7]), lengths_left=1, at_least=5)
-        5
-        """
-        threshold = max(self.floor(), at_least) if n > 1 else 1
+        of them below :meth:`floor`, or below what :meth:`gather` found the threshold
+        reaches, ignored), charging the table it makes. Lengths 1 and 2 are dense arrays
+        of fixed size, never thinned."""
+        threshold = max(self.floor(), self._reached.pop(n, 0)) if n > 1 else 1
         if n <= 2:
             self.thresholds[n] = threshold
             self.used += 8 << (8 * n)
@@ -251,6 +248,46 @@ class ModelBudget:
         self.thresholds[n] = threshold
         self.used += HashTable.bytes_for(kept)
         return threshold
+
+    def gather(self, n: int, runs: Iterable[Tuple[Entries, np.ndarray]], *, lengths_left: int) -> Tuple[List[Entries], List[np.ndarray]]:
+        """Length ``n``'s runs, each some arrays of entries and their counts, taken as they
+        come (a count partition at a time, from the reduce), and what :meth:`admit` needs
+        of them: the arrays, and the counts.
+
+        Once the runs held outgrow the length's :meth:`room` by half, what is counted
+        below the threshold of the runs so far goes: that threshold is a floor for the
+        one over every run (a count that too many of some runs reach, too many of all
+        of them reach), so :meth:`admit` decides the same threshold from what is left,
+        and the runs held stay within half the room of it, whatever the corpus. Without
+        this, a doubled corpus (782 MB) held every 5-gram above the 4-grams' threshold
+        (2) until the 5-grams' was decided (9), and the driver peaked at 0.87 GB at 512M.
+
+        >>> budget = ModelBudget(2, max_bytes=64)  # room for 3 keys
+        >>> runs = [((np.array([1, 2]),), np.array([9, 3])), ((np.array([3, 4]),), np.array([8, 7])),
+        ...         ((np.array([5]),), np.array([6]))]  # the third is one too many: 7 is reached
+        >>> kept, counts = budget.gather(3, runs, lengths_left=1)
+        >>> [k[0].tolist() for k in kept], budget.admit(3, np.concatenate(counts), lengths_left=1)
+        ([[1], [3, 4], []], 7)
+        """
+        room = self.room(lengths_left=lengths_left)
+        floor = self.floor()
+        kept: List[Entries] = []
+        counts: List[np.ndarray] = []
+        held = 0  # entries in the runs
+        for arrays, run_counts in runs:
+            kept.append(arrays)
+            counts.append(run_counts)
+            held += len(run_counts)
+            if room is not None and held > room + room // 2:
+                raised = keep_threshold(np.concatenate(counts), floor, room)
+                if raised > floor:
+                    floor = raised
+                    _drop_below(kept, counts, floor)
+                    held = sum(map(len, counts))
+            del arrays, run_counts
+            release_memory()  # the run's temporaries lie between the kept runs
+        self._reached[n] = floor
+        return kept, counts
 
     def room(self, *, lengths_left: int) -> Optional[int]:
         """The most n-grams the next length may keep (None: no limit), its share of the
@@ -319,49 +356,35 @@ def stream_model(
         # peaks at 0.62 GB over all processes, not 0.76 (0.83, not 0.90, at 391 MB).
         release_memory()
     if longest is not None:
-        runs: List[Tuple[np.ndarray, np.ndarray]] = []
-        run_counts: List[np.ndarray] = []
         floor = budget.floor()
-        room = budget.room(lengths_left=1)
-        held = 0  # entries in the runs
-        for keys, counts, hashed in longest:  # each run's counts become its log-probabilities as it comes
-            if len(counts) and int(counts.min()) < floor:
-                hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
-            logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
-            runs.append((keys.take(hashed), logp.take(hashed)))
-            if room is not None:  # kept (4 bytes an entry) until every run is in and the budget has its say
-                run_counts.append(np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32))
-                held += len(hashed)
-            del keys, counts, hashed, logp
-            if room is not None and held > room + room // 2:
-                # The runs so far hold more than the table can: the threshold over them is
-                # a floor for the one over every run (a count that too many of some runs
-                # reach, too many of all of them reach), so what is below it goes now,
-                # and the runs held stay within half the table's room of it, whatever
-                # the corpus (a doubled corpus held twice the 6-grams the table kept).
-                raised = keep_threshold(np.concatenate(run_counts), floor, room)
-                if raised > floor:
-                    floor = raised
-                    _drop_below(runs, run_counts, floor)
-                    held = sum(map(len, run_counts))
-            release_memory()  # the run's temporaries lie between the kept runs
+
+        def logp_runs() -> Iterator[Tuple[Entries, np.ndarray]]:  # each run's counts become its log-probabilities as it comes
+            for keys, counts, hashed in longest:
+                if len(counts) and int(counts.min()) < floor:
+                    hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
+                logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
+                # the counts kept (4 bytes an entry) until every run is in and the budget has its say
+                yield (keys.take(hashed), logp.take(hashed)), np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32)
+                del keys, counts, hashed, logp
+
+        runs, run_counts = budget.gather(order, logp_runs(), lengths_left=1)
         del prefix
-        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1, at_least=floor)
+        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1)
         if threshold > floor:
             _drop_below(runs, run_counts, threshold)
         run_counts.clear()
         release_memory()  # the runs' temporaries, before the largest table is allocated
-        model.add_hash_ordered(order, runs)
+        model.add_hash_ordered(order, [(keys, logp) for keys, logp in runs])
         runs.clear()
     return model
 
 
-def _drop_below(runs: List[Tuple[np.ndarray, np.ndarray]], run_counts: List[np.ndarray], threshold: int) -> None:
-    """Drop the entries counted below ``threshold`` from each run (keys, log-probabilities)
-    and its counts, in place, keeping their order."""
+def _drop_below(runs: List[Entries], run_counts: List[np.ndarray], threshold: int) -> None:
+    """Drop the entries counted below ``threshold`` from each run (some arrays) and its
+    counts, in place, keeping their order."""
     for i, counts in enumerate(run_counts):
         keep = counts >= threshold
-        runs[i] = (runs[i][0][keep], runs[i][1][keep])
+        runs[i] = tuple(array[keep] for array in runs[i])
         run_counts[i] = counts[keep]
 
 

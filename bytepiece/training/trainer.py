@@ -242,9 +242,16 @@ class Trainer:
         """Pass 1's reduce, one length at a time, on the same workers, up to the longest
         length (without ``include_longest``, one short of it: the longest is reduced
         apart, as runs in hash order). Each length is reduced once the one before is a
-        table: the tasks drop what is below the threshold the budget has reached."""
+        table: the tasks drop what is below the threshold the budget has reached, and the
+        driver what is below the one it finds among the partitions as they come
+        (``ModelBudget.gather``; lengths 1 and 2 are never thinned)."""
         for n in range(1, self.order + 1 if include_longest else self.order):
-            yield (n, *store.result(str(n), budget.floor() if n > 1 else 1, pool))
+
+            def gather(parts: Iterator[Tuple[np.ndarray, np.ndarray]], n: int = n) -> List[Tuple[np.ndarray, np.ndarray]]:
+                kept, _ = budget.gather(n, ((part, part[1]) for part in parts), lengths_left=self.order - n + 1)
+                return [(keys, counts) for keys, counts in kept]
+
+            yield (n, *store.result(str(n), budget.floor() if n > 1 else 1, pool, gather=gather if n > 2 else None))
 
     def _longest_runs(self, store: CountStore, pool: Pool[Any], budget: ModelBudget) -> Iterator[Any]:
         """The longest length's reduce, as runs in hash order, started when the shorter

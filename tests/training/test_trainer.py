@@ -129,6 +129,64 @@ def test_the_ngram_model_counts_toward_the_budget_while_pass_2_holds_it(small_co
     assert max(held) <= budget - model.nbytes
 
 
+def test_a_model_thinned_as_its_partitions_come_is_the_one_thinned_at_once(tmp_path, monkeypatch):
+    # Under a budget, the driver drops an n-gram length's entries below the threshold of
+    # the partitions it has (ModelBudget.gather), so that what it holds does not grow with
+    # the corpus: the model must be the one that deciding over every partition makes.
+    import numpy as np
+
+    from bytepiece.normalization import training_chunks
+    from bytepiece.training import ngram_counting, trainer as trainer_module
+    from bytepiece.training.ngram_counting import count_ngrams
+
+    monkeypatch.setattr(trainer_module, "MIN_MODEL_BYTES", 0)
+    text = b"".join((DEMO / name).read_bytes()[:300_000] for name in ("en/moby-dick.txt", "zh/classical-poetry.txt"))
+    (tmp_path / "text.txt").write_bytes(text)
+    budget = 3_000_000
+
+    def trained():
+        built, budgets = [], []
+        stream_model = trainer_module.stream_model
+
+        def recorded(*args, **options):
+            budgets.append(args[3])
+            built.append(stream_model(*args, **options))
+            return built[-1]
+
+        monkeypatch.setattr(trainer_module, "stream_model", recorded)
+        Trainer(vocab_size=600, min_count=2, memory_budget=budget, progress=False).train(tmp_path / "text.txt")
+        return built[0], budgets[0]
+
+    dropped = {}  # by length: entries that went before the length's threshold was decided
+    gather = ngram_counting.ModelBudget.gather
+
+    def counted(self, n, runs, *, lengths_left):
+        seen = []
+        kept, counts = gather(self, n, ((arrays, c) for arrays, c in runs if not seen.append(len(c))), lengths_left=lengths_left)
+        dropped[n] = sum(seen) - sum(map(len, counts))
+        return kept, counts
+
+    monkeypatch.setattr(ngram_counting.ModelBudget, "gather", counted)
+    thinned, thinned_budget = trained()
+    assert any(dropped.values()), dropped
+
+    def keep_all(self, n, runs, *, lengths_left):
+        kept, counts = [], []
+        for arrays, run_counts in runs:
+            kept.append(arrays)
+            counts.append(run_counts)
+        return kept, counts
+
+    monkeypatch.setattr(ngram_counting.ModelBudget, "gather", keep_all)
+    whole, whole_budget = trained()
+    assert thinned_budget.thresholds == whole_budget.thresholds and whole_budget.thinned
+    assert thinned.sizes == whole.sizes
+    chunks = [c.encode() for line in text.decode().splitlines() for c in training_chunks(line)]
+    counts = count_ngrams(chunks, 6)
+    for n in range(3, 7):
+        assert np.array_equal(thinned.lookup(n, counts.keys[n]), whole.lookup(n, counts.keys[n]))
+
+
 def test_nested_vocabularies_with_recorded_settings_and_statistics(small_corpus, baseline):
     models, _ = baseline
     big, small = models[2000], models[1000]
