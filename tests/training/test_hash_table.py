@@ -69,6 +69,15 @@ def test_keys_are_placed_in_the_stable_order_of_their_homes(homes):
     assert sorted_homes.tolist() == sorted(homes)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 64) - 1) | st.integers(0, 40), max_size=300))
+def test_any_unsigned_keys_are_ordered_stably(keys):
+    # the count store's keys (n-grams up to 8 bytes): packed with their index when they fit
+    order, sorted_keys = hash_table.stable_order(np.array(keys, dtype=np.uint64))
+    assert order.tolist() == np.argsort(np.array(keys, dtype=np.uint64), kind="stable").tolist()
+    assert sorted_keys.tolist() == sorted(keys)
+
+
 def hash_ordered_runs(keys: np.ndarray, values: np.ndarray, cuts: list) -> list:
     """The keys in hash order (as the trainer's count partitions come), cut into runs."""
     order = np.argsort(hash_table.hash_top(keys), kind="stable")
