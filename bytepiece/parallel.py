@@ -169,10 +169,7 @@ def shared_value(shared: Shared, argument: Any = None) -> Any:
         elif argument is None:
             argument = shared.argument
         value = shared.build(argument, previous)
-        del previous, argument  # what the build did not keep of them goes before the round's tasks run
-        # and so do the build's temporaries: glibc would keep them (a pruning round's engine
-        # over 524k pieces left 85 MB of them in each worker, beside its 60 MB)
-        release_memory()
+        del previous  # what the build did not keep of it goes before the round's tasks run
         _SHARED[:] = [shared.key, value]
         return value
 
