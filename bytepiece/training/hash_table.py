@@ -310,14 +310,20 @@ def stable_order(values: np.ndarray, *, overwrite: bool = False) -> Tuple[np.nda
     """
     index_dtype = np.uint32 if len(values) <= 1 << 32 else np.int64
     shift = max(1, (len(values) - 1).bit_length())
-    if not len(values) or int(values.max()) >> (64 - shift):
+    top = int(values.max()) if len(values) else 0
+    if not len(values) or top >> (64 - shift):
         order = np.argsort(values, kind="stable")
         return order.astype(index_dtype), values[order]
+    if shift <= 32 and top < 1 << 32:
+        shift = 32  # the index is then the low half, taken without a mask's temporary (8 bytes a value)
     packed = values.view(np.uint64) if overwrite else values.astype(np.uint64)
     packed <<= np.uint64(shift)
     for first in range(0, len(packed), _BLOCK):
         packed[first : first + _BLOCK] |= np.arange(first, min(first + _BLOCK, len(packed)), dtype=np.uint64)
     packed.sort()
-    order = (packed & np.uint64((1 << shift) - 1)).astype(index_dtype)  # the low bits: the index
+    if shift == 32:
+        order = packed.astype(np.uint32)  # the low 32 bits: the index
+    else:
+        order = (packed & np.uint64((1 << shift) - 1)).astype(index_dtype)
     packed >>= np.uint64(shift)
     return order, packed.view(values.dtype)

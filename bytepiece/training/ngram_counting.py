@@ -357,15 +357,17 @@ def stream_model(
         release_memory()
     if longest is not None:
         floor = budget.floor()
+        limited = budget.max_bytes is not None
 
         def logp_runs() -> Iterator[Tuple[Entries, np.ndarray]]:  # each run's counts become its log-probabilities as it comes
             for keys, counts, hashed in longest:
                 if len(counts) and int(counts.min()) < floor:
                     hashed = hashed[counts[hashed] >= floor]  # the same order, of the rest
                 logp = _conditional(keys, counts, prefix, keep_raw=False)[0]
-                # the counts kept (4 bytes an entry) until every run is in and the budget has its say
-                yield (keys.take(hashed), logp.take(hashed)), np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32)
-                del keys, counts, hashed, logp
+                # the counts kept (4 bytes an entry) until every run is in and the budget has its say; no budget, no say
+                kept = np.minimum(counts.take(hashed), _NARROW_MAX).astype(np.uint32) if limited else np.zeros(0, np.uint32)
+                yield (keys.take(hashed), logp.take(hashed)), kept
+                del keys, counts, hashed, logp, kept
 
         runs, run_counts = budget.gather(order, logp_runs(), lengths_left=1)
         del prefix
