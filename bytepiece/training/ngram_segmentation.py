@@ -18,7 +18,7 @@ Deliberately left out: counting the pieces (``piece_counting.py``).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -99,7 +99,8 @@ class Layout:
     ``to_original[t]`` is the byte (in concatenated order) at position-major index t,
     ``position_major`` the inverse;
     step ``l`` covers indices ``start[l] : start[l] + active[l]``, the first
-    ``active[l]`` chunks in length order.
+    ``active[l]`` chunks in length order; ``steps[l]`` is that pair as Python ints (a
+    step costs tens of microseconds, and numpy scalars would add to each).
     """
 
     def __init__(self, offset: np.ndarray, left: np.ndarray) -> None:
@@ -112,6 +113,7 @@ class Layout:
         # active[l] = number of chunks longer than l
         self.active = len(lengths) - np.searchsorted(np.sort(lengths), np.arange(self.longest), side="right")
         self.start = np.concatenate(([0], np.cumsum(self.active)[:-1]))
+        self.steps: List[Tuple[int, int]] = list(zip(self.start.tolist(), self.active.tolist()))
         chunk_of = np.repeat(np.arange(len(lengths)), lengths)
         self.position_major = self.start[offset] + rank[chunk_of]
         self.to_original = np.empty(len(offset), dtype=np.int64)
@@ -123,18 +125,17 @@ def _viterbi(emit: np.ndarray, layout: Layout, order: int) -> np.ndarray:
     top = order - 1
     from_state0 = np.zeros(len(emit), dtype=np.int8)  # back-pointer of state 0
     top_looped = np.zeros(len(emit), dtype=bool)  # top state came from itself
-    width = int(layout.active[0])
+    width = layout.steps[0][1]
     final = np.zeros(width, dtype=np.int8)
     # Each step writes into arrays made once (the scores in two, alternately): a step
     # costs tens of microseconds, and ten thousand steps for a group of long chunks.
-    starts, active = layout.start.tolist(), layout.active.tolist()
     buffers = (np.empty((width, order)), np.empty((width, order)))
     to_zero_buffer = np.empty((width, order))
     row_starts = np.arange(width) * order  # of each row in to_zero, flattened
     scores = buffers[0]
     scores[...] = emit[:width]
     for l in range(1, layout.longest):
-        first, k = starts[l], active[l]
+        first, k = layout.steps[l]
         if k < len(scores):  # chunks of length l end here: pick their best final state
             final[k : len(scores)] = np.argmax(scores[k:], axis=1)
             scores = scores[:k]
@@ -158,10 +159,9 @@ def _backtrace(from_state0: np.ndarray, top_looped: np.ndarray, final: np.ndarra
     top = order - 1
     starts = np.zeros(len(from_state0), dtype=bool)
     state = final.astype(np.int8)  # by rank; a chunk's entry is used once it is active
-    starts_at, active = layout.start.tolist(), layout.active.tolist()
     for l in range(layout.longest - 1, -1, -1):
-        here = slice(starts_at[l], starts_at[l] + active[l])
-        k = active[l]
+        first, k = layout.steps[l]
+        here = slice(first, first + k)
         current = state[:k]
         starts[here] = current == 0
         previous = np.where(current == top, np.where(top_looped[here], top, top - 1), current - 1)
