@@ -237,3 +237,24 @@ def test_a_pool_on_this_machine_leaves_its_state_to_the_workers(client):
 
 def _element(state, i: int) -> int:
     return int(state[i])
+
+
+@pytest.mark.skipif("NUMPY_MADVISE_HUGEPAGE" in os.environ, reason="the user's own choice is left alone")
+def test_tasks_on_a_cluster_allocate_without_huge_page_advice(client):
+    # numpy advises huge pages in a Dask worker as anywhere; a huge page took 10 ms a MiB
+    # to fault in on the benchmark machine (bytepiece.parallel.advise_huge_pages)
+    client.run(_advise_huge_pages, True)  # as numpy starts (earlier tasks turned it off)
+    with DaskExecutor(client).pool(None) as pool:
+        assert set(pool.imap(_huge_pages_advised, range(4))) == {False}
+
+
+def _advise_huge_pages(enabled):
+    from bytepiece.parallel import advise_huge_pages
+
+    return advise_huge_pages(enabled)
+
+
+def _huge_pages_advised(state=None, item=None):
+    previous = _advise_huge_pages(True)
+    _advise_huge_pages(bool(previous))
+    return previous

@@ -12,7 +12,7 @@ from typing import Optional
 
 import pytest
 
-from bytepiece.parallel import WorkerPool, resolve_workers, shared_value
+from bytepiece.parallel import WorkerPool, advise_huge_pages, executor_for, resolve_workers, shared_value, small_pages
 
 
 def scaled(state: int, item: int) -> int:
@@ -183,3 +183,43 @@ def test_a_state_written_to_a_file_is_read_back_mapped_and_aligned(tmp_path):
     assert np.array_equal(read["table"].get(queries), table.get(queries))
     mapped = read["table"].__getstate__()["_table"]
     assert mapped.ctypes.data % 64 == 0 and not mapped.flags.writeable  # the file's pages, not a copy
+
+
+def _huge_pages_advised(state: object = None, item: object = None) -> Optional[bool]:
+    """numpy's huge-page advice in this process (set, then put back)."""
+    previous = advise_huge_pages(True)
+    if previous is not None:
+        advise_huge_pages(previous)
+    return previous
+
+
+@pytest.mark.skipif("NUMPY_MADVISE_HUGEPAGE" in os.environ, reason="the user's own choice is left alone")
+def test_jobs_allocate_without_huge_page_advice_and_give_the_setting_back():
+    # a huge page took 10 ms a MiB to fault in on the benchmark machine, small ones 0.37
+    original = advise_huge_pages(True)  # numpy's default on Linux
+    try:
+        with executor_for(2) as executor:
+            seen = [_huge_pages_advised()]  # the driver, while the job runs
+            with executor.pool(None) as pool:
+                seen += pool.map(_huge_pages_advised, range(4))  # forked workers
+        assert seen == [False] * 5
+        assert _huge_pages_advised() is True  # the caller's setting, as it was
+        with WorkerPool(2, None) as pool:  # workers forked by a caller that advises them
+            assert pool.map(_huge_pages_advised, range(4)) == [False] * 4
+    finally:
+        advise_huge_pages(bool(original))
+
+
+def test_a_huge_page_setting_in_the_environment_is_left_alone(monkeypatch):
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    assert advise_huge_pages(False) is None
+    with small_pages():
+        pass
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+    original = advise_huge_pages(True)
+    try:
+        with small_pages():
+            assert _huge_pages_advised() is False
+        assert _huge_pages_advised() is True
+    finally:
+        advise_huge_pages(bool(original))
