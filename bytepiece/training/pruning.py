@@ -134,15 +134,36 @@ def split_into(keep: Counts, drop: List[Tuple[bytes, int]], workers: Workers = 1
 
 def remove_wasted(counts: Counts, workers: Workers = 1, progress: Progress = _no_progress) -> Counts:
     """Step 3: rebuild from self-segmentations until the number of pieces stops changing.
-    Each round's pieces are some of the first round's: one :class:`RoundPieces` for all."""
+
+    Each round's pieces are some of the first round's, so the rounds run on arrays over
+    one :class:`RoundPieces` (a round's counts, 0 for the pieces it dropped), and its
+    strings are the first round's, laid out once, less the dropped ones: the driver makes
+    no dict and sorts no strings between rounds (a dict of up to 524k pieces a round, its
+    strings sorted and joined again, were a third of pruning's time in the driver).
+
+    >>> vocabulary = {**{bytes([b]): 1 for b in range(256)}, b"ab": 50, b"abab": 2}
+    >>> remove_wasted(vocabulary)[b"ab"]  # abab is ab + ab: wasted, its count goes to ab
+    54
+    """
     within = RoundPieces(list(counts))
+    weights = within.counts_of(counts)
+    order = longest_first(within.lengths)  # the strings of every round, in this order
+    lengths = within.lengths[order]
+    data = np.frombuffer(b"".join(pick(within.pieces, order)), dtype=np.uint8)
     with pool_for(workers, purpose="pruning") as pool:  # one pool: its workers keep the engine
         while True:
-            size = len(counts)
-            counts = count_segments(counts, Strings.from_counts(counts), pool, within=within)
-            progress(sum(map(len, counts)))
-            if len(counts) == size:
-                return counts
+            ordered = weights[order]
+            present = ordered > 0
+            if present.all():
+                strings = Strings(data.tobytes(), lengths, ordered)
+            else:
+                strings = Strings(data[np.repeat(present, lengths)].tobytes(), lengths[present], ordered[present])
+            totals = segment_totals(within.round_of(weights), strings, pool)
+            progress(len(strings.data))
+            done = np.count_nonzero(totals) == np.count_nonzero(weights)
+            weights = totals
+            if done:
+                return within.as_counts(weights)
 
 
 def count_segments(
@@ -163,12 +184,17 @@ def count_segments(
     >>> count_segments(vocabulary, Strings.from_items([(b"abcab", 1), (b"c", 3)]))  # abc+ab beats ab+c+ab
     {b'c': 3, b'ab': 1, b'abc': 1}
     """
-    # The engine (its model, checked, and its tables) is built in the workers, which
-    # answer with each piece's place in ``within``'s list: the driver sorts nothing (the
-    # ids' order, Model.piece_order, took it 0.65 s a run at 100 MB).
     within = RoundPieces(list(vocabulary)) if within is None else within
-    round_ = within.round(vocabulary)
-    totals = np.zeros(len(within.pieces), dtype=np.int64)
+    return within.as_counts(segment_totals(within.round(vocabulary), strings, workers, progress))
+
+
+def segment_totals(round_: "Round", strings: Union["Strings", Iterable["Strings"]], workers: Workers = 1, progress: Progress = _no_progress) -> np.ndarray:
+    """:func:`count_segments` by the round's vocabulary, as totals by place in its
+    pieces (0 for the pieces no segmentation used)."""
+    # The engine (its model, checked, and its tables) is built in the workers, which
+    # answer with each piece's place in the round's list: the driver sorts nothing (the
+    # ids' order, Model.piece_order, took it 0.65 s a run at 100 MB).
+    totals = np.zeros(len(round_.lengths), dtype=np.int64)
     with pool_for(workers, purpose="pruning") as pool:
         if isinstance(strings, Strings):  # a vocabulary of 90k pieces is one group of 600 KB: cut it for every worker
             share = -(-len(strings.data) // (TASKS_PER_WORKER * pool.workers))
@@ -179,8 +205,7 @@ def count_segments(
         for places, counts, size in pool.imap(segment_strings, groups, shared=segmenter):
             totals[places] += counts
             progress(size)
-    used = np.flatnonzero(totals)
-    return dict(zip(pick(within.pieces, used), totals[used].tolist()))
+    return totals
 
 
 class Round(NamedTuple):
@@ -216,16 +241,35 @@ class RoundPieces:
 
     def round(self, vocabulary: Counts) -> Round:
         """``vocabulary`` as counts of these pieces; ``ValueError`` for a piece not among them."""
+        return self.round_of(self.counts_of(vocabulary))
+
+    def round_of(self, counts: np.ndarray) -> Round:
+        """The round whose vocabulary has these counts, by place (0: not in it)."""
+        return Round(self.key, self.data, self.lengths, counts)
+
+    def counts_of(self, vocabulary: Counts) -> np.ndarray:
+        """``vocabulary``'s counts by place in these pieces (0: not in it); ``ValueError``
+        for a piece not among them."""
         values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         if list(vocabulary) == self.pieces:  # the pieces' own vocabulary (a first round): no look-ups
-            return Round(self.key, self.data, self.lengths, values)
+            return values
         counts = np.zeros(len(self.pieces), dtype=np.int64)
         try:
             where = np.fromiter(map(self.place.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary))
         except KeyError as exc:
             raise ValueError(f"piece {exc.args[0]!r} is not among the pieces of these rounds") from None
         counts[where] = values
-        return Round(self.key, self.data, self.lengths, counts)
+        return counts
+
+    def as_counts(self, counts: np.ndarray) -> Counts:
+        """Counts by place as a ``piece -> count`` dict of the pieces counted (in this
+        list's order).
+
+        >>> RoundPieces([b"a", b"b", b"ab"]).as_counts(np.array([2, 0, 7]))
+        {b'a': 2, b'ab': 7}
+        """
+        used = np.flatnonzero(counts)
+        return dict(zip(pick(self.pieces, used), counts[used].tolist()))
 
 
 class Segmenter:
@@ -292,11 +336,6 @@ class Strings:
         """``(string, weight)`` items in any order."""
         strings, weights = zip(*items) if len(items) else ((), ())
         return cls.from_lists(strings, weights)
-
-    @classmethod
-    def from_counts(cls, counts: Counts) -> "Strings":
-        """A ``string -> weight`` dict's items."""
-        return cls.from_lists(list(counts), counts.values())
 
     @classmethod
     def from_lists(cls, strings: Sequence[bytes], weights: Iterable[int]) -> "Strings":
