@@ -208,30 +208,38 @@ class ModelBudget:
     so the model is the same for any number of workers and any executor
     (``docs/training.md``, "A model that fits its budget").
 
-    >>> budget = ModelBudget(2, max_bytes=64)  # room for 3 keys
-    >>> budget.admit(3, np.array([9, 5, 5, 2, 7]), lengths_left=1)  # 9 and 7 stay, the 5s tie
+    ``order``: the longest length, the last to share the bytes.
+
+    >>> budget = ModelBudget(2, order=3, max_bytes=64)  # room for 3 keys
+    >>> budget.admit(3, np.array([9, 5, 5, 2, 7]))  # 9 and 7 stay, the 5s tie
     6
     >>> budget.thinned
     {3: 6}
     """
 
-    def __init__(self, min_count: int, *, max_bytes: Optional[int] = None) -> None:
+    def __init__(self, min_count: int, *, order: int, max_bytes: Optional[int] = None) -> None:
         self.min_count = min_count
+        self.order = order
         self.max_bytes = max_bytes
         self.used = 0  # bytes of the lengths admitted so far
         self.thresholds: Dict[int, int] = {}
         self._reached: Dict[int, int] = {}  # by length: a threshold :meth:`gather` found it reaches
 
     @classmethod
-    def of(cls, min_count: "int | ModelBudget") -> "ModelBudget":
-        """``min_count`` as a budget: itself, or one without a limit."""
-        return min_count if isinstance(min_count, ModelBudget) else cls(min_count)
+    def of(cls, min_count: "int | ModelBudget", order: int) -> "ModelBudget":
+        """``min_count`` as the budget of a model of ``order``: itself, or one without a
+        limit."""
+        if not isinstance(min_count, ModelBudget):
+            return cls(min_count, order=order)
+        if min_count.order != order:
+            raise ValueError(f"a budget shared among lengths up to {min_count.order}, for a model of order {order}")
+        return min_count
 
     def floor(self) -> int:
         """The lowest threshold the next length can have: the last one decided."""
         return max([self.min_count, *self.thresholds.values()])
 
-    def admit(self, n: int, counts: np.ndarray, *, lengths_left: int) -> int:
+    def admit(self, n: int, counts: np.ndarray) -> int:
         """The threshold of length ``n`` (``counts``: its n-grams' counts, any order, any
         of them below :meth:`floor`, or below what :meth:`gather` found the threshold
         reaches, ignored), charging the table it makes. Lengths 1 and 2 are dense arrays
@@ -241,7 +249,7 @@ class ModelBudget:
             self.thresholds[n] = threshold
             self.used += 8 << (8 * n)
             return threshold
-        room = self.room(lengths_left=lengths_left)
+        room = self.room(n)
         if room is not None:
             threshold = keep_threshold(counts, threshold, room)
         kept = int(np.count_nonzero(counts >= threshold))
@@ -249,7 +257,7 @@ class ModelBudget:
         self.used += HashTable.bytes_for(kept)
         return threshold
 
-    def gather(self, n: int, runs: Iterable[Tuple[Entries, np.ndarray]], *, lengths_left: int) -> Tuple[List[Entries], List[np.ndarray]]:
+    def gather(self, n: int, runs: Iterable[Tuple[Entries, np.ndarray]]) -> Tuple[List[Entries], List[np.ndarray]]:
         """Length ``n``'s runs, each some arrays of entries and their counts, taken as they
         come (a count partition at a time, from the reduce), and what :meth:`admit` needs
         of them: the arrays, and the counts.
@@ -262,14 +270,14 @@ class ModelBudget:
         this, a doubled corpus (782 MB) held every 5-gram above the 4-grams' threshold
         (2) until the 5-grams' was decided (9), and the driver peaked at 0.87 GB at 512M.
 
-        >>> budget = ModelBudget(2, max_bytes=64)  # room for 3 keys
+        >>> budget = ModelBudget(2, order=3, max_bytes=64)  # room for 3 keys
         >>> runs = [((np.array([1, 2]),), np.array([9, 3])), ((np.array([3, 4]),), np.array([8, 7])),
         ...         ((np.array([5]),), np.array([6]))]  # the third is one too many: 7 is reached
-        >>> kept, counts = budget.gather(3, runs, lengths_left=1)
-        >>> [k[0].tolist() for k in kept], budget.admit(3, np.concatenate(counts), lengths_left=1)
+        >>> kept, counts = budget.gather(3, runs)
+        >>> [k[0].tolist() for k in kept], budget.admit(3, np.concatenate(counts))
         ([[1], [3, 4], []], 7)
         """
-        room = self.room(lengths_left=lengths_left)
+        room = self.room(n)
         floor = self.floor()
         kept: List[Entries] = []
         counts: List[np.ndarray] = []
@@ -289,16 +297,18 @@ class ModelBudget:
         self._reached[n] = floor
         return kept, counts
 
-    def room(self, *, lengths_left: int) -> Optional[int]:
-        """The most n-grams the next length may keep (None: no limit), its share of the
-        bytes still free.
+    def room(self, n: int) -> Optional[int]:
+        """The most n-grams length ``n`` may keep (None: no limit): its share of the bytes
+        still free, shared with the lengths after it up to :attr:`order`. The one place
+        that share is worked out: :meth:`gather` thins by it and :meth:`admit` decides by
+        it, and a thinning by a smaller room would drop n-grams the decision keeps.
 
-        >>> ModelBudget(2, max_bytes=64).room(lengths_left=1), ModelBudget(2).room(lengths_left=1)
+        >>> ModelBudget(2, order=3, max_bytes=64).room(3), ModelBudget(2, order=3).room(3)
         (3, None)
         """
         if self.max_bytes is None:
             return None
-        return HashTable.keys_for(max(0, self.max_bytes - self.used) // max(1, lengths_left))
+        return HashTable.keys_for(max(0, self.max_bytes - self.used) // max(1, self.order - n + 1))
 
     @property
     def thinned(self) -> Dict[int, int]:
@@ -339,11 +349,11 @@ def stream_model(
     :meth:`~ModelBudget.floor` to have the next length's counts below it dropped before
     they come.
     """
-    budget = ModelBudget.of(min_count)
+    budget = ModelBudget.of(min_count, order)
     model = NgramModel(order)
     last = order if longest is None else order - 1
     prefix: Tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.uint64), np.zeros(0))
-    for n, keys, logp, raw in _conditionals(total, tables, budget, last=last, order=order, keep_last=longest is not None):
+    for n, keys, logp, raw in _conditionals(total, tables, budget, last=last, keep_last=longest is not None):
         model.add(n, keys, logp)
         del logp
         if n == last and raw is not None:
@@ -369,9 +379,9 @@ def stream_model(
                 yield (keys.take(hashed), logp.take(hashed)), kept
                 del keys, counts, hashed, logp, kept
 
-        runs, run_counts = budget.gather(order, logp_runs(), lengths_left=1)
+        runs, run_counts = budget.gather(order, logp_runs())
         del prefix
-        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32), lengths_left=1)
+        threshold = budget.admit(order, np.concatenate(run_counts) if run_counts else np.zeros(0, np.uint32))
         if threshold > floor:
             _drop_below(runs, run_counts, threshold)
         run_counts.clear()
@@ -397,7 +407,7 @@ def conditionals(counts: NgramCounts, min_count: int) -> Iterator[Tuple[int, np.
     ``logp[n][g] = log c(g) - log c(g without its last byte)`` and
     ``logp[1][b] = log c(b) - log N``.
     """
-    found = _conditionals(counts.total, _tables(counts), min_count, last=counts.order)
+    found = _conditionals(counts.total, _tables(counts), ModelBudget.of(min_count, counts.order), last=counts.order)
     return ((n, keys, logp) for n, keys, logp, _ in found)
 
 
@@ -408,10 +418,9 @@ def _tables(counts: NgramCounts) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]
 def _conditionals(
     total: int,
     tables: Iterable[Tuple[int, np.ndarray, np.ndarray]],
-    min_count: "int | ModelBudget",
+    budget: ModelBudget,
     *,
     last: int,
-    order: Optional[int] = None,
     keep_last: bool = False,
 ) -> Iterator[Tuple[int, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """:func:`conditionals` of a stream of tables (lengths 1, 2, ..., ``last`` in order),
@@ -419,8 +428,6 @@ def _conditionals(
     ``last``'s too; else None for it). Arrays are let go as soon as they are used, and
     the next length is reduced only once this one is a table: each is the size of a
     length's model."""
-    budget = ModelBudget.of(min_count)
-    order = last if order is None else order  # the lengths the budget is shared among
     stream = iter(tables)
     item = next(stream)
     n, byte_keys, byte_counts_seen = item
@@ -433,7 +440,7 @@ def _conditionals(
     unseen = byte_counts == 0
     byte_counts[unseen] = 1
     total = total + int(unseen.sum())
-    budget.admit(1, byte_counts, lengths_left=order)
+    budget.admit(1, byte_counts)
     keys = np.arange(256, dtype=np.uint64)
     raw = np.log(byte_counts.astype(np.float64))
     yield 1, keys, raw - np.log(float(total)), raw if last > 1 or keep_last else None
@@ -445,7 +452,7 @@ def _conditionals(
             raise ValueError(f"the n-gram tables must come in order of length: got {n} after {expected - 1}")
         prefix = (keys, raw)
         del keys, raw
-        keep = all_counts >= budget.admit(n, all_counts, lengths_left=order - n + 1)
+        keep = all_counts >= budget.admit(n, all_counts)
         whole = bool(keep.all())  # the trainer's counts are already pruned: no copies then
         keys = all_keys if whole else all_keys[keep]
         counts = all_counts if whole else all_counts[keep]

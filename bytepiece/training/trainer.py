@@ -154,7 +154,7 @@ class Trainer:
                 # pass-2 pool holds it.
                 # The longest n-grams (the largest table) are nobody's prefixes and only
                 # hashed: they come as runs in hash order, never sorted nor gathered.
-                budget = ModelBudget(self.min_count, max_bytes=model_bytes(self.memory_budget))
+                budget = ModelBudget(self.min_count, order=self.order, max_bytes=model_bytes(self.memory_budget))
                 longest = self._longest_runs(store, pool, budget) if self.order > 2 else None
                 tables = self._ngram_tables(store, pool, budget, include_longest=longest is None)
                 model = [stream_model(self.order, total, tables, budget, longest=longest)]
@@ -248,7 +248,7 @@ class Trainer:
         for n in range(1, self.order + 1 if include_longest else self.order):
 
             def gather(parts: Iterator[Tuple[np.ndarray, np.ndarray]], n: int = n) -> List[Tuple[np.ndarray, np.ndarray]]:
-                kept, _ = budget.gather(n, ((part, part[1]) for part in parts), lengths_left=self.order - n + 1)
+                kept, _ = budget.gather(n, ((part, part[1]) for part in parts))
                 return [(keys, counts) for keys, counts in kept]
 
             yield (n, *store.result(str(n), budget.floor() if n > 1 else 1, pool, gather=gather if n > 2 else None))

@@ -130,7 +130,7 @@ def test_a_model_budget_raises_each_lengths_threshold_just_enough_to_fit(share):
     raw = reference_counts(chunks, order)
     full = build_model(count_ngrams(chunks, order), min_count)
     dense = 8 * (256 + 65536)  # lengths 1 and 2 are dense arrays, never thinned
-    budget = ModelBudget(min_count, max_bytes=int(dense + share * (full.nbytes - dense)))
+    budget = ModelBudget(min_count, order=order, max_bytes=int(dense + share * (full.nbytes - dense)))
     thin = build_model(count_ngrams(chunks, order), budget)
     assert thin.nbytes <= budget.max_bytes < full.nbytes
     thresholds = [budget.thresholds[n] for n in range(2, order + 1)]
@@ -159,13 +159,13 @@ def test_the_longest_ngrams_thinned_run_by_run_make_the_model_of_all_their_count
     counts = count_ngrams(chunks, order)
     above = int(np.count_nonzero(counts.counts[order] >= min_count))
     max_bytes = 8 * (256 + 65536) + HashTable.bytes_for(above // 5)
-    expected_budget = ModelBudget(min_count, max_bytes=max_bytes)
+    expected_budget = ModelBudget(min_count, order=order, max_bytes=max_bytes)
     expected = build_model(counts, expected_budget)
 
     store = CountStore(partitions=64)
     for n in range(1, order + 1):
         store.add(str(n), counts.keys[n], counts.counts[n])
-    budget = ModelBudget(min_count, max_bytes=max_bytes)
+    budget = ModelBudget(min_count, order=order, max_bytes=max_bytes)
     tables = ((n, *store.result(str(n), budget.floor() if n > 1 else 1)) for n in range(1, order))
 
     def longest():  # read once the shorter lengths are in, as the trainer's

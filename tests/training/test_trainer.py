@@ -160,9 +160,9 @@ def test_a_model_thinned_as_its_partitions_come_is_the_one_thinned_at_once(tmp_p
     dropped = {}  # by length: entries that went before the length's threshold was decided
     gather = ngram_counting.ModelBudget.gather
 
-    def counted(self, n, runs, *, lengths_left):
+    def counted(self, n, runs):
         seen = []
-        kept, counts = gather(self, n, ((arrays, c) for arrays, c in runs if not seen.append(len(c))), lengths_left=lengths_left)
+        kept, counts = gather(self, n, ((arrays, c) for arrays, c in runs if not seen.append(len(c))))
         dropped[n] = sum(seen) - sum(map(len, counts))
         return kept, counts
 
@@ -170,7 +170,7 @@ def test_a_model_thinned_as_its_partitions_come_is_the_one_thinned_at_once(tmp_p
     thinned, thinned_budget = trained()
     assert any(dropped.values()), dropped
 
-    def keep_all(self, n, runs, *, lengths_left):
+    def keep_all(self, n, runs):
         kept, counts = [], []
         for arrays, run_counts in runs:
             kept.append(arrays)
