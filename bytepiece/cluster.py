@@ -181,6 +181,7 @@ class DaskPool:
         self.client = client
         self.workers = workers
         self.local = local  # the workers are on this machine (see DaskExecutor)
+        self.shares_files = local  # a cluster you started may span machines
         self._files = PoolFiles()
         self._state: Any
         self._kept: Any = None  # the state as given, where this process keeps it

@@ -249,6 +249,8 @@ class WorkerPool(Generic[State]):
     [10, 100, 1000]
     """
 
+    shares_files = True  # processes on this machine (or this one)
+
     def __init__(self, workers: int, state: State, *, purpose: str = "this call") -> None:
         self.state = state
         self.workers = available_workers(resolve_workers(workers), purpose)
@@ -461,6 +463,7 @@ class Pool(Protocol[State]):
     """What a stage uses to run its tasks: a :class:`WorkerPool`, or a Dask pool."""
 
     workers: int
+    shares_files: bool  # the tasks see this process's files (workers on this machine)
 
     @property
     def state(self) -> State: ...

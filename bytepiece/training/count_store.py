@@ -15,9 +15,10 @@ the number of shards, not to their entries.
 
 Memory: when the entries held exceed :meth:`CountStore.limit` (an eighth of
 ``memory_budget``), every partition's runs are handed to a thread that appends them to the
-partition's file in ``spill_dir``, and memory starts empty again; a partition is read
-back when its task is sent. ``partitions`` is chosen by the trainer so that one partition
-of the whole corpus fits a worker.
+partition's file in ``spill_dir``, and memory starts empty again; a partition's file is
+read by its task, where the workers see this machine's files (else read back here when
+the task is sent), and removed once the task's result is in. ``partitions`` is chosen by
+the trainer so that one partition of the whole corpus fits a worker.
 
 Pieces longer than a packed key (``add_long``) are partitioned the same way, by a CRC of
 their bytes (:func:`split_long`, in the map tasks), and each partition's dict is pickled
@@ -35,6 +36,7 @@ Deliberately left out: what the keys mean.
 
 from __future__ import annotations
 
+import collections
 import io
 import itertools
 import os
@@ -46,7 +48,7 @@ import uuid
 import zlib
 from collections import Counter
 from operator import itemgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -104,12 +106,15 @@ def narrowed(counts: np.ndarray) -> np.ndarray:
     return counts.astype(np.uint32)
 
 
-def add_up_task(state: Any, item: Tuple[List[Run], int, bool]) -> "Run | HashedRun":
-    """The reduce task: one partition's runs added up, keys below ``min_count`` dropped,
+def add_up_task(state: Any, item: Tuple[List[Run], Optional[str], int, bool]) -> "Run | HashedRun":
+    """The reduce task: one partition's runs, and its run spilled to ``stem`` if any (read
+    here: see :meth:`CountStore.result`), added up, keys below ``min_count`` dropped,
     sorted by key (``hash_order``: with the permutation, uint32, that orders them by
     :func:`hash_top`, then key). A run read back from disk is several sorted runs end to
     end: sorting is always done."""
-    runs, min_count, hash_order = item
+    runs, stem, min_count, hash_order = item
+    if stem is not None:
+        runs = [*runs, read_run(stem)]
     keys = np.concatenate([k for k, _ in runs]) if len(runs) > 1 else runs[0][0]
     counts = np.concatenate([c for _, c in runs]) if len(runs) > 1 else runs[0][1]  # int64 below: add_by_key, _at_least
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
@@ -150,10 +155,13 @@ def pack_long(shard: LongShard) -> PackedLong:
     return [pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL) if part else b"" for part in shard]
 
 
-def add_up_long_task(state: Any, blobs: PackedLong) -> Tuple[bytes, int]:
-    """The reduce task of long pieces: one partition's dicts (pickled, several end to end
-    in a blob read back from disk) added up by piece; the total pickled, with its number
-    of pieces."""
+def add_up_long_task(state: Any, item: Tuple[PackedLong, Optional[str]]) -> Tuple[bytes, int]:
+    """The reduce task of long pieces: one partition's dicts (pickled, and several end to
+    end in its file on disk, if it spilled: read here) added up by piece; the total
+    pickled, with its number of pieces."""
+    blobs, path = item
+    if path is not None:
+        blobs = [*blobs, _read_bytes(path)]
     parts = sorted((part for blob in blobs for part in read_pickles(io.BytesIO(blob))), key=len, reverse=True)
     total = Counter(parts[0])
     for part in parts[1:]:
@@ -316,19 +324,20 @@ class CountStore:
         self.settle()
         pending = self._pending.pop(name, [[] for _ in range(self.partitions)])
         self._held -= sum(k.nbytes + c.nbytes for runs in pending for k, c in runs)
+        there = _reads_files(pool)
 
-        def items() -> Iterator[Tuple[List[Run], int, bool]]:
+        def items() -> Iterator[Tuple[List[Run], Optional[str], int, bool]]:
             for partition in range(self.partitions):
                 runs, pending[partition] = pending[partition], []
                 stem = self._spilled.pop((name, partition), None)
-                if stem is not None:
-                    runs.append((np.fromfile(stem + ".keys", dtype=np.uint64), np.fromfile(stem + ".counts", dtype=np.int64)))
-                    os.unlink(stem + ".keys")
-                    os.unlink(stem + ".counts")
-                if runs:
-                    yield runs, min_count, hash_order
+                if stem is not None and not there:
+                    runs.append(read_run(stem))
+                    _remove_run(stem)
+                    stem = None
+                if runs or stem is not None:
+                    yield runs, stem, min_count, hash_order
 
-        return pool.imap(add_up_task, items()) if pool is not None else (add_up_task(None, item) for item in items())
+        return _removing_read_files(pool, add_up_task, items(), lambda item: item[1], _remove_run)
 
     def long_result(self, pool: Any = None) -> "LongCounts":
         """All long-piece counts, added up by piece: each partition by
@@ -338,17 +347,20 @@ class CountStore:
         pending, self._long = self._long, [[] for _ in range(self.partitions)]
         self._long_bytes = 0
 
-        def items() -> Iterator[PackedLong]:
+        there = _reads_files(pool)
+
+        def items() -> Iterator[Tuple[PackedLong, Optional[str]]]:
             for partition in range(self.partitions):
                 blobs, pending[partition] = pending[partition], []
                 path = self._long_spilled.pop(partition, None)
-                if path is not None:  # sent as it is on disk: the task unpickles it
+                if path is not None and not there:  # sent as it is on disk: the task unpickles it
                     blobs.append(_read_bytes(path))
                     os.unlink(path)
-                if blobs:
-                    yield blobs
+                    path = None
+                if blobs or path is not None:
+                    yield blobs, path
 
-        added = pool.imap(add_up_long_task, items()) if pool is not None else (add_up_long_task(None, item) for item in items())
+        added = _removing_read_files(pool, add_up_long_task, items(), lambda item: item[1], os.unlink)
         held: List[Tuple[bytes, int]] = []
         held_bytes = 0
         runs: List[Tuple[str, int]] = []
@@ -424,6 +436,46 @@ class _Writer(threading.Thread):
             self.tables, self.long = [], []  # the runs' memory goes with the references
             release_memory()
             self.done.set()
+
+
+def read_run(stem: str) -> Run:
+    """A partition's run spilled to ``stem`` (:class:`_Writer`): its keys and counts."""
+    return np.fromfile(stem + ".keys", dtype=np.uint64), np.fromfile(stem + ".counts", dtype=np.int64)
+
+
+def _remove_run(stem: str) -> None:
+    os.unlink(stem + ".keys")
+    os.unlink(stem + ".counts")
+
+
+def _reads_files(pool: Any) -> bool:
+    """Whether ``pool``'s tasks read the spilled files themselves: its workers see this
+    machine's files (``Pool.shares_files``), so what spilled goes from the disk to the
+    task, not through the driver, which at 100 MB read 656 MB back and sent it on
+    (pickled to a pipe, or to a file for ``local:N``), on the same two cores. A cluster
+    elsewhere gets the runs read here (None: the tasks run here, and read them)."""
+    return pool is None or bool(getattr(pool, "shares_files", False))
+
+
+def _removing_read_files(
+    pool: Any, task: Callable[[Any, Any], Any], items: Iterator[Any], path_of: Callable[[Any], Optional[str]], remove: Callable[[str], None]
+) -> Iterator[Any]:
+    """``task`` over ``items`` on ``pool`` (None: here), results in order; the file each
+    item names (``path_of``) is removed once its task's result is in, not before: a task
+    that Dask reruns (its worker died) reads it again."""
+    in_flight: Deque[Optional[str]] = collections.deque()
+
+    def sent() -> Iterator[Any]:
+        for item in items:
+            in_flight.append(path_of(item))
+            yield item
+
+    results = pool.imap(task, sent()) if pool is not None else (task(None, item) for item in sent())
+    for result in results:
+        path = in_flight.popleft()
+        if path is not None:
+            remove(path)
+        yield result
 
 
 def _assemble(parts: Iterable[Run]) -> Run:

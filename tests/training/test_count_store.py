@@ -3,6 +3,7 @@ tasks on a pool; the same totals as a plain sum for any partitions, budget or po
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections import Counter
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from bytepiece.parallel import WorkerPool
+from bytepiece.training import count_store
 from bytepiece.training.count_store import CountStore, LongCounts, split_long, split_partitions
 from bytepiece.training.hash_table import hash_top
 from bytepiece.training.ngram_counting import run_lengths
@@ -92,6 +94,42 @@ def test_a_result_in_runs_has_the_same_totals_in_hash_order(tmp_path, workers):
     assert sorted(zip(keys.tolist(), counts.tolist())) == expected(8, 3)
     top = hash_top(keys).astype(np.int64)
     assert np.all(np.diff(top) >= 0)  # each run in its order, run after run: what HashTable.from_hash_ordered takes
+
+
+class _ElsewherePool(WorkerPool):
+    shares_files = False  # as a Dask cluster on other machines: its tasks cannot open ours
+
+
+def _recorded_read(log):
+    real = count_store.read_run
+
+    def read(stem):
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return real(stem)
+
+    return read
+
+
+@pytest.mark.parametrize("pool_type, read_by", [(WorkerPool, "the tasks"), (_ElsewherePool, "the driver")])
+def test_spilled_runs_go_from_disk_to_the_tasks_that_share_the_files(pool_type, read_by, tmp_path, monkeypatch):
+    # Workers on this machine read a partition's spilled run themselves: at 100 MB the
+    # driver read 656 MB back and sent it on. A cluster elsewhere gets them from the
+    # driver. Either way the totals are the same, and each file goes once its result is in.
+    log = tmp_path / "reads"
+    monkeypatch.setattr(count_store, "read_run", _recorded_read(log))
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with pool_type(2, None) as pool, CountStore(5_000, str(spill), partitions=8) as store:
+        for keys, counts in shards(8):
+            store.add("t", *split_partitions(keys, counts, 8))
+        assert store.spills
+        keys, counts = store.result("t", 2, pool)
+        readers = log.read_text().split()
+        assert len(readers) == 8  # every partition spilled
+        assert (str(os.getpid()) in readers) == (read_by == "the driver")
+        assert not list(spill.rglob("t-*"))  # read, then removed
+    assert list(zip(keys.tolist(), counts.tolist())) == expected(8, 2)
 
 
 def test_a_shard_split_for_another_store_is_refused():
