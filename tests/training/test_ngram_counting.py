@@ -202,3 +202,10 @@ def test_hash_table_equals_a_dict(load):
     expected = dict(zip(keys.tolist(), values.tolist()))
     assert table.get(queries).tolist() == [expected.get(q, -np.inf) for q in queries.tolist()]
     assert len(table.get(np.zeros(0, np.uint64))) == 0
+
+
+def test_a_budget_shared_among_other_lengths_is_refused():
+    # a budget worked out for another order would share its bytes among the wrong lengths
+    counts = count_ngrams(sample_chunks(1_000), 4)
+    with pytest.raises(ValueError, match="up to 5, for a model of order 4"):
+        build_model(counts, ModelBudget(2, order=5, max_bytes=1 << 20))
