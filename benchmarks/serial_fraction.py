@@ -4,7 +4,9 @@ Trains in this process with ``workers=1``, so every map task runs here, and time
 task: a stage's *driver* time is its wall time less the time inside its tasks, less the
 time building shared values (a pruning round's engine, which every worker builds for
 itself: a cost per worker, paid in parallel, neither the driver's nor divisible), and less
-the pickling this script adds to weigh what a cluster would send). The tasks' time is the
+the pickling this script adds to weigh what a cluster would send: the items, and the
+spilled runs that reduce tasks read themselves on this machine but get from the driver
+on a cluster elsewhere). The tasks' time is the
 work any number of cores can share; the driver's is what they cannot. Also reported: the
 bytes a cluster would move per stage (the pickled items sent to workers, the results sent
 back, and the state and each shared value, such as a pruning round's vocabulary, once per
@@ -39,7 +41,7 @@ from _common import shown  # noqa: E402
 from train_benchmark import _memory, _tree, add_corpus_arguments, training_dir  # noqa: E402
 
 from bytepiece import parallel  # noqa: E402
-from bytepiece.training import pruning, trainer as trainer_module  # noqa: E402
+from bytepiece.training import count_store, pruning, trainer as trainer_module  # noqa: E402
 from bytepiece.training.trainer import Trainer  # noqa: E402
 
 BANDWIDTH = 1.25e9  # bytes/s of the driver's link in the projection
@@ -75,11 +77,12 @@ class Meter:
         def timed_imap(pool: Any, task: Any, items: Any, *, shared: Any = None) -> Any:
             def timed(state: Any, item: Any) -> Any:
                 stage = meter.stage
+                spilled = spilled_bytes(task, item)  # before the task: its file goes once it is done
                 started = time.perf_counter()
                 result = task(state, item)
                 meter.task_s[stage] += time.perf_counter() - started
                 started = time.perf_counter()
-                meter.sent[stage] += len(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                meter.sent[stage] += len(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)) + spilled
                 meter.returned[stage] += len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
                 meter.pickle_s[stage] += time.perf_counter() - started
                 meter.tasks[stage] += 1
@@ -135,6 +138,17 @@ class Meter:
                 self.stage = outer
 
         setattr(owner, name, timed)
+
+
+def spilled_bytes(task: Any, item: Any) -> int:
+    """The bytes of the spilled run a reduce task reads itself: on this machine it goes
+    from the disk to the task, but to a cluster elsewhere the driver reads it and sends
+    it with the task, so it counts as sent (``count_store._reads_files``)."""
+    if task is count_store.add_up_task and item[1] is not None:
+        return sum(os.path.getsize(item[1] + suffix) for suffix in (".keys", ".counts"))
+    if task is count_store.add_up_long_task and item[1] is not None:
+        return os.path.getsize(item[1])
+    return 0
 
 
 def main() -> int:
