@@ -248,8 +248,9 @@ class Trainer:
         for n in range(1, self.order + 1 if include_longest else self.order):
 
             def gather(parts: Iterator[Tuple[np.ndarray, np.ndarray]], n: int = n) -> List[Tuple[np.ndarray, np.ndarray]]:
-                kept, _ = budget.gather(n, ((part, part[1]) for part in parts))
-                return [(keys, counts) for keys, counts in kept]
+                # the keys as the entries, their counts beside: a drop filters each once
+                kept, counts = budget.gather(n, (((keys,), run_counts) for keys, run_counts in parts))
+                return [(entries[0], run_counts) for entries, run_counts in zip(kept, counts)]
 
             yield (n, *store.result(str(n), budget.floor() if n > 1 else 1, pool, gather=gather if n > 2 else None))
 
